@@ -1,0 +1,223 @@
+//! The ledger in one DynamoDB table (partition key `pk`, TTL attribute `expires_at`), written
+//! only with conditional writes so concurrent invocations cannot both win.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::Client;
+use medic_core::guard::{BreakerVerdict, Claim, LedgerStatus};
+use medic_core::time::EpochSeconds;
+use medic_core::Policy;
+
+use crate::engine::first_record_json;
+use crate::error::{classify, PortError};
+use crate::ports::{Ledger, PortResult};
+
+#[derive(Debug, Clone)]
+pub struct DynamoLedger {
+    client: Client,
+    table: String,
+    ledger_ttl_seconds: i64,
+    in_progress_seconds: i64,
+}
+
+impl DynamoLedger {
+    pub fn new(client: Client, table: impl Into<String>, policy: &Policy) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            ledger_ttl_seconds: policy.ledger_ttl_seconds,
+            in_progress_seconds: policy.in_progress_seconds,
+        }
+    }
+
+    async fn get(&self, key: &str) -> PortResult<Option<std::collections::HashMap<String, AttributeValue>>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:GetItem", e))?;
+        Ok(output.item)
+    }
+
+    async fn delete(&self, key: &str) -> PortResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:DeleteItem", e))?;
+        Ok(())
+    }
+}
+
+const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
+
+fn s(text: &str) -> AttributeValue {
+    AttributeValue::S(text.to_owned())
+}
+
+fn n(number: impl ToString) -> AttributeValue {
+    AttributeValue::N(number.to_string())
+}
+
+fn number_attr(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+fn string_attr<'a>(item: &'a std::collections::HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+/// `Ok(false)` when a conditional write lost; every other failure is classified.
+fn lost_condition<E>(operation: &str, result: Result<E, PortError>) -> PortResult<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(error) if error.code.as_deref() == Some(CONDITION_FAILED) => Ok(false),
+        Err(error) => Err(error),
+    }
+    .map_err(|error: PortError| PortError { operation: operation.into(), ..error })
+}
+
+impl Ledger for DynamoLedger {
+    async fn claim(&self, key: &str, now: EpochSeconds) -> PortResult<Claim> {
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(key))
+            .item("status", s(LedgerStatus::InProgress.as_str()))
+            .item("in_progress_until", n(now + self.in_progress_seconds))
+            .item("expires_at", n(now + self.ledger_ttl_seconds))
+            .condition_expression("attribute_not_exists(pk) OR (#status = :in_progress AND in_progress_until < :now)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s(LedgerStatus::InProgress.as_str()))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:PutItem(claim)", e));
+        if lost_condition("dynamodb:PutItem(claim)", written)? {
+            return Ok(Claim::Claimed);
+        }
+        let Some(item) = self.get(key).await? else {
+            // Deleted between our write and our read: the other claimant released it.
+            return Err(PortError::retryable("dynamodb:GetItem(claim)", format!("claim on {key} released meanwhile")));
+        };
+        if string_attr(&item, "status") == Some(LedgerStatus::Completed.as_str()) {
+            let outcome = string_attr(&item, "outcome").unwrap_or("null");
+            let notified = item.get("notified").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true);
+            let pending = if notified { None } else { string_attr(&item, "notice") };
+            return Ok(Claim::Completed { first_outcome: first_record_json(outcome, pending) });
+        }
+        Ok(Claim::InProgress)
+    }
+
+    async fn complete(&self, key: &str, outcome: &str, notice: Option<&str>, now: EpochSeconds) -> PortResult<()> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(key))
+            .item("status", s(LedgerStatus::Completed.as_str()))
+            .item("outcome", s(outcome))
+            .item("completed_at", n(now))
+            .item("notified", AttributeValue::Bool(notice.is_none()))
+            .item("expires_at", n(now + self.ledger_ttl_seconds));
+        if let Some(notice) = notice {
+            put = put.item("notice", s(notice));
+        }
+        put.send().await.map_err(|e| classify("dynamodb:PutItem(complete)", e))?;
+        Ok(())
+    }
+
+    async fn mark_notified(&self, key: &str) -> PortResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("SET notified = :true")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:UpdateItem(notified)", e))?;
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> PortResult<()> {
+        self.delete(key).await
+    }
+
+    async fn cooldown_until(&self, key: &str, now: EpochSeconds) -> PortResult<Option<EpochSeconds>> {
+        let until = self.get(key).await?.and_then(|item| number_attr(&item, "until"));
+        Ok(until.filter(|until| *until > now))
+    }
+
+    async fn start_cooldown(&self, key: &str, until: EpochSeconds, now: EpochSeconds) -> PortResult<bool> {
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(key))
+            .item("until", n(until))
+            .item("expires_at", n(until + 3600))
+            .condition_expression("attribute_not_exists(pk) OR #until <= :now")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:PutItem(cooldown)", e));
+        lost_condition("dynamodb:PutItem(cooldown)", written)
+    }
+
+    async fn clear_cooldown(&self, key: &str) -> PortResult<()> {
+        self.delete(key).await
+    }
+
+    async fn breaker_acquire(&self, key: &str, max: u32, expires_at: EpochSeconds) -> PortResult<BreakerVerdict> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("ADD #count :one SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(#count) OR #count < :max")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
+            .expression_attribute_values(":expires", n(expires_at))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:UpdateItem(breaker)", e));
+        match updated {
+            Ok(output) => {
+                let count = output.attributes.as_ref().and_then(|item| number_attr(item, "count")).unwrap_or(1);
+                Ok(BreakerVerdict::Allowed { count: u32::try_from(count).unwrap_or(u32::MAX) })
+            }
+            Err(error) if error.code.as_deref() == Some(CONDITION_FAILED) => Ok(BreakerVerdict::Open { max }),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn breaker_count(&self, key: &str) -> PortResult<u32> {
+        let count = self.get(key).await?.and_then(|item| number_attr(&item, "count")).unwrap_or(0);
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn first_time(&self, key: &str, expires_at: EpochSeconds) -> PortResult<bool> {
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(key))
+            .item("expires_at", n(expires_at))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:PutItem(once)", e));
+        lost_condition("dynamodb:PutItem(once)", written)
+    }
+}

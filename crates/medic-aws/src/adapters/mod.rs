@@ -1,0 +1,8 @@
+//! SDK adapters, one module per AWS service, each behind its cargo feature.
+
+#[cfg(feature = "dynamodb")]
+pub mod dynamodb;
+#[cfg(all(feature = "autoscaling", feature = "ec2"))]
+pub mod instances;
+#[cfg(feature = "sns")]
+pub mod sns;

@@ -1,0 +1,353 @@
+//! The one path every function takes after parsing:
+//! claim → observe + decide → guard → act → record → report.
+//! Functions supply the observe + decide step; everything else, including every safety rule, is
+//! here once.
+
+use std::future::Future;
+
+use medic_core::guard::{self, BreakerVerdict, Claim};
+use medic_core::notice::{self, Notice, NoticeKind};
+use medic_core::time::EpochSeconds;
+use medic_core::{Decision, Outcome, Plan, PlannedAction, Policy, SkipReason, Status, Trigger};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{HandlerError, PortError};
+use crate::ports::{Ledger, Notifier, Remediator};
+
+#[derive(Debug)]
+pub struct Engine<'a, L, N, R> {
+    pub ledger: &'a L,
+    pub notifier: &'a N,
+    pub remediator: &'a R,
+    pub policy: &'a Policy,
+}
+
+/// The notice as stored in the ledger until SNS accepted it, so a retry can deliver it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredNotice {
+    subject: String,
+    body: String,
+    severity: medic_core::Severity,
+    attributes: Vec<(String, String)>,
+}
+
+impl From<&Notice> for StoredNotice {
+    fn from(notice: &Notice) -> Self {
+        Self {
+            subject: notice.subject.clone(),
+            body: notice.body.clone(),
+            severity: notice.severity,
+            attributes: notice.attributes.clone(),
+        }
+    }
+}
+
+impl From<StoredNotice> for Notice {
+    fn from(stored: StoredNotice) -> Self {
+        Self { subject: stored.subject, body: stored.body, severity: stored.severity, attributes: stored.attributes }
+    }
+}
+
+/// What became of one planned action.
+enum ActionResult {
+    Done,
+    WouldDo,
+    Cooldown { until: EpochSeconds },
+    BreakerOpen { max: u32, notify: bool },
+    Failed(PortError),
+}
+
+impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N, R> {
+    /// Handles a trigger whose plan needs no AWS state (for example a running instance): no
+    /// ledger, no calls, just the decision log line.
+    pub fn without_observation(&self, trigger: &Trigger, plan: &Plan) -> Outcome {
+        let Decision::Skip { reason } = &plan.decision else {
+            return self.outcome(trigger, plan, Status::Skipped, None, None, "no observation".into());
+        };
+        let outcome = skipped(trigger, plan, reason, self.policy);
+        log_decision(trigger, &outcome);
+        outcome
+    }
+
+    /// Runs the whole guarded path for a trigger. `observe_and_decide` does the read-only AWS
+    /// calls and the pure decision; it runs only once the event is claimed.
+    pub async fn run<F, Fut>(
+        &self,
+        trigger: &Trigger,
+        now: EpochSeconds,
+        observe_and_decide: F,
+    ) -> Result<Outcome, HandlerError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Plan, PortError>>,
+    {
+        let key = guard::event_key(&trigger.idempotency_key());
+        match self.ledger.claim(&key, now).await? {
+            Claim::Claimed => {}
+            Claim::Completed { first_outcome } => return self.duplicate(trigger, &key, &first_outcome).await,
+            Claim::InProgress => {
+                let outcome = Outcome {
+                    event: trigger.idempotency_key(),
+                    resource: trigger.resource().to_owned(),
+                    status: Status::Duplicate,
+                    action: None,
+                    label: Some(SkipReason::DuplicateInProgress.label().into()),
+                    reason: SkipReason::DuplicateInProgress.to_string(),
+                    severity: None,
+                    dry_run: self.policy.dry_run,
+                    notice: None,
+                };
+                log_decision(trigger, &outcome);
+                return Ok(outcome);
+            }
+        }
+        let result = async {
+            let plan = observe_and_decide().await?;
+            self.execute(trigger, &plan, now).await
+        }
+        .await;
+        let (outcome, notice) = match result {
+            Ok(done) => done,
+            Err(error) => {
+                if let Err(release_error) = self.ledger.release(&key).await {
+                    tracing::error!(event = %key, error = %release_error, "could not release the ledger claim; a retry waits for it to expire");
+                }
+                return Err(error.into());
+            }
+        };
+        let outcome_json = serde_json::to_string(&outcome).unwrap_or_default();
+        let stored = notice.as_ref().map(|n| serde_json::to_string(&StoredNotice::from(n)).unwrap_or_default());
+        self.ledger.complete(&key, &outcome_json, stored.as_deref(), now).await?;
+        if let Some(notice) = &notice {
+            self.deliver(&key, notice).await?;
+        }
+        log_decision(trigger, &outcome);
+        Ok(outcome)
+    }
+
+    async fn duplicate(&self, trigger: &Trigger, key: &str, first: &str) -> Result<Outcome, HandlerError> {
+        let record: FirstRecord = serde_json::from_str(first).unwrap_or_default();
+        let first_outcome = record
+            .outcome
+            .as_ref()
+            .map_or_else(|| "outcome not recorded".to_owned(), |o| format!("{} ({})", o.status.as_str(), o.reason));
+        if let Some(pending) = record.pending_notice {
+            tracing::warn!(event = %key, "delivering a notice an earlier invocation could not");
+            self.deliver(key, &Notice::from(pending)).await?;
+        }
+        let reason = SkipReason::Duplicate { first_outcome };
+        let outcome = Outcome {
+            event: trigger.idempotency_key(),
+            resource: trigger.resource().to_owned(),
+            status: Status::Duplicate,
+            action: record.outcome.as_ref().and_then(|o| o.action.clone()),
+            label: Some(reason.label().into()),
+            reason: reason.to_string(),
+            severity: None,
+            dry_run: self.policy.dry_run,
+            notice: None,
+        };
+        log_decision(trigger, &outcome);
+        Ok(outcome)
+    }
+
+    async fn deliver(&self, key: &str, notice: &Notice) -> Result<(), HandlerError> {
+        self.notifier.publish(notice).await?;
+        self.ledger.mark_notified(key).await?;
+        Ok(())
+    }
+
+    async fn execute(
+        &self,
+        trigger: &Trigger,
+        plan: &Plan,
+        now: EpochSeconds,
+    ) -> Result<(Outcome, Option<Notice>), PortError> {
+        match &plan.decision {
+            Decision::Skip { reason } => Ok((skipped(trigger, plan, reason, self.policy), None)),
+            Decision::Alert(alert) => {
+                let mut outcome =
+                    self.outcome(trigger, plan, Status::Alerted, Some("notify"), None, alert.reason.clone());
+                outcome.severity = Some(alert.severity);
+                let notice = self.notice(&NoticeKind::Alert(alert), trigger, &mut outcome);
+                Ok((outcome, Some(notice)))
+            }
+            Decision::Act { actions } => {
+                // One notice per plan: the first action that did something decides it.
+                let mut first: Option<(Outcome, Option<Notice>)> = None;
+                for planned in actions {
+                    let result = self.guard_and_act(planned, now).await?;
+                    let (outcome, notice) = self.report_action(trigger, plan, planned, result);
+                    if first.as_ref().is_none_or(|(o, _)| o.status == Status::Skipped) {
+                        first = Some((outcome, notice));
+                    }
+                }
+                Ok(first.unwrap_or_else(|| {
+                    (self.outcome(trigger, plan, Status::Skipped, None, None, "plan had no actions".into()), None)
+                }))
+            }
+        }
+    }
+
+    /// Cooldown, breaker, dry-run, then the call. Retryable failures come back as errors.
+    async fn guard_and_act(&self, planned: &PlannedAction, now: EpochSeconds) -> Result<ActionResult, PortError> {
+        let action = &planned.action;
+        let policy = self.policy;
+        let cooldown_key = guard::cooldown_key(action);
+        if let Some(until) = self.ledger.cooldown_until(&cooldown_key, now).await? {
+            return Ok(ActionResult::Cooldown { until });
+        }
+        let breaker_key = guard::breaker_key(&action.breaker_scope(), now, policy.breaker_window_seconds);
+        if policy.dry_run {
+            let count = self.ledger.breaker_count(&breaker_key).await?;
+            if count >= policy.breaker_max_actions {
+                return Ok(ActionResult::BreakerOpen { max: policy.breaker_max_actions, notify: false });
+            }
+            return Ok(ActionResult::WouldDo);
+        }
+        let expires = guard::breaker_expiry(policy, now);
+        if let BreakerVerdict::Open { max } =
+            self.ledger.breaker_acquire(&breaker_key, policy.breaker_max_actions, expires).await?
+        {
+            let notice_key = guard::breaker_notice_key(&action.breaker_scope(), now, policy.breaker_window_seconds);
+            let notify = self.ledger.first_time(&notice_key, expires).await?;
+            return Ok(ActionResult::BreakerOpen { max, notify });
+        }
+        let until = now + policy.cooldown_seconds;
+        if policy.cooldown_seconds > 0 && !self.ledger.start_cooldown(&cooldown_key, until, now).await? {
+            return Ok(ActionResult::Cooldown { until });
+        }
+        match self.remediator.apply(action).await {
+            Ok(()) => Ok(ActionResult::Done),
+            Err(error) => {
+                if let Err(clear_error) = self.ledger.clear_cooldown(&cooldown_key).await {
+                    tracing::error!(key = %cooldown_key, error = %clear_error, "could not clear the cooldown of a failed action");
+                }
+                if error.retryable {
+                    Err(error)
+                } else {
+                    Ok(ActionResult::Failed(error))
+                }
+            }
+        }
+    }
+
+    fn report_action(
+        &self,
+        trigger: &Trigger,
+        plan: &Plan,
+        planned: &PlannedAction,
+        result: ActionResult,
+    ) -> (Outcome, Option<Notice>) {
+        let action = &planned.action;
+        let name = Some(action.name());
+        match result {
+            ActionResult::Done | ActionResult::WouldDo => {
+                let done = matches!(result, ActionResult::Done);
+                let status = if done { Status::Acted } else { Status::WouldAct };
+                let reason = format!("{} ({})", action.describe(done), planned.reason);
+                let mut outcome = self.outcome(trigger, plan, status, name, None, reason);
+                let notice =
+                    self.notice(&NoticeKind::Action { action, reason: &planned.reason, done }, trigger, &mut outcome);
+                (outcome, Some(notice))
+            }
+            ActionResult::Cooldown { until } => {
+                let reason = SkipReason::Cooldown { until };
+                (self.outcome(trigger, plan, Status::Skipped, name, Some(reason.label()), reason.to_string()), None)
+            }
+            ActionResult::BreakerOpen { max, notify } => {
+                let reason = format!(
+                    "circuit breaker open for {}: {max} actions already in this {}-minute window",
+                    action.breaker_scope(),
+                    self.policy.breaker_window_seconds / 60
+                );
+                let mut outcome = self.outcome(trigger, plan, Status::Blocked, name, Some("breaker-open"), reason);
+                outcome.severity = Some(medic_core::Severity::Critical);
+                let kind = NoticeKind::BreakerOpen { action, max, window_seconds: self.policy.breaker_window_seconds };
+                let notice = notify.then(|| self.notice(&kind, trigger, &mut outcome));
+                (outcome, notice)
+            }
+            ActionResult::Failed(error) => {
+                let message = error.to_string();
+                let mut outcome = self.outcome(trigger, plan, Status::Failed, name, None, message.clone());
+                let notice = self.notice(&NoticeKind::Failed { action, error: &message }, trigger, &mut outcome);
+                (outcome, Some(notice))
+            }
+        }
+    }
+
+    fn notice(&self, kind: &NoticeKind<'_>, trigger: &Trigger, outcome: &mut Outcome) -> Notice {
+        let built = notice::build(kind, &trigger.summary(), &notice::record(&*outcome), self.policy);
+        outcome.severity = Some(built.severity);
+        outcome.notice = Some(built.subject.clone());
+        built
+    }
+
+    fn outcome(
+        &self,
+        trigger: &Trigger,
+        plan: &Plan,
+        status: Status,
+        action: Option<&str>,
+        label: Option<&str>,
+        reason: String,
+    ) -> Outcome {
+        Outcome {
+            event: trigger.idempotency_key(),
+            resource: plan.resource.clone(),
+            status,
+            action: action.map(str::to_owned),
+            label: label.map(str::to_owned),
+            reason,
+            severity: None,
+            dry_run: self.policy.dry_run,
+            notice: None,
+        }
+    }
+}
+
+fn skipped(trigger: &Trigger, plan: &Plan, reason: &SkipReason, policy: &Policy) -> Outcome {
+    Outcome {
+        event: trigger.idempotency_key(),
+        resource: plan.resource.clone(),
+        status: Status::Skipped,
+        action: None,
+        label: Some(reason.label().into()),
+        reason: reason.to_string(),
+        severity: None,
+        dry_run: policy.dry_run,
+        notice: None,
+    }
+}
+
+/// The ledger's view of the first delivery: its outcome, and its notice if SNS never took it.
+#[derive(Debug, Default, Deserialize)]
+pub struct FirstRecord {
+    outcome: Option<Outcome>,
+    pending_notice: Option<StoredNotice>,
+}
+
+/// How a ledger adapter stores a completed event so `Claim::Completed` can be read back.
+pub fn first_record_json(outcome: &str, pending_notice: Option<&str>) -> String {
+    let outcome: serde_json::Value = serde_json::from_str(outcome).unwrap_or(serde_json::Value::Null);
+    let pending: serde_json::Value =
+        pending_notice.and_then(|n| serde_json::from_str(n).ok()).unwrap_or(serde_json::Value::Null);
+    serde_json::json!({"outcome": outcome, "pending_notice": pending}).to_string()
+}
+
+/// One structured log line per decision.
+fn log_decision(trigger: &Trigger, outcome: &Outcome) {
+    tracing::info!(
+        event = %outcome.event,
+        trigger = %trigger.summary(),
+        resource = %outcome.resource,
+        status = outcome.status.as_str(),
+        action = outcome.action.as_deref().unwrap_or(""),
+        label = outcome.label.as_deref().unwrap_or(""),
+        severity = outcome.severity.map_or("", |s| s.as_str()),
+        dry_run = outcome.dry_run,
+        notice = outcome.notice.as_deref().unwrap_or(""),
+        reason = %outcome.reason,
+        "decision"
+    );
+}

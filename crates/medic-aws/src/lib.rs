@@ -1,0 +1,20 @@
+//! Ports, the shared guarded engine, and SDK adapters. Each AWS service's adapter sits behind its
+//! own cargo feature so a function links only the SDK crates it calls.
+
+pub mod adapters;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod ports;
+
+pub use config::{init_tracing, load_sdk_config, MedicConfig};
+pub use engine::Engine;
+pub use error::{HandlerError, PortError};
+
+/// Seconds since the epoch from the system clock. Only entrypoints call this; everything below
+/// them takes `now` as an argument.
+pub fn now_epoch_seconds() -> medic_core::time::EpochSeconds {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,72 @@
+//! Narrow traits between the engine and AWS. Adapters implement them with the SDK; unit tests
+//! implement them with fakes.
+
+use std::future::Future;
+
+use medic_core::guard::{BreakerVerdict, Claim};
+use medic_core::instance::InstanceObservation;
+use medic_core::notice::Notice;
+use medic_core::time::EpochSeconds;
+use medic_core::Action;
+
+use crate::error::PortError;
+
+pub type PortResult<T> = Result<T, PortError>;
+
+/// The idempotency ledger, cooldowns and breaker counts (one DynamoDB table in production).
+pub trait Ledger {
+    /// Claims an event key, or reports how an earlier delivery of it went.
+    fn claim(&self, key: &str, now: EpochSeconds) -> impl Future<Output = PortResult<Claim>> + Send;
+    /// Records the outcome (JSON) and, when there is one, the notice still to deliver.
+    fn complete(
+        &self,
+        key: &str,
+        outcome: &str,
+        notice: Option<&str>,
+        now: EpochSeconds,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+    /// The notice stored with the outcome was delivered.
+    fn mark_notified(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// Gives a claim back so a retry can run (after a retryable failure).
+    fn release(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// The end of the cooldown at `key`, if it is still running at `now`.
+    fn cooldown_until(
+        &self,
+        key: &str,
+        now: EpochSeconds,
+    ) -> impl Future<Output = PortResult<Option<EpochSeconds>>> + Send;
+    /// Starts a cooldown; false if one is already running (a concurrent invocation won).
+    fn start_cooldown(
+        &self,
+        key: &str,
+        until: EpochSeconds,
+        now: EpochSeconds,
+    ) -> impl Future<Output = PortResult<bool>> + Send;
+    fn clear_cooldown(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// Counts one more action in a breaker window unless it already holds `max`.
+    fn breaker_acquire(
+        &self,
+        key: &str,
+        max: u32,
+        expires_at: EpochSeconds,
+    ) -> impl Future<Output = PortResult<BreakerVerdict>> + Send;
+    /// Actions counted so far in a breaker window (for dry-run, which counts nothing).
+    fn breaker_count(&self, key: &str) -> impl Future<Output = PortResult<u32>> + Send;
+    /// True exactly once per key: for "send this notice once per window".
+    fn first_time(&self, key: &str, expires_at: EpochSeconds) -> impl Future<Output = PortResult<bool>> + Send;
+}
+
+/// Where notices go (an SNS topic in production).
+pub trait Notifier {
+    fn publish(&self, notice: &Notice) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+/// Performs a mutating action. The only way medic changes AWS.
+pub trait Remediator {
+    fn apply(&self, action: &Action) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+/// Read-only view of an instance and its Auto Scaling group.
+pub trait InstanceInspector {
+    fn observe_instance(&self, instance_id: &str) -> impl Future<Output = PortResult<InstanceObservation>> + Send;
+}

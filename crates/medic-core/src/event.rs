@@ -1,0 +1,235 @@
+//! Raw event JSON → a normalized [`Trigger`]. Every way a user can wire a source must parse here;
+//! anything else is a [`MalformedEvent`] that says what was wrong.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::time::{parse_timestamp, EpochSeconds};
+
+/// An event medic cannot act on, with the reason in words a human can fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed event: {reason}")]
+pub struct MalformedEvent {
+    pub reason: String,
+}
+
+impl MalformedEvent {
+    fn new(reason: impl Into<String>) -> Self {
+        Self { reason: reason.into() }
+    }
+}
+
+/// The EventBridge envelope shared by every `aws.*` source.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventBridgeEnvelope<D> {
+    pub id: String,
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    pub source: String,
+    #[serde(default)]
+    pub account: String,
+    pub time: String,
+    #[serde(default)]
+    pub region: String,
+    #[serde(default)]
+    pub resources: Vec<String>,
+    pub detail: D,
+}
+
+/// EC2 instance states as EventBridge reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ec2State {
+    Pending,
+    Running,
+    Stopping,
+    Stopped,
+    ShuttingDown,
+    Terminated,
+}
+
+impl Ec2State {
+    /// The instance is going down or is gone; running and pending need no healing.
+    pub fn is_down(self) -> bool {
+        !matches!(self, Self::Pending | Self::Running)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::ShuttingDown => "shutting-down",
+            Self::Terminated => "terminated",
+        }
+    }
+}
+
+impl std::fmt::Display for Ec2State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Ec2StateChangeDetail {
+    #[serde(rename = "instance-id")]
+    instance_id: String,
+    state: Ec2State,
+}
+
+/// A normalized event: what happened, to what, and the key that makes handling it idempotent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    InstanceStateChanged(InstanceStateChanged),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceStateChanged {
+    pub event_id: String,
+    pub instance_id: String,
+    pub state: Ec2State,
+    pub occurred_at: EpochSeconds,
+    pub account: String,
+    pub region: String,
+}
+
+impl Trigger {
+    /// The ledger key: the same event delivered twice yields the same key.
+    pub fn idempotency_key(&self) -> String {
+        match self {
+            Self::InstanceStateChanged(change) => format!("eventbridge:{}", change.event_id),
+        }
+    }
+
+    /// The resource the event is about, for logs, notices and cooldown keys.
+    pub fn resource(&self) -> &str {
+        match self {
+            Self::InstanceStateChanged(change) => &change.instance_id,
+        }
+    }
+
+    /// A short description of what happened, for notices.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::InstanceStateChanged(change) => {
+                format!("EC2 instance {} entered state {}", change.instance_id, change.state)
+            }
+        }
+    }
+}
+
+pub const EC2_STATE_CHANGE: &str = "EC2 Instance State-change Notification";
+
+/// Parses any event medic accepts. Unknown sources and detail-types are rejected, never guessed.
+pub fn parse_event(raw: &Value) -> Result<Trigger, MalformedEvent> {
+    let object = raw
+        .as_object()
+        .ok_or_else(|| MalformedEvent::new(format!("expected a JSON object, got {}", json_kind(raw))))?;
+    let source = string_field(object, "source")?;
+    let detail_type = string_field(object, "detail-type")?;
+    match (source, detail_type) {
+        ("aws.ec2", EC2_STATE_CHANGE) => parse_instance_state_change(raw),
+        _ => Err(MalformedEvent::new(format!("unsupported event: source `{source}` with detail-type `{detail_type}`"))),
+    }
+}
+
+fn parse_instance_state_change(raw: &Value) -> Result<Trigger, MalformedEvent> {
+    let envelope: EventBridgeEnvelope<Ec2StateChangeDetail> = typed(raw, EC2_STATE_CHANGE)?;
+    if envelope.id.trim().is_empty() {
+        return Err(MalformedEvent::new("EventBridge `id` is empty"));
+    }
+    let instance_id = envelope.detail.instance_id;
+    if !instance_id.starts_with("i-") || instance_id.len() < 4 {
+        return Err(MalformedEvent::new(format!("detail.instance-id `{instance_id}` is not an EC2 instance id (i-…)")));
+    }
+    let occurred_at = parse_timestamp(&envelope.time)
+        .ok_or_else(|| MalformedEvent::new(format!("`time` `{}` is not an RFC 3339 timestamp", envelope.time)))?;
+    Ok(Trigger::InstanceStateChanged(InstanceStateChanged {
+        event_id: envelope.id,
+        instance_id,
+        state: envelope.detail.state,
+        occurred_at,
+        account: envelope.account,
+        region: envelope.region,
+    }))
+}
+
+fn typed<T: DeserializeOwned>(raw: &Value, what: &str) -> Result<T, MalformedEvent> {
+    T::deserialize(raw).map_err(|error| MalformedEvent::new(format!("{what}: {error}")))
+}
+
+fn string_field<'a>(object: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a str, MalformedEvent> {
+    match object.get(name) {
+        Some(Value::String(text)) => Ok(text),
+        Some(other) => Err(MalformedEvent::new(format!("field `{name}` must be a string, got {}", json_kind(other)))),
+        None => Err(MalformedEvent::new(format!("missing field `{name}`"))),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn state_change(detail: Value) -> Value {
+        json!({
+            "version": "0", "id": "7bf73129-1428-4cd3-a780-95db273d1602",
+            "detail-type": EC2_STATE_CHANGE, "source": "aws.ec2", "account": "123456789012",
+            "time": "2026-11-21T09:15:02Z", "region": "us-east-1",
+            "resources": ["arn:aws:ec2:us-east-1:123456789012:instance/i-0a1b2c3d4e5f67890"],
+            "detail": detail
+        })
+    }
+
+    #[test]
+    fn given_state_change_when_parsed_then_trigger_keyed_on_event_id() {
+        let trigger =
+            parse_event(&state_change(json!({"instance-id": "i-0a1b2c3d4e5f67890", "state": "shutting-down"})));
+        let Ok(Trigger::InstanceStateChanged(change)) = trigger else {
+            panic!("expected a state change, got {trigger:?}");
+        };
+        assert_eq!(change.state, Ec2State::ShuttingDown);
+        assert_eq!(change.occurred_at, 1_795_252_502);
+        assert_eq!(
+            Trigger::InstanceStateChanged(change).idempotency_key(),
+            "eventbridge:7bf73129-1428-4cd3-a780-95db273d1602"
+        );
+    }
+
+    #[test]
+    fn given_bad_events_when_parsed_then_error_names_the_problem() {
+        let mut no_time = state_change(json!({"instance-id": "i-0a1b2c3d4e5f67890", "state": "stopped"}));
+        no_time["time"] = json!("yesterday");
+        let cases = [
+            (json!([1, 2]), "expected a JSON object, got an array"),
+            (json!({"detail-type": EC2_STATE_CHANGE}), "missing field `source`"),
+            (json!({"source": 7, "detail-type": "x"}), "field `source` must be a string, got a number"),
+            (json!({"source": "aws.s3", "detail-type": "Object Created"}), "unsupported event: source `aws.s3`"),
+            (state_change(json!({"state": "stopped"})), "missing field `instance-id`"),
+            (
+                state_change(json!({"instance-id": "i-0a1b2c3d4e5f67890", "state": "melted"})),
+                "unknown variant `melted`",
+            ),
+            (state_change(json!({"instance-id": "vol-123", "state": "stopped"})), "is not an EC2 instance id"),
+            (no_time, "`time` `yesterday` is not an RFC 3339 timestamp"),
+        ];
+        for (event, expected) in cases {
+            let error = parse_event(&event).expect_err("must be rejected");
+            assert!(error.to_string().contains(expected), "{error} should contain {expected}");
+        }
+    }
+}

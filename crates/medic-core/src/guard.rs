@@ -1,0 +1,107 @@
+//! The guard's rules, free of storage: ledger keys, windows, and expiry arithmetic. The ledger
+//! adapter (medic-aws) turns these into DynamoDB conditional writes.
+
+use crate::plan::Action;
+use crate::policy::Policy;
+use crate::time::EpochSeconds;
+
+/// Ledger partition key for an event's idempotency record.
+pub fn event_key(idempotency_key: &str) -> String {
+    format!("event#{idempotency_key}")
+}
+
+/// Ledger partition key for a resource's cooldown after an action.
+pub fn cooldown_key(action: &Action) -> String {
+    format!("cooldown#{}#{}", action.resource(), action.name())
+}
+
+/// Start of the fixed breaker window containing `now` (windows are aligned to the epoch).
+pub fn window_start(now: EpochSeconds, window_seconds: i64) -> EpochSeconds {
+    now - now.rem_euclid(window_seconds.max(1))
+}
+
+/// Ledger partition key for the count of actions in one breaker window of one scope.
+pub fn breaker_key(scope: &str, now: EpochSeconds, window_seconds: i64) -> String {
+    format!("breaker#{scope}#{}", window_start(now, window_seconds))
+}
+
+/// Ledger partition key for "the breaker-open notice of this window was sent".
+pub fn breaker_notice_key(scope: &str, now: EpochSeconds, window_seconds: i64) -> String {
+    format!("breaker-notice#{scope}#{}", window_start(now, window_seconds))
+}
+
+/// When an item written now stops mattering, for the table's TTL attribute.
+pub fn event_expiry(policy: &Policy, now: EpochSeconds) -> EpochSeconds {
+    now + policy.ledger_ttl_seconds
+}
+
+pub fn breaker_expiry(policy: &Policy, now: EpochSeconds) -> EpochSeconds {
+    window_start(now, policy.breaker_window_seconds) + 2 * policy.breaker_window_seconds
+}
+
+/// A ledger record's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerStatus {
+    InProgress,
+    Completed,
+}
+
+impl LedgerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "INPROGRESS",
+            Self::Completed => "COMPLETED",
+        }
+    }
+}
+
+/// The result of claiming an event in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// First delivery (or the claimant died): go ahead.
+    Claimed,
+    /// Handled before; the first outcome as recorded then.
+    Completed { first_outcome: String },
+    /// Another invocation holds a live claim.
+    InProgress,
+}
+
+/// The result of asking the breaker for one more action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerVerdict {
+    /// Allowed; this is action number `count` in the window.
+    Allowed { count: u32 },
+    /// The window already holds `max` actions.
+    Open { max: u32 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_times_in_one_window_when_keyed_then_same_breaker_key() {
+        let window = 900;
+        let start = 1_795_252_500 - 1_795_252_500 % window;
+        assert_eq!(window_start(start, window), start);
+        assert_eq!(window_start(start + window - 1, window), start);
+        assert_eq!(window_start(start + window, window), start + window);
+        assert_eq!(breaker_key("asg/web", start + 10, window), breaker_key("asg/web", start + 899, window));
+        assert_ne!(breaker_key("asg/web", start, window), breaker_key("asg/api", start, window));
+    }
+
+    #[test]
+    fn given_policy_when_expiry_computed_then_events_outlive_eventbridge_retries() {
+        let policy = Policy::default();
+        assert!(event_expiry(&policy, 0) >= 25 * 3600);
+        assert!(breaker_expiry(&policy, 100) > 100 + policy.breaker_window_seconds - 100);
+    }
+
+    #[test]
+    fn given_action_when_keyed_then_cooldown_is_per_resource_and_action() {
+        let replace = Action::ReplaceInstance { group: "web".into(), instance_id: "i-1".into() };
+        let start = Action::StartInstance { instance_id: "i-1".into() };
+        assert_eq!(cooldown_key(&replace), "cooldown#i-1#replace");
+        assert_ne!(cooldown_key(&replace), cooldown_key(&start));
+    }
+}

@@ -1,0 +1,472 @@
+//! The instance healer's decision: an EC2 instance went down; replace it, start it, alert, or skip.
+
+use serde::Serialize;
+
+use crate::event::{Ec2State, InstanceStateChanged};
+use crate::plan::{Action, Alert, Decision, Plan, PlannedAction, Severity, SkipReason};
+use crate::policy::Policy;
+use crate::scope::{out_of_scope, tag_value, Tags};
+use crate::time::EpochSeconds;
+
+/// Auto Scaling processes without which marking an instance Unhealthy replaces nothing.
+pub const REPLACEMENT_PROCESSES: [&str; 3] = ["ReplaceUnhealthy", "Launch", "Terminate"];
+
+/// The tag Auto Scaling puts on every instance it launches.
+pub const GROUP_NAME_TAG: &str = "aws:autoscaling:groupName";
+
+/// What EC2 says about the instance now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InstanceFacts {
+    pub state: String,
+    pub tags: Tags,
+    pub launched_at: Option<EpochSeconds>,
+}
+
+/// What Auto Scaling says about the instance and its group now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GroupMember {
+    pub group: String,
+    pub lifecycle_state: String,
+    pub health_status: String,
+    pub health_check_grace_period_seconds: i64,
+    pub suspended_processes: Vec<String>,
+    pub group_tags: Tags,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct InstanceObservation {
+    pub instance: Option<InstanceFacts>,
+    pub member: Option<GroupMember>,
+}
+
+/// True when the event needs no AWS call at all (pending, running).
+pub fn needs_no_observation(change: &InstanceStateChanged) -> Option<Plan> {
+    (!change.state.is_down())
+        .then(|| Plan::skip(&change.instance_id, SkipReason::StateNeedsNoHealing { state: change.state }))
+}
+
+pub fn decide(
+    change: &InstanceStateChanged,
+    observed: &InstanceObservation,
+    policy: &Policy,
+    now: EpochSeconds,
+) -> Plan {
+    if let Some(plan) = needs_no_observation(change) {
+        return plan;
+    }
+    let id = change.instance_id.as_str();
+    let skip = |reason| Plan::skip(id, reason);
+    let instance_tags: &[(String, String)] = observed.instance.as_ref().map_or(&[], |facts| &facts.tags);
+
+    if let Some(member) = &observed.member {
+        if let Some(why) = out_of_scope(policy.scope, &[instance_tags, &member.group_tags]) {
+            return skip(SkipReason::OutOfScope { why });
+        }
+        if let Some(state) = recovered_state(observed) {
+            return skip(SkipReason::Recovered { state });
+        }
+        if member.lifecycle_state != "InService" {
+            return skip(SkipReason::LifecycleState {
+                group: member.group.clone(),
+                lifecycle_state: member.lifecycle_state.clone(),
+            });
+        }
+        if member.health_status.eq_ignore_ascii_case("Unhealthy") {
+            return skip(SkipReason::AlreadyUnhealthy { group: member.group.clone() });
+        }
+        if let Some(launched_at) = observed.instance.as_ref().and_then(|facts| facts.launched_at) {
+            let remaining_seconds = launched_at + member.health_check_grace_period_seconds - now;
+            if remaining_seconds > 0 {
+                return skip(SkipReason::InGracePeriod { group: member.group.clone(), remaining_seconds });
+            }
+        }
+        let suspended: Vec<&str> = member
+            .suspended_processes
+            .iter()
+            .map(String::as_str)
+            .filter(|process| REPLACEMENT_PROCESSES.contains(process))
+            .collect();
+        if !suspended.is_empty() {
+            let suspended = suspended.join(", ");
+            return Plan {
+                resource: id.to_owned(),
+                decision: Decision::Alert(Alert {
+                    severity: Severity::Warning,
+                    headline: format!("cannot replace {id}: {suspended} suspended"),
+                    reason: format!(
+                        "instance {id} is {} but Auto Scaling processes {suspended} are suspended in {}, so marking it Unhealthy would not replace it",
+                        change.state, member.group
+                    ),
+                    advice: format!(
+                        "Resume the processes (aws autoscaling resume-processes --auto-scaling-group-name {}) or replace {id} by hand; check why they were suspended (deploy in progress?).",
+                        member.group
+                    ),
+                    scope_label: format!("asg {}", member.group),
+                }),
+            };
+        }
+        return Plan {
+            resource: id.to_owned(),
+            decision: Decision::Act {
+                actions: vec![PlannedAction {
+                    action: Action::ReplaceInstance { group: member.group.clone(), instance_id: id.to_owned() },
+                    reason: format!("{} unexpectedly", went(change.state)),
+                }],
+            },
+        };
+    }
+
+    let Some(facts) = &observed.instance else {
+        return skip(SkipReason::InstanceNotFound);
+    };
+    if let Some(group) = tag_value(&facts.tags, GROUP_NAME_TAG) {
+        return skip(SkipReason::LeftGroup { group: group.to_owned() });
+    }
+    if let Some(why) = out_of_scope(policy.scope, &[&facts.tags]) {
+        return skip(SkipReason::OutOfScope { why });
+    }
+    if let Some(state) = recovered_state(observed) {
+        return skip(SkipReason::Recovered { state });
+    }
+    match change.state {
+        Ec2State::Stopped if facts.state == "stopped" => Plan {
+            resource: id.to_owned(),
+            decision: Decision::Act {
+                actions: vec![PlannedAction {
+                    action: Action::StartInstance { instance_id: id.to_owned() },
+                    reason: "standalone instance stopped".to_owned(),
+                }],
+            },
+        },
+        Ec2State::Terminated | Ec2State::ShuttingDown if matches!(facts.state.as_str(), "terminated" | "shutting-down") => {
+            Plan {
+                resource: id.to_owned(),
+                decision: Decision::Alert(Alert {
+                    severity: Severity::Critical,
+                    headline: format!("standalone {id} terminated, nothing to heal"),
+                    reason: format!(
+                        "standalone instance {id} was terminated; it is in no Auto Scaling group, so nothing will replace it"
+                    ),
+                    advice: "Find out who or what terminated it (CloudTrail TerminateInstances), restore from the latest AMI or snapshot, and consider putting it in an Auto Scaling group of one.".to_owned(),
+                    scope_label: format!("ec2 {id}"),
+                }),
+            }
+        }
+        state => skip(SkipReason::Transitional { state }),
+    }
+}
+
+fn went(state: Ec2State) -> &'static str {
+    match state {
+        Ec2State::Stopping => "stopping",
+        Ec2State::Stopped => "stopped",
+        Ec2State::ShuttingDown => "shutting down",
+        Ec2State::Terminated => "terminated",
+        Ec2State::Pending | Ec2State::Running => "changed state",
+    }
+}
+
+/// The instance is up again (someone started it, or the event is stale).
+fn recovered_state(observed: &InstanceObservation) -> Option<String> {
+    let state = observed.instance.as_ref()?.state.as_str();
+    matches!(state, "pending" | "running").then(|| state.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Scope;
+    use crate::scope::MANAGED_TAG;
+
+    const NOW: EpochSeconds = 1_795_252_502;
+    const ID: &str = "i-0a1b2c3d4e5f67890";
+
+    fn change(state: Ec2State) -> InstanceStateChanged {
+        InstanceStateChanged {
+            event_id: "e-1".into(),
+            instance_id: ID.into(),
+            state,
+            occurred_at: NOW,
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+        }
+    }
+
+    fn tags(pairs: &[(&str, &str)]) -> Tags {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn facts(state: &str, extra: &[(&str, &str)]) -> InstanceFacts {
+        InstanceFacts { state: state.into(), tags: tags(extra), launched_at: Some(NOW - 3600) }
+    }
+
+    fn member() -> GroupMember {
+        GroupMember {
+            group: "web-prod".into(),
+            lifecycle_state: "InService".into(),
+            health_status: "Healthy".into(),
+            health_check_grace_period_seconds: 300,
+            suspended_processes: vec![],
+            group_tags: tags(&[(MANAGED_TAG, "true")]),
+        }
+    }
+
+    fn asg_member(state: &str) -> InstanceObservation {
+        InstanceObservation {
+            instance: Some(facts(state, &[(GROUP_NAME_TAG, "web-prod"), (MANAGED_TAG, "true")])),
+            member: Some(member()),
+        }
+    }
+
+    fn with_member(edit: impl Fn(&mut GroupMember)) -> InstanceObservation {
+        let mut observed = asg_member("stopped");
+        if let Some(member) = observed.member.as_mut() {
+            edit(member);
+        }
+        observed
+    }
+
+    fn standalone(state: &str, extra: &[(&str, &str)]) -> InstanceObservation {
+        InstanceObservation { instance: Some(facts(state, extra)), member: None }
+    }
+
+    fn replace() -> Decision {
+        Decision::Act {
+            actions: vec![PlannedAction {
+                action: Action::ReplaceInstance { group: "web-prod".into(), instance_id: ID.into() },
+                reason: String::new(),
+            }],
+        }
+    }
+
+    /// Compares decisions by kind, action and skip label; reasons are checked in their own test.
+    fn shape(decision: &Decision) -> String {
+        match decision {
+            Decision::Act { actions } => {
+                let names: Vec<String> = actions.iter().map(|a| format!("{:?}", a.action)).collect();
+                format!("act {}", names.join(","))
+            }
+            Decision::Alert(alert) => format!("alert {}", alert.severity.as_str()),
+            Decision::Skip { reason } => format!("skip {}", reason.label()),
+        }
+    }
+
+    #[test]
+    fn given_event_and_observation_when_decided_then_expected_plan() {
+        let start = Decision::Act {
+            actions: vec![PlannedAction {
+                action: Action::StartInstance { instance_id: ID.into() },
+                reason: String::new(),
+            }],
+        };
+        let skip = |label: &str| format!("skip {label}");
+        let opted_out = InstanceObservation {
+            instance: Some(facts("stopped", &[(GROUP_NAME_TAG, "web-prod"), (MANAGED_TAG, "false")])),
+            member: Some(member()),
+        };
+        let untagged_group = with_member(|m| m.group_tags.clear());
+        let untagged_member = InstanceObservation {
+            instance: Some(facts("stopped", &[(GROUP_NAME_TAG, "web-prod")])),
+            member: untagged_group.member.clone(),
+        };
+        let rows: Vec<(&str, Ec2State, InstanceObservation, Scope, String)> = vec![
+            ("ASG member stopped", Ec2State::Stopped, asg_member("stopped"), Scope::Tagged, shape(&replace())),
+            ("ASG member stopping", Ec2State::Stopping, asg_member("stopping"), Scope::Tagged, shape(&replace())),
+            (
+                "ASG member shutting down",
+                Ec2State::ShuttingDown,
+                asg_member("shutting-down"),
+                Scope::Tagged,
+                shape(&replace()),
+            ),
+            ("ASG member terminated", Ec2State::Terminated, asg_member("terminated"), Scope::Tagged, shape(&replace())),
+            (
+                "running is ignored",
+                Ec2State::Running,
+                asg_member("running"),
+                Scope::Tagged,
+                skip("state-needs-no-healing"),
+            ),
+            (
+                "pending is ignored",
+                Ec2State::Pending,
+                InstanceObservation::default(),
+                Scope::Tagged,
+                skip("state-needs-no-healing"),
+            ),
+            ("opted out on the instance", Ec2State::Stopped, opted_out, Scope::Tagged, skip("out-of-scope")),
+            ("not opted in", Ec2State::Stopped, untagged_member.clone(), Scope::Tagged, skip("out-of-scope")),
+            ("scope all needs no opt-in", Ec2State::Stopped, untagged_member, Scope::All, shape(&replace())),
+            ("already running again", Ec2State::Stopped, asg_member("running"), Scope::Tagged, skip("recovered")),
+            (
+                "Pending:Wait",
+                Ec2State::Stopped,
+                with_member(|m| m.lifecycle_state = "Pending:Wait".into()),
+                Scope::Tagged,
+                skip("lifecycle-state"),
+            ),
+            (
+                "Terminating (Auto Scaling's own)",
+                Ec2State::ShuttingDown,
+                with_member(|m| m.lifecycle_state = "Terminating".into()),
+                Scope::Tagged,
+                skip("lifecycle-state"),
+            ),
+            (
+                "Terminating:Wait",
+                Ec2State::Stopped,
+                with_member(|m| m.lifecycle_state = "Terminating:Wait".into()),
+                Scope::Tagged,
+                skip("lifecycle-state"),
+            ),
+            (
+                "Standby",
+                Ec2State::Stopped,
+                with_member(|m| m.lifecycle_state = "Standby".into()),
+                Scope::Tagged,
+                skip("lifecycle-state"),
+            ),
+            (
+                "Detaching",
+                Ec2State::Stopped,
+                with_member(|m| m.lifecycle_state = "Detaching".into()),
+                Scope::Tagged,
+                skip("lifecycle-state"),
+            ),
+            (
+                "Warmed:Stopped",
+                Ec2State::Stopped,
+                with_member(|m| m.lifecycle_state = "Warmed:Stopped".into()),
+                Scope::Tagged,
+                skip("lifecycle-state"),
+            ),
+            (
+                "already Unhealthy",
+                Ec2State::Stopped,
+                with_member(|m| m.health_status = "Unhealthy".into()),
+                Scope::Tagged,
+                skip("already-unhealthy"),
+            ),
+            (
+                "inside grace period",
+                Ec2State::Stopped,
+                with_member(|m| m.health_check_grace_period_seconds = 7200),
+                Scope::Tagged,
+                skip("grace-period"),
+            ),
+            (
+                "ReplaceUnhealthy suspended",
+                Ec2State::Stopped,
+                with_member(|m| m.suspended_processes = vec!["AZRebalance".into(), "ReplaceUnhealthy".into()]),
+                Scope::Tagged,
+                "alert warning".into(),
+            ),
+            (
+                "Launch suspended",
+                Ec2State::Stopped,
+                with_member(|m| m.suspended_processes = vec!["Launch".into()]),
+                Scope::Tagged,
+                "alert warning".into(),
+            ),
+            (
+                "unrelated process suspended",
+                Ec2State::Stopped,
+                with_member(|m| m.suspended_processes = vec!["AZRebalance".into()]),
+                Scope::Tagged,
+                shape(&replace()),
+            ),
+            (
+                "no longer in the group",
+                Ec2State::Stopped,
+                standalone("stopped", &[(GROUP_NAME_TAG, "web-prod"), (MANAGED_TAG, "true")]),
+                Scope::Tagged,
+                skip("left-group"),
+            ),
+            (
+                "instance not found",
+                Ec2State::Stopped,
+                InstanceObservation::default(),
+                Scope::Tagged,
+                skip("instance-not-found"),
+            ),
+            (
+                "standalone stopped",
+                Ec2State::Stopped,
+                standalone("stopped", &[(MANAGED_TAG, "true")]),
+                Scope::Tagged,
+                shape(&start),
+            ),
+            (
+                "standalone not opted in",
+                Ec2State::Stopped,
+                standalone("stopped", &[]),
+                Scope::Tagged,
+                skip("out-of-scope"),
+            ),
+            (
+                "standalone started again",
+                Ec2State::Stopped,
+                standalone("running", &[(MANAGED_TAG, "true")]),
+                Scope::Tagged,
+                skip("recovered"),
+            ),
+            (
+                "standalone terminated",
+                Ec2State::Terminated,
+                standalone("terminated", &[(MANAGED_TAG, "true")]),
+                Scope::Tagged,
+                "alert critical".into(),
+            ),
+            (
+                "standalone stopping",
+                Ec2State::Stopping,
+                standalone("stopping", &[(MANAGED_TAG, "true")]),
+                Scope::Tagged,
+                skip("transitional-state"),
+            ),
+        ];
+        for (name, state, observed, scope, expected) in rows {
+            let policy = Policy { scope, ..Policy::default() };
+            let plan = decide(&change(state), &observed, &policy, NOW);
+            assert_eq!(shape(&plan.decision), expected, "row: {name}");
+            assert_eq!(plan.resource, ID, "row: {name}");
+        }
+    }
+
+    #[test]
+    fn given_skips_and_alerts_when_decided_then_reasons_say_why() {
+        let policy = Policy::default();
+        let grace = decide(
+            &change(Ec2State::Stopped),
+            &with_member(|m| m.health_check_grace_period_seconds = 7200),
+            &policy,
+            NOW,
+        );
+        let Decision::Skip { reason } = grace.decision else { panic!("expected a skip") };
+        assert_eq!(reason.to_string(), "inside the health-check grace period of web-prod (3600 s left)");
+
+        let suspended = decide(
+            &change(Ec2State::Stopped),
+            &with_member(|m| m.suspended_processes = vec!["ReplaceUnhealthy".into()]),
+            &policy,
+            NOW,
+        );
+        let Decision::Alert(alert) = suspended.decision else { panic!("expected an alert") };
+        assert_eq!(alert.headline, format!("cannot replace {ID}: ReplaceUnhealthy suspended"));
+        assert!(alert.advice.contains("resume-processes --auto-scaling-group-name web-prod"));
+
+        let replaced = decide(&change(Ec2State::Stopped), &asg_member("stopped"), &policy, NOW);
+        let Decision::Act { actions } = replaced.decision else { panic!("expected an action") };
+        assert_eq!(actions[0].reason, "stopped unexpectedly");
+    }
+
+    #[test]
+    fn given_same_inputs_when_decided_twice_then_same_plan() {
+        let policy = Policy::default();
+        let observed = asg_member("stopped");
+        assert_eq!(
+            decide(&change(Ec2State::Stopped), &observed, &policy, NOW),
+            decide(&change(Ec2State::Stopped), &observed, &policy, NOW)
+        );
+    }
+}

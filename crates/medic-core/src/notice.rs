@@ -1,0 +1,188 @@
+//! The one notice format: a subject of at most 100 characters, a readable body followed by the
+//! JSON record, and message attributes that subscription filter policies can route on.
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::plan::{Action, Alert, Severity};
+use crate::policy::Policy;
+
+pub const MAX_SUBJECT_CHARS: usize = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    pub subject: String,
+    pub body: String,
+    pub severity: Severity,
+    /// SNS message attributes: severity, action, outcome, resource, environment.
+    pub attributes: Vec<(String, String)>,
+}
+
+/// What a notice is about, in the words the body needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoticeKind<'a> {
+    /// A remediation was made (`done`) or would have been (dry-run).
+    Action { action: &'a Action, reason: &'a str, done: bool },
+    /// Nothing changed; a human must act.
+    Alert(&'a Alert),
+    /// The breaker refused `action`: `count` actions already in the window.
+    BreakerOpen { action: &'a Action, max: u32, window_seconds: i64 },
+    /// The mutating call was refused for good.
+    Failed { action: &'a Action, error: &'a str },
+}
+
+/// Builds the notice for `kind`. `what_happened` is the trigger's summary; `record` is the JSON
+/// outcome appended to the body.
+pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Value, policy: &Policy) -> Notice {
+    let dry = if policy.dry_run { "[DRY-RUN] " } else { "" };
+    let (severity, scope_label, headline, action_name, outcome, did, why, check) = match kind {
+        NoticeKind::Action { action, reason, done } => (
+            if *done { Severity::Warning } else { Severity::Info },
+            action.scope_label(),
+            format!("{} ({reason})", action.describe(*done)),
+            action.name().to_owned(),
+            if *done { "acted" } else { "would-act" },
+            format!("{}: {}", if *done { "medic called" } else { "medic would have called" }, action.api_call()),
+            (*reason).to_owned(),
+            action_advice(action),
+        ),
+        NoticeKind::Alert(alert) => (
+            alert.severity,
+            alert.scope_label.clone(),
+            alert.headline.clone(),
+            "notify".to_owned(),
+            "alerted",
+            "medic changed nothing".to_owned(),
+            alert.reason.clone(),
+            alert.advice.clone(),
+        ),
+        NoticeKind::BreakerOpen { action, max, window_seconds } => {
+            let minutes = window_seconds / 60;
+            (
+                Severity::Critical,
+                action.scope_label(),
+                format!("breaker open ({max} actions in {minutes} min), left {} alone", action.resource()),
+                action.name().to_owned(),
+                "blocked",
+                format!(
+                    "medic refused to {} {}: it already took {max} mutating actions in {} within this {minutes}-minute window",
+                    action.name(),
+                    action.resource(),
+                    action.breaker_scope()
+                ),
+                "the blast-radius circuit breaker stops medic from making a wide failure worse".to_owned(),
+                "Many resources failing together usually means an Availability Zone problem or a bad deploy: check the AWS Health dashboard, recent deployments and the group's activity history before replacing anything by hand. medic acts again when the window ends.".to_owned(),
+            )
+        }
+        NoticeKind::Failed { action, error } => (
+            Severity::Critical,
+            action.scope_label(),
+            format!("could not {} {}", action.name(), action.resource()),
+            action.name().to_owned(),
+            "failed",
+            format!("medic tried {} and AWS refused: {error}", action.api_call()),
+            "the call failed in a way a retry will not fix".to_owned(),
+            "Fix the cause named in the error (permissions, a resource that changed meanwhile) and heal the resource by hand.".to_owned(),
+        ),
+    };
+    let subject = truncate_subject(&format!("[{}] {dry}{scope_label}: {headline}", severity.as_str().to_uppercase()));
+    let record_text = serde_json::to_string_pretty(record).unwrap_or_else(|_| record.to_string());
+    let body = format!(
+        "What happened: {what_happened}.\nWhat medic did: {did}.\nWhy: {why}.\nWhat to check: {check}\n\nRecord:\n{record_text}\n"
+    );
+    let resource = match kind {
+        NoticeKind::Action { action, .. }
+        | NoticeKind::BreakerOpen { action, .. }
+        | NoticeKind::Failed { action, .. } => action.resource().to_owned(),
+        NoticeKind::Alert(alert) => alert.scope_label.clone(),
+    };
+    Notice {
+        subject,
+        body,
+        severity,
+        attributes: vec![
+            ("severity".into(), severity.as_str().into()),
+            ("action".into(), action_name),
+            ("outcome".into(), outcome.into()),
+            ("resource".into(), resource),
+            ("environment".into(), policy.environment.clone()),
+        ],
+    }
+}
+
+fn action_advice(action: &Action) -> String {
+    match action {
+        Action::ReplaceInstance { group, .. } => format!(
+            "Auto Scaling launches a replacement within minutes; confirm it in the activity history of {group} and find out why the instance went down (console output, CloudTrail StopInstances/TerminateInstances)."
+        ),
+        Action::StartInstance { instance_id } => format!(
+            "Confirm {instance_id} passes its status checks and serves again, and find out who or what stopped it (CloudTrail StopInstances)."
+        ),
+    }
+}
+
+/// SNS subjects must be printable ASCII of at most 100 characters: anything else is replaced by
+/// `?`, and a long subject is cut and marked with `...`.
+pub fn truncate_subject(subject: &str) -> String {
+    let ascii: String = subject.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
+    if ascii.len() <= MAX_SUBJECT_CHARS {
+        return ascii;
+    }
+    format!("{}...", &ascii[..MAX_SUBJECT_CHARS - 3])
+}
+
+/// The JSON record for a notice body and the decision log, from any serializable outcome.
+pub fn record<T: Serialize>(outcome: &T) -> serde_json::Value {
+    serde_json::to_value(outcome).unwrap_or_else(|error| json!({"unserializable": error.to_string()}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replace() -> Action {
+        Action::ReplaceInstance { group: "web-prod".into(), instance_id: "i-0abc".into() }
+    }
+
+    #[test]
+    fn given_replacement_when_noticed_then_subject_severity_and_attributes() {
+        let action = replace();
+        let notice = build(
+            &NoticeKind::Action { action: &action, reason: "stopped unexpectedly", done: true },
+            "EC2 instance i-0abc entered state stopped",
+            &json!({"status": "acted"}),
+            &Policy { environment: "prod".into(), ..Policy::default() },
+        );
+        assert_eq!(notice.subject, "[WARNING] asg web-prod: replaced i-0abc (stopped unexpectedly)");
+        assert!(notice.body.starts_with("What happened: EC2 instance i-0abc entered state stopped."));
+        assert!(notice.body.contains("\"status\": \"acted\""));
+        let attribute = |name: &str| notice.attributes.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        assert_eq!(attribute("severity"), Some("warning"));
+        assert_eq!(attribute("action"), Some("replace"));
+        assert_eq!(attribute("outcome"), Some("acted"));
+        assert_eq!(attribute("resource"), Some("i-0abc"));
+        assert_eq!(attribute("environment"), Some("prod"));
+    }
+
+    #[test]
+    fn given_dry_run_when_noticed_then_says_would_and_is_info() {
+        let action = replace();
+        let notice = build(
+            &NoticeKind::Action { action: &action, reason: "stopped", done: false },
+            "x",
+            &json!({}),
+            &Policy { dry_run: true, ..Policy::default() },
+        );
+        assert_eq!(notice.subject, "[INFO] [DRY-RUN] asg web-prod: would replace i-0abc (stopped)");
+        assert!(notice.body.contains("medic would have called: autoscaling:SetInstanceHealth"));
+    }
+
+    #[test]
+    fn given_long_subject_when_truncated_then_at_most_100_chars() {
+        let long = format!("[CRITICAL] asg {}: breaker open", "ä".repeat(200));
+        let cut = truncate_subject(&long);
+        assert_eq!(cut.len(), MAX_SUBJECT_CHARS);
+        assert!(cut.is_ascii() && cut.ends_with("...") && cut.contains("asg ??"));
+        assert_eq!(truncate_subject("short"), "short");
+    }
+}

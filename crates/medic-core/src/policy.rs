@@ -1,0 +1,165 @@
+//! What medic is allowed to do, read once at cold start from the environment and validated.
+
+use serde::Serialize;
+
+/// Which resources medic may touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Only resources tagged `medic:managed=true` (the default).
+    Tagged,
+    /// Everything not tagged `medic:managed=false`.
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Policy {
+    /// `dev` or `prod`; carried into every notice so subscriptions can route on it.
+    pub environment: String,
+    pub scope: Scope,
+    /// Everything runs except the mutating call; notices say "would have".
+    pub dry_run: bool,
+    /// Per-resource, per-action quiet period after an action.
+    pub cooldown_seconds: i64,
+    /// Blast radius: at most this many mutating actions per scope (ASG, or account for
+    /// standalone instances) per window.
+    pub breaker_max_actions: u32,
+    pub breaker_window_seconds: i64,
+    /// How long idempotency records live; EventBridge retries for 24 h, so at least 25 h.
+    pub ledger_ttl_seconds: i64,
+    /// How long a claimed event stays claimed if the invocation that claimed it dies.
+    pub in_progress_seconds: i64,
+}
+
+pub const MIN_LEDGER_TTL_HOURS: i64 = 25;
+
+/// A setting that is present but unusable. Cold start fails loudly instead of running unsafely.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {name}={value:?}: {problem}")]
+pub struct ConfigError {
+    pub name: String,
+    pub value: String,
+    pub problem: String,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            environment: "dev".into(),
+            scope: Scope::Tagged,
+            dry_run: false,
+            cooldown_seconds: 600,
+            breaker_max_actions: 3,
+            breaker_window_seconds: 900,
+            ledger_ttl_seconds: MIN_LEDGER_TTL_HOURS * 3600,
+            in_progress_seconds: 120,
+        }
+    }
+}
+
+impl Policy {
+    /// Reads `MEDIC_*` settings through `lookup` (pass `|name| std::env::var(name).ok()`).
+    /// Unset or empty settings take their defaults; set but invalid ones are errors.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let environment = match get("MEDIC_ENVIRONMENT") {
+            None => defaults.environment,
+            Some(value) if value == "dev" || value == "prod" => value,
+            Some(value) => return Err(invalid("MEDIC_ENVIRONMENT", &value, "must be dev or prod")),
+        };
+        let scope = match get("MEDIC_SCOPE").as_deref() {
+            None | Some("tagged") => Scope::Tagged,
+            Some("all") => Scope::All,
+            Some(value) => return Err(invalid("MEDIC_SCOPE", value, "must be tagged or all")),
+        };
+        let dry_run = match get("MEDIC_DRY_RUN").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(value) => return Err(invalid("MEDIC_DRY_RUN", value, "must be true or false")),
+        };
+        let number = |name: &str, default: i64, min: i64, max: i64| -> Result<i64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(value) => match value.parse::<i64>() {
+                    Ok(n) if (min..=max).contains(&n) => Ok(n),
+                    _ => Err(invalid(name, &value, &format!("must be a whole number from {min} to {max}"))),
+                },
+            }
+        };
+        let ledger_ttl_hours =
+            number("MEDIC_LEDGER_TTL_HOURS", defaults.ledger_ttl_seconds / 3600, MIN_LEDGER_TTL_HOURS, 24 * 90)?;
+        let breaker_max_actions = number("MEDIC_BREAKER_MAX_ACTIONS", defaults.breaker_max_actions.into(), 1, 1000)?;
+        Ok(Self {
+            environment,
+            scope,
+            dry_run,
+            cooldown_seconds: number("MEDIC_COOLDOWN_SECONDS", defaults.cooldown_seconds, 0, 86_400)?,
+            breaker_max_actions: u32::try_from(breaker_max_actions).unwrap_or(defaults.breaker_max_actions),
+            breaker_window_seconds: number(
+                "MEDIC_BREAKER_WINDOW_SECONDS",
+                defaults.breaker_window_seconds,
+                60,
+                86_400,
+            )?,
+            ledger_ttl_seconds: ledger_ttl_hours * 3600,
+            in_progress_seconds: number("MEDIC_IN_PROGRESS_SECONDS", defaults.in_progress_seconds, 10, 900)?,
+        })
+    }
+}
+
+fn invalid(name: &str, value: &str, problem: &str) -> ConfigError {
+    ConfigError { name: name.into(), value: value.into(), problem: problem.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn policy_from(pairs: &[(&str, &str)]) -> Result<Policy, ConfigError> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Policy::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn given_no_settings_when_loaded_then_safe_defaults() {
+        let policy = policy_from(&[]).expect("defaults are valid");
+        assert_eq!(policy, Policy::default());
+        assert_eq!(policy.scope, Scope::Tagged);
+        assert!(policy.ledger_ttl_seconds >= 25 * 3600);
+    }
+
+    #[test]
+    fn given_valid_settings_when_loaded_then_applied() {
+        let policy = policy_from(&[
+            ("MEDIC_ENVIRONMENT", "prod"),
+            ("MEDIC_SCOPE", "all"),
+            ("MEDIC_DRY_RUN", "TRUE"),
+            ("MEDIC_BREAKER_MAX_ACTIONS", "2"),
+            ("MEDIC_LEDGER_TTL_HOURS", "48"),
+        ])
+        .expect("valid");
+        assert_eq!(policy.environment, "prod");
+        assert_eq!(policy.scope, Scope::All);
+        assert!(policy.dry_run);
+        assert_eq!(policy.breaker_max_actions, 2);
+        assert_eq!(policy.ledger_ttl_seconds, 48 * 3600);
+    }
+
+    #[test]
+    fn given_invalid_settings_when_loaded_then_error_names_setting_and_rule() {
+        let cases = [
+            (("MEDIC_DRY_RUN", "yes"), "MEDIC_DRY_RUN=\"yes\": must be true or false"),
+            (("MEDIC_SCOPE", "everything"), "must be tagged or all"),
+            (("MEDIC_ENVIRONMENT", "staging"), "must be dev or prod"),
+            (("MEDIC_LEDGER_TTL_HOURS", "24"), "MEDIC_LEDGER_TTL_HOURS=\"24\": must be a whole number from 25"),
+            (("MEDIC_BREAKER_MAX_ACTIONS", "0"), "must be a whole number from 1 to 1000"),
+            (("MEDIC_COOLDOWN_SECONDS", "ten"), "MEDIC_COOLDOWN_SECONDS"),
+        ];
+        for ((name, value), expected) in cases {
+            let error = policy_from(&[(name, value)]).expect_err("must be rejected");
+            assert!(error.to_string().contains(expected), "{error} should contain {expected}");
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Instance healer: an EC2 instance went down. Replace it through its Auto Scaling group, start
+//! it if it is standalone, or say why not.
+
+use medic_aws::adapters::dynamodb::DynamoLedger;
+use medic_aws::adapters::instances::AwsInstances;
+use medic_aws::adapters::sns::SnsNotifier;
+use medic_aws::ports::{InstanceInspector, Ledger, Notifier, Remediator};
+use medic_aws::{Engine, HandlerError, MedicConfig};
+use medic_core::time::EpochSeconds;
+use medic_core::{instance, parse_event, Outcome, Policy, Trigger};
+use serde_json::Value;
+
+/// Everything the handler needs, built once per cold start.
+#[derive(Debug)]
+pub struct Healer<I, L, N> {
+    pub instances: I,
+    pub ledger: L,
+    pub notifier: N,
+    pub policy: Policy,
+}
+
+pub type AwsHealer = Healer<AwsInstances, DynamoLedger, SnsNotifier>;
+
+impl AwsHealer {
+    /// Reads `MEDIC_*` settings and the standard AWS ones, and builds the clients.
+    pub async fn from_env() -> Result<Self, HandlerError> {
+        let config = MedicConfig::from_env()?;
+        Ok(Self::from_sdk_config(&medic_aws::load_sdk_config().await, config))
+    }
+
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, config: MedicConfig) -> Self {
+        Self {
+            instances: AwsInstances::new(aws_sdk_autoscaling::Client::new(sdk), aws_sdk_ec2::Client::new(sdk)),
+            ledger: DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), config.ledger_table, &config.policy),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
+            policy: config.policy,
+        }
+    }
+}
+
+/// Handles one EventBridge "EC2 Instance State-change Notification".
+pub async fn handle<I, L, N>(healer: &Healer<I, L, N>, event: Value, now: EpochSeconds) -> Result<Outcome, HandlerError>
+where
+    I: InstanceInspector + Remediator + Sync,
+    L: Ledger + Sync,
+    N: Notifier + Sync,
+{
+    let trigger = parse_event(&event)?;
+    let Trigger::InstanceStateChanged(change) = &trigger;
+    let engine = Engine {
+        ledger: &healer.ledger,
+        notifier: &healer.notifier,
+        remediator: &healer.instances,
+        policy: &healer.policy,
+    };
+    if let Some(plan) = instance::needs_no_observation(change) {
+        return Ok(engine.without_observation(&trigger, &plan));
+    }
+    engine
+        .run(&trigger, now, || async {
+            let observed = healer.instances.observe_instance(&change.instance_id).await?;
+            Ok(instance::decide(change, &observed, &healer.policy, now))
+        })
+        .await
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs a command with moto server on a free loopback port, and stops moto when the command ends,
+# whether it passed, failed or was interrupted.
+#   scripts/with-moto.sh COMMAND [ARGS...]
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+venv="${VENV:-$here/.venv}"
+port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+log="${MOTO_LOG:-$here/target/moto-$port.log}"
+mkdir -p "$(dirname "$log")"
+"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+moto_pid=$!
+stop_moto() { kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; }
+trap stop_moto EXIT INT TERM
+for _ in $(seq 1 100); do
+  if "$venv/bin/python" -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/data.json', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  kill -0 "$moto_pid" 2>/dev/null || { echo "moto server failed to start; see $log" >&2; exit 1; }
+  sleep 0.2
+done
+export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_EC2_METADATA_DISABLED=true
+echo "moto server on $AWS_ENDPOINT_URL (log: $log)" >&2
+"$@"
