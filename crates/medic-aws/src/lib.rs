@@ -5,6 +5,8 @@ pub mod adapters;
 pub mod config;
 pub mod engine;
 pub mod error;
+#[cfg(feature = "fakes")]
+pub mod fakes;
 pub mod ports;
 
 pub use config::{init_tracing, load_sdk_config, MedicConfig};

@@ -233,3 +233,92 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod no_panic {
+    //! Property: any JSON at all gives a `Trigger` or a `MalformedEvent`, never a panic. A small
+    //! deterministic generator (no extra crates) builds random values and mutates a real event.
+
+    use super::*;
+    use serde_json::json;
+
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            self.0 >> 33
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    const WORDS: [&str; 10] = [
+        "aws.ec2",
+        EC2_STATE_CHANGE,
+        "stopped",
+        "i-0abc1234",
+        "",
+        "Z",
+        "ü—\u{0}",
+        "2026-11-21T09:15:02Z",
+        "detail",
+        "instance-id",
+    ];
+
+    fn value(rng: &mut Lcg, depth: u32) -> Value {
+        match rng.below(if depth > 3 { 5 } else { 7 }) {
+            0 => Value::Null,
+            1 => Value::Bool(rng.below(2) == 0),
+            2 => json!(rng.next() as i64 - (1 << 30)),
+            3 => json!(f64::from(u32::try_from(rng.below(1000)).unwrap_or(0)) / 7.0),
+            4 => Value::String(WORDS[usize::try_from(rng.below(10)).unwrap_or(0)].to_owned()),
+            5 => Value::Array((0..rng.below(4)).map(|_| value(rng, depth + 1)).collect()),
+            _ => Value::Object(
+                (0..rng.below(5))
+                    .map(|_| (WORDS[usize::try_from(rng.below(10)).unwrap_or(0)].to_owned(), value(rng, depth + 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn given_arbitrary_json_when_parsed_then_never_panics() {
+        let mut rng = Lcg(0x5eed);
+        for _ in 0..20_000 {
+            let _ = parse_event(&value(&mut rng, 0));
+        }
+    }
+
+    #[test]
+    fn given_real_event_with_one_field_replaced_when_parsed_then_never_panics() {
+        let mut rng = Lcg(42);
+        let paths: [&[&str]; 8] = [
+            &["id"],
+            &["source"],
+            &["detail-type"],
+            &["time"],
+            &["detail"],
+            &["detail", "instance-id"],
+            &["detail", "state"],
+            &["resources"],
+        ];
+        for _ in 0..20_000 {
+            let mut event = json!({
+                "version": "0", "id": "e", "detail-type": EC2_STATE_CHANGE, "source": "aws.ec2",
+                "account": "1", "time": "2026-11-21T09:15:02Z", "region": "us-east-1", "resources": [],
+                "detail": {"instance-id": "i-0abc1234", "state": "stopped"}
+            });
+            let path = paths[usize::try_from(rng.below(8)).unwrap_or(0)];
+            let replacement = value(&mut rng, 1);
+            let mut target = &mut event;
+            for key in &path[..path.len() - 1] {
+                target = &mut target[*key];
+            }
+            target[path[path.len() - 1]] = replacement;
+            let _ = parse_event(&event);
+        }
+    }
+}

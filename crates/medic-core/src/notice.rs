@@ -44,7 +44,11 @@ pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Va
             if *done { "acted" } else { "would-act" },
             format!("{}: {}", if *done { "medic called" } else { "medic would have called" }, action.api_call()),
             (*reason).to_owned(),
-            action_advice(action),
+            if *done {
+                action_advice(action)
+            } else {
+                "Nothing was changed: medic runs with MEDIC_DRY_RUN=true. Heal it by hand if needed, and turn dry-run off once its decisions look right.".to_owned()
+            },
         ),
         NoticeKind::Alert(alert) => (
             alert.severity,
@@ -175,6 +179,7 @@ mod tests {
         );
         assert_eq!(notice.subject, "[INFO] [DRY-RUN] asg web-prod: would replace i-0abc (stopped)");
         assert!(notice.body.contains("medic would have called: autoscaling:SetInstanceHealth"));
+        assert!(notice.body.contains("Nothing was changed: medic runs with MEDIC_DRY_RUN=true"));
     }
 
     #[test]

@@ -43,7 +43,8 @@ mod tests {
         let opted_in = tags(&[(MANAGED_TAG, "true")]);
         let opted_out = tags(&[(MANAGED_TAG, "False")]);
         let untagged = tags(&[("Name", "web")]);
-        let cases: [(Scope, Vec<&[(String, String)]>, bool); 7] = [
+        type Row<'a> = (Scope, Vec<&'a [(String, String)]>, bool);
+        let cases: [Row<'_>; 7] = [
             (Scope::Tagged, vec![&opted_in], true),
             (Scope::Tagged, vec![&untagged, &opted_in], true),
             (Scope::Tagged, vec![&untagged], false),

@@ -6,6 +6,8 @@
 //! Run with `make test` (it starts moto and sets `AWS_ENDPOINT_URL`); plain `cargo test` skips
 //! these because they are `#[ignore]`d.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test setup fails loudly by design
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_config::{BehaviorVersion, SdkConfig};

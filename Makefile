@@ -1,0 +1,54 @@
+# medic: `make demo` tells the self-healing story on emulated AWS; `make test` runs every tier.
+# Both create .venv from PyPI first (moto server, aws-sam-cli with the Lambda Runtime Interface
+# Emulator, cargo-lambda, ziglang, cfn-lint, boto3, pytest).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PYTHON ?= python3
+
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export AWS_EC2_METADATA_DISABLED := true
+export SAM_CLI_TELEMETRY := 0
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help venv build test lint demo release sam-build clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements-dev.txt
+	@echo "== Setting up $(VENV) from PyPI (requirements-dev.txt)"
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed ## Create .venv with the Python-side tools
+
+build: ## Debug build of every function (what the tests and the demo run)
+	cargo build --workspace --bins
+
+test: venv ## Every test tier: fmt, clippy, unit, emulated AWS (moto), runtime (RIE), template lint
+	scripts/test.sh
+
+lint: venv ## fmt, clippy (-D warnings), sam validate --lint
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	sam validate --lint -t template.yaml
+
+demo: venv ## Self-healing story on emulated AWS, through the real bootstrap under the runtime emulator
+	@echo "== Building instance-healer (debug)"
+	cargo build -p instance-healer
+	scripts/with-moto.sh $(VENV)/bin/python demo/demo.py
+
+release: venv ## Release bootstraps with cargo-lambda for arm64 (Lambda's architecture), zipped
+	cargo lambda build --release --arm64 --output-format zip --bin instance-healer
+	@ls -l target/lambda/*/bootstrap.zip
+
+sam-build: venv ## sam build (cargo-lambda under SAM) into .aws-sam/
+	sam build --beta-features
+
+clean: ## Remove build output and .venv
+	cargo clean
+	rm -rf $(VENV) .aws-sam

@@ -1,0 +1,181 @@
+//! In-memory port implementations for unit tests of handlers: they record every call so a test
+//! can prove that no AWS call was made, and they inject failures moto cannot produce
+//! (throttling). Behaviour against AWS itself is tested against moto, not here.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use medic_core::guard::{BreakerVerdict, Claim};
+use medic_core::instance::InstanceObservation;
+use medic_core::notice::Notice;
+use medic_core::time::EpochSeconds;
+use medic_core::Action;
+
+use crate::engine::first_record_json;
+use crate::error::PortError;
+use crate::ports::{InstanceInspector, Ledger, Notifier, PortResult, Remediator};
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Instances with a fixed observation; records calls; `apply` can be made to fail.
+#[derive(Debug, Default)]
+pub struct FakeInstances {
+    pub observation: InstanceObservation,
+    pub apply_error: Option<PortError>,
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl InstanceInspector for FakeInstances {
+    async fn observe_instance(&self, instance_id: &str) -> PortResult<InstanceObservation> {
+        lock(&self.calls).push(format!("observe {instance_id}"));
+        Ok(self.observation.clone())
+    }
+}
+
+impl Remediator for FakeInstances {
+    async fn apply(&self, action: &Action) -> PortResult<()> {
+        lock(&self.calls).push(format!("{} {}", action.name(), action.resource()));
+        self.apply_error.clone().map_or(Ok(()), Err)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Record {
+    completed: Option<(String, Option<String>, bool)>,
+    number: i64,
+}
+
+/// A ledger in a map, with the same claim / cooldown / breaker rules as the DynamoDB one.
+#[derive(Debug, Default)]
+pub struct MemoryLedger {
+    items: Mutex<HashMap<String, Record>>,
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl MemoryLedger {
+    fn call(&self, what: &str, key: &str) {
+        lock(&self.calls).push(format!("{what} {key}"));
+    }
+
+    /// Keys currently held, sorted.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = lock(&self.items).keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+}
+
+impl Ledger for MemoryLedger {
+    async fn claim(&self, key: &str, _now: EpochSeconds) -> PortResult<Claim> {
+        self.call("claim", key);
+        let mut items = lock(&self.items);
+        match items.get(key) {
+            None => {
+                items.insert(key.to_owned(), Record::default());
+                Ok(Claim::Claimed)
+            }
+            Some(Record { completed: Some((outcome, notice, notified)), .. }) => Ok(Claim::Completed {
+                first_outcome: first_record_json(outcome, if *notified { None } else { notice.as_deref() }),
+            }),
+            Some(_) => Ok(Claim::InProgress),
+        }
+    }
+
+    async fn complete(&self, key: &str, outcome: &str, notice: Option<&str>, _now: EpochSeconds) -> PortResult<()> {
+        self.call("complete", key);
+        let record =
+            Record { completed: Some((outcome.to_owned(), notice.map(str::to_owned), notice.is_none())), number: 0 };
+        lock(&self.items).insert(key.to_owned(), record);
+        Ok(())
+    }
+
+    async fn mark_notified(&self, key: &str) -> PortResult<()> {
+        self.call("notified", key);
+        if let Some(Record { completed: Some((_, _, notified)), .. }) = lock(&self.items).get_mut(key) {
+            *notified = true;
+        }
+        Ok(())
+    }
+
+    async fn release(&self, key: &str) -> PortResult<()> {
+        self.call("release", key);
+        lock(&self.items).remove(key);
+        Ok(())
+    }
+
+    async fn cooldown_until(&self, key: &str, now: EpochSeconds) -> PortResult<Option<EpochSeconds>> {
+        self.call("cooldown?", key);
+        Ok(lock(&self.items).get(key).map(|r| r.number).filter(|until| *until > now))
+    }
+
+    async fn start_cooldown(&self, key: &str, until: EpochSeconds, now: EpochSeconds) -> PortResult<bool> {
+        self.call("cooldown", key);
+        let mut items = lock(&self.items);
+        if items.get(key).is_some_and(|r| r.number > now) {
+            return Ok(false);
+        }
+        items.insert(key.to_owned(), Record { completed: None, number: until });
+        Ok(true)
+    }
+
+    async fn clear_cooldown(&self, key: &str) -> PortResult<()> {
+        self.call("clear-cooldown", key);
+        lock(&self.items).remove(key);
+        Ok(())
+    }
+
+    async fn breaker_acquire(&self, key: &str, max: u32, _expires_at: EpochSeconds) -> PortResult<BreakerVerdict> {
+        self.call("breaker", key);
+        let mut items = lock(&self.items);
+        let record = items.entry(key.to_owned()).or_default();
+        if record.number >= i64::from(max) {
+            return Ok(BreakerVerdict::Open { max });
+        }
+        record.number += 1;
+        Ok(BreakerVerdict::Allowed { count: u32::try_from(record.number).unwrap_or(u32::MAX) })
+    }
+
+    async fn breaker_count(&self, key: &str) -> PortResult<u32> {
+        self.call("breaker?", key);
+        Ok(lock(&self.items).get(key).map_or(0, |r| u32::try_from(r.number).unwrap_or(u32::MAX)))
+    }
+
+    async fn first_time(&self, key: &str, _expires_at: EpochSeconds) -> PortResult<bool> {
+        self.call("once", key);
+        let mut items = lock(&self.items);
+        if items.contains_key(key) {
+            return Ok(false);
+        }
+        items.insert(key.to_owned(), Record::default());
+        Ok(true)
+    }
+}
+
+/// Collects notices; can be made to fail.
+#[derive(Debug, Default)]
+pub struct MemoryNotifier {
+    pub sent: Mutex<Vec<Notice>>,
+    pub error: Mutex<Option<PortError>>,
+}
+
+impl MemoryNotifier {
+    pub fn subjects(&self) -> Vec<String> {
+        lock(&self.sent).iter().map(|n| n.subject.clone()).collect()
+    }
+
+    pub fn fail_with(&self, error: Option<PortError>) {
+        *lock(&self.error) = error;
+    }
+}
+
+impl Notifier for MemoryNotifier {
+    async fn publish(&self, notice: &Notice) -> PortResult<()> {
+        if let Some(error) = lock(&self.error).clone() {
+            return Err(error);
+        }
+        lock(&self.sent).push(notice.clone());
+        Ok(())
+    }
+}

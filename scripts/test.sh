@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make test`: every tier, in order, with moto started once for the tiers that need it and
+# stopped on exit (failure included).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n== %s\n' "$*"; }
+started=$SECONDS
+
+step "Format (cargo fmt --check)"
+cargo fmt --all --check
+
+step "Lint (cargo clippy -D warnings)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "Build (debug: tests and bootstraps)"
+cargo build --workspace --all-targets
+
+step "Template (sam validate --lint)"
+sam validate --lint -t template.yaml
+
+scripts/with-moto.sh bash -c '
+  set -euo pipefail
+  printf "\n== Unit + emulated AWS (cargo test, moto at %s)\n" "$AWS_ENDPOINT_URL"
+  cargo test --workspace -- --include-ignored
+  printf "\n== Runtime (bootstraps under the Lambda Runtime Interface Emulator)\n"
+  .venv/bin/pytest -q tests/runtime
+'
+printf '\nmake test: all tiers passed in %ss\n' "$((SECONDS - started))"

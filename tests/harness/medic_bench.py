@@ -1,0 +1,219 @@
+"""Test bench shared by the runtime tier and `make demo`: an emulated AWS world built with boto3
+against moto (AWS_ENDPOINT_URL), and a function's real bootstrap under the AWS Lambda Runtime
+Interface Emulator, fed events over the Runtime API exactly as `sam local invoke -e` would."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+IMAGE_ID = "ami-12c6146b"
+MANAGED = {"medic:managed": "true"}
+
+
+def rie_binary() -> Path:
+    import samcli  # shipped by the aws-sam-cli package
+
+    return Path(samcli.__file__).parent / "local" / "rapid" / "aws-lambda-rie-x86_64"
+
+
+def bootstrap(function: str) -> Path:
+    path = Path(os.environ.get("MEDIC_BOOTSTRAP_DIR", ROOT / "target" / "debug")) / function
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is not built: run `cargo build -p {function}` (make does)")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Runtime:
+    """One function process under the Runtime Interface Emulator."""
+
+    def __init__(self, function: str, env: dict[str, str]):
+        self.port, api_port = free_port(), free_port()
+        self.log_path = ROOT / "target" / f"rie-{function}-{self.port}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen(
+            [
+                str(rie_binary()),
+                "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
+                "--runtime-api-address", f"127.0.0.1:{api_port}",
+                str(bootstrap(function)),
+            ],
+            env={**os.environ, **env},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    break
+            except OSError:
+                if self.process.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"runtime emulator did not start; see {self.log_path}")
+                time.sleep(0.05)
+
+    def invoke(self, event: dict) -> dict:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/2015-03-31/functions/function/invocations",
+            data=json.dumps(event).encode(),
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:  # the emulator answers 502 when init fails
+            return {"httpStatus": error.code, "body": error.read().decode(errors="replace")}
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self._log.close()
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def load_event(function: str, name: str, **detail) -> dict:
+    """An events/ file; keyword arguments replace detail fields, and a fresh EventBridge id is
+    given when any do (a new event about another resource)."""
+    event = json.loads((EVENTS / function / name).read_text())
+    if detail:
+        event["detail"].update({k.replace("_", "-"): v for k, v in detail.items()})
+        event["id"] = str(uuid.uuid4())
+        if "instance-id" in event["detail"]:
+            event["resources"] = [f"arn:aws:ec2:us-east-1:123456789012:instance/{event['detail']['instance-id']}"]
+    return event
+
+
+class World:
+    """Uniquely named resources in moto: ledger table, notice topic with an SQS inbox, and
+    instances. Nothing is shared with other worlds, so tests need no global reset."""
+
+    def __init__(self, prefix: str):
+        self.name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        self.ddb = boto3.client("dynamodb")
+        self.sns = boto3.client("sns")
+        self.sqs = boto3.client("sqs")
+        self.ec2 = boto3.client("ec2")
+        self.asg = boto3.client("autoscaling")
+        self.table = f"{self.name}-ledger"
+        self.ddb.create_table(
+            TableName=self.table,
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.ddb.update_time_to_live(
+            TableName=self.table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+        )
+        self.topic_arn = self.sns.create_topic(Name=f"{self.name}-notices")["TopicArn"]
+        self.queue_url = self.sqs.create_queue(QueueName=f"{self.name}-inbox")["QueueUrl"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.sns.subscribe(TopicArn=self.topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+    def env(self, **settings: str) -> dict[str, str]:
+        """The function's environment, as template.yaml sets it, pointed at this world."""
+        env = {"MEDIC_LEDGER_TABLE": self.table, "MEDIC_TOPIC_ARN": self.topic_arn, "MEDIC_ENVIRONMENT": "dev"}
+        env.update({f"MEDIC_{k.upper()}": v for k, v in settings.items()})
+        return env
+
+    def group(self, size: int, tags: dict[str, str] | None = None, grace_seconds: int = 0) -> tuple[str, list[str]]:
+        group, template = f"{self.name}-web", f"{self.name}-lt"
+        self.ec2.create_launch_template(
+            LaunchTemplateName=template, LaunchTemplateData={"ImageId": IMAGE_ID, "InstanceType": "t3.micro"}
+        )
+        self.asg.create_auto_scaling_group(
+            AutoScalingGroupName=group,
+            LaunchTemplate={"LaunchTemplateName": template, "Version": "$Latest"},
+            MinSize=1,
+            MaxSize=size + 2,
+            DesiredCapacity=size,
+            AvailabilityZones=["us-east-1a"],
+            HealthCheckType="EC2",
+            Tags=[
+                {"ResourceId": group, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": True}
+                for k, v in (tags or {}).items()
+            ],
+        )
+        # moto's create turns a grace period of 0 into 300; its update keeps the value.
+        self.asg.update_auto_scaling_group(AutoScalingGroupName=group, HealthCheckGracePeriod=grace_seconds)
+        described = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+        return group, [i["InstanceId"] for i in described["Instances"]]
+
+    def standalone(self, tags: dict[str, str] | None = None) -> str:
+        spec = [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}]
+        run = self.ec2.run_instances(
+            ImageId=IMAGE_ID, InstanceType="t3.micro", MinCount=1, MaxCount=1, TagSpecifications=spec if tags else []
+        )
+        return run["Instances"][0]["InstanceId"]
+
+    def stop(self, instance_id: str) -> None:
+        self.ec2.stop_instances(InstanceIds=[instance_id])
+
+    def terminate(self, instance_id: str) -> None:
+        self.ec2.terminate_instances(InstanceIds=[instance_id])
+
+    def health(self, instance_id: str) -> str:
+        described = self.asg.describe_auto_scaling_instances(InstanceIds=[instance_id])["AutoScalingInstances"]
+        return described[0]["HealthStatus"].upper()
+
+    def set_healthy(self, instance_id: str) -> None:
+        self.asg.set_instance_health(InstanceId=instance_id, HealthStatus="Healthy")
+
+    def ec2_state(self, instance_id: str) -> str:
+        reservations = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        return reservations[0]["Instances"][0]["State"]["Name"]
+
+    def notices(self) -> list[dict]:
+        """Drains the SQS inbox: [{subject, severity, attributes, body}]."""
+        found = []
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+            ).get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                attributes = {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()}
+                found.append(
+                    {
+                        "subject": envelope.get("Subject", ""),
+                        "severity": attributes.get("severity", ""),
+                        "attributes": attributes,
+                        "body": envelope.get("Message", ""),
+                    }
+                )
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def ledger_item(self, event_key: str) -> dict | None:
+        item = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": f"event#{event_key}"}}, ConsistentRead=True)
+        return item.get("Item")
