@@ -43,6 +43,7 @@ demo: venv ## Self-healing story on emulated AWS, through the real bootstrap und
 	scripts/with-moto.sh $(VENV)/bin/python demo/demo.py
 
 release: venv ## Release bootstraps with cargo-lambda for arm64 (Lambda's architecture), zipped
+	rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
 	cargo lambda build --release --arm64 --output-format zip --bin instance-healer
 	@ls -l target/lambda/*/bootstrap.zip
 

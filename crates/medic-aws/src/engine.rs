@@ -86,19 +86,14 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             Claim::Claimed => {}
             Claim::Completed { first_outcome } => return self.duplicate(trigger, &key, &first_outcome).await,
             Claim::InProgress => {
-                let outcome = Outcome {
-                    event: trigger.idempotency_key(),
-                    resource: trigger.resource().to_owned(),
-                    status: Status::Duplicate,
-                    action: None,
-                    label: Some(SkipReason::DuplicateInProgress.label().into()),
-                    reason: SkipReason::DuplicateInProgress.to_string(),
-                    severity: None,
-                    dry_run: self.policy.dry_run,
-                    notice: None,
-                };
-                log_decision(trigger, &outcome);
-                return Ok(outcome);
+                // Another invocation holds the claim. Succeeding here would drop the event if
+                // that invocation dies, so ask Lambda to retry: by then it is completed (a
+                // duplicate) or its claim has expired (taken over).
+                return Err(PortError::retryable(
+                    "ledger claim",
+                    format!("{}: {key}", SkipReason::DuplicateInProgress),
+                )
+                .into());
             }
         }
         let result = async {

@@ -180,6 +180,12 @@ impl World {
         self.ec2().stop_instances().instance_ids(instance_id).send().await.unwrap();
     }
 
+    /// Stops the instance, then delivers its state-change event to a fresh healer.
+    async fn stop_and_deliver(&self, instance_id: &str, policy: Policy) -> Outcome {
+        self.stop(instance_id).await;
+        handle(&self.healer(policy), state_change(instance_id, "stopped"), now()).await.unwrap()
+    }
+
     async fn health(&self, instance_id: &str) -> String {
         let described =
             self.autoscaling().describe_auto_scaling_instances().instance_ids(instance_id).send().await.unwrap();
@@ -275,10 +281,8 @@ fn now() -> i64 {
 async fn given_tagged_asg_when_instance_stopped_then_marked_unhealthy_and_warning_notice() {
     let world = World::new("stopped").await;
     let (group, instances) = world.group(3, 0, &[MANAGED]).await;
-    world.stop(&instances[1]).await;
 
-    let outcome =
-        handle(&world.healer(Policy::default()), state_change(&instances[1], "stopped"), now()).await.unwrap();
+    let outcome = world.stop_and_deliver(&instances[1], Policy::default()).await;
 
     assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
     assert_eq!(world.health(&instances[1]).await, "UNHEALTHY");
@@ -317,13 +321,38 @@ async fn given_handled_event_when_delivered_again_then_first_outcome_and_no_muta
 
 #[tokio::test]
 #[ignore = "needs moto: run `make test`"]
+async fn given_same_event_delivered_twice_at_once_when_handled_then_exactly_one_acts() {
+    let world = World::new("race").await;
+    let (_, instances) = world.group(2, 0, &[MANAGED]).await;
+    world.stop(&instances[0]).await;
+    let (first, second) = (world.healer(Policy::default()), world.healer(Policy::default()));
+    let event = state_change(&instances[0], "stopped");
+
+    let (a, b) = tokio::join!(handle(&first, event.clone(), now()), handle(&second, event.clone(), now()));
+
+    let results = [a, b];
+    let acted = results.iter().filter(|r| matches!(r, Ok(o) if o.status == Status::Acted)).count();
+    let held_back = results
+        .iter()
+        .filter(|r| match r {
+            Ok(o) => o.status == Status::Duplicate,
+            Err(e) => e.is_retryable() && e.to_string().contains("another invocation"),
+        })
+        .count();
+    assert_eq!((acted, held_back), (1, 1), "{results:?}");
+    assert_eq!(world.notices().await.len(), 1);
+    // Lambda's retry of the held-back delivery finds the first outcome.
+    let retry = handle(&first, event, now()).await.unwrap();
+    assert_eq!(retry.status, Status::Duplicate);
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn given_dry_run_when_instance_stopped_then_nothing_mutated_and_notice_says_would() {
     let world = World::new("dry").await;
     let (group, instances) = world.group(3, 0, &[MANAGED]).await;
-    world.stop(&instances[2]).await;
 
-    let policy = Policy { dry_run: true, ..Policy::default() };
-    let outcome = handle(&world.healer(policy), state_change(&instances[2], "stopped"), now()).await.unwrap();
+    let outcome = world.stop_and_deliver(&instances[2], Policy { dry_run: true, ..Policy::default() }).await;
 
     assert_eq!(outcome.status, Status::WouldAct, "{outcome:?}");
     assert_eq!(world.health(&instances[2]).await, "HEALTHY");
@@ -384,10 +413,8 @@ async fn given_replaced_instance_when_it_stops_again_within_cooldown_then_skippe
 async fn given_group_not_opted_in_when_instance_stopped_then_nothing_happens() {
     let world = World::new("untagged").await;
     let (_, instances) = world.group(2, 0, &[("team", "web")]).await;
-    world.stop(&instances[0]).await;
 
-    let outcome =
-        handle(&world.healer(Policy::default()), state_change(&instances[0], "stopped"), now()).await.unwrap();
+    let outcome = world.stop_and_deliver(&instances[0], Policy::default()).await;
 
     assert_eq!((outcome.status, outcome.label.as_deref()), (Status::Skipped, Some("out-of-scope")));
     assert_eq!(world.health(&instances[0]).await, "HEALTHY");
@@ -408,10 +435,8 @@ async fn given_instance_in_standby_when_stopped_then_skipped_for_lifecycle_state
         .send()
         .await
         .unwrap();
-    world.stop(&instances[0]).await;
 
-    let outcome =
-        handle(&world.healer(Policy::default()), state_change(&instances[0], "stopped"), now()).await.unwrap();
+    let outcome = world.stop_and_deliver(&instances[0], Policy::default()).await;
 
     assert_eq!((outcome.status, outcome.label.as_deref()), (Status::Skipped, Some("lifecycle-state")), "{outcome:?}");
     assert!(outcome.reason.contains("Standby"), "{}", outcome.reason);
@@ -423,10 +448,8 @@ async fn given_instance_in_standby_when_stopped_then_skipped_for_lifecycle_state
 async fn given_fresh_group_when_instance_stopped_inside_grace_period_then_skipped() {
     let world = World::new("grace").await;
     let (_, instances) = world.group(2, 3600, &[MANAGED]).await;
-    world.stop(&instances[1]).await;
 
-    let outcome =
-        handle(&world.healer(Policy::default()), state_change(&instances[1], "stopped"), now()).await.unwrap();
+    let outcome = world.stop_and_deliver(&instances[1], Policy::default()).await;
 
     assert_eq!((outcome.status, outcome.label.as_deref()), (Status::Skipped, Some("grace-period")), "{outcome:?}");
     assert_eq!(world.health(&instances[1]).await, "HEALTHY");
@@ -445,10 +468,8 @@ async fn given_replace_unhealthy_suspended_when_instance_stopped_then_warning_an
         .send()
         .await
         .unwrap();
-    world.stop(&instances[0]).await;
 
-    let outcome =
-        handle(&world.healer(Policy::default()), state_change(&instances[0], "stopped"), now()).await.unwrap();
+    let outcome = world.stop_and_deliver(&instances[0], Policy::default()).await;
 
     assert_eq!(outcome.status, Status::Alerted, "{outcome:?}");
     assert_eq!(world.health(&instances[0]).await, "HEALTHY");

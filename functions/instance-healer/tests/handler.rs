@@ -208,3 +208,18 @@ async fn given_sns_down_when_handled_then_retryable_and_the_retry_delivers_the_n
     assert_eq!(third.status, Status::Duplicate);
     assert_eq!(healer.notifier.subjects().len(), 1, "delivered once");
 }
+
+#[tokio::test]
+async fn given_event_claimed_by_a_running_invocation_when_delivered_then_retryable_and_nothing_done() {
+    use medic_aws::ports::Ledger;
+    let healer = healer(asg_member("stopped"));
+    let key = medic_core::guard::event_key("eventbridge:7bf73129-1428-4cd3-a780-95db273d1602");
+    healer.ledger.claim(&key, NOW).await.unwrap();
+
+    let error = handle(&healer, fixture("asg-instance-stopped.json"), NOW).await.unwrap_err();
+
+    assert!(error.is_retryable(), "{error}");
+    assert!(error.to_string().contains("another invocation is handling it"), "{error}");
+    assert!(calls(&healer).is_empty(), "no observation, no action: {:?}", calls(&healer));
+    assert!(healer.notifier.subjects().is_empty());
+}
