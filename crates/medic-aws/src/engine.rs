@@ -58,13 +58,11 @@ enum ActionResult {
 }
 
 impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N, R> {
-    /// Handles a trigger whose plan needs no AWS state (for example a running instance): no
-    /// ledger, no calls, just the decision log line.
-    pub fn without_observation(&self, trigger: &Trigger, plan: &Plan) -> Outcome {
-        let Decision::Skip { reason } = &plan.decision else {
-            return self.outcome(trigger, plan, Status::Skipped, None, None, "no observation".into());
-        };
-        let outcome = skipped(trigger, plan, reason, self.policy);
+    /// Skips a trigger that needs no AWS state (for example a running instance): no ledger, no
+    /// calls, just the decision log line.
+    pub fn skip_without_observation(&self, trigger: &Trigger, reason: &SkipReason) -> Outcome {
+        let plan = Plan::skip(trigger.resource(), reason.clone());
+        let outcome = skipped(trigger, &plan, reason, self.policy);
         log_decision(trigger, &outcome);
         outcome
     }

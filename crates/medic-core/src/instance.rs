@@ -39,10 +39,9 @@ pub struct InstanceObservation {
     pub member: Option<GroupMember>,
 }
 
-/// True when the event needs no AWS call at all (pending, running).
-pub fn needs_no_observation(change: &InstanceStateChanged) -> Option<Plan> {
-    (!change.state.is_down())
-        .then(|| Plan::skip(&change.instance_id, SkipReason::StateNeedsNoHealing { state: change.state }))
+/// Why the event needs no AWS call at all (pending, running), or `None` when it needs a look.
+pub fn skip_without_observation(change: &InstanceStateChanged) -> Option<SkipReason> {
+    (!change.state.is_down()).then_some(SkipReason::StateNeedsNoHealing { state: change.state })
 }
 
 pub fn decide(
@@ -51,8 +50,8 @@ pub fn decide(
     policy: &Policy,
     now: EpochSeconds,
 ) -> Plan {
-    if let Some(plan) = needs_no_observation(change) {
-        return plan;
+    if let Some(reason) = skip_without_observation(change) {
+        return Plan::skip(&change.instance_id, reason);
     }
     let id = change.instance_id.as_str();
     let skip = |reason| Plan::skip(id, reason);

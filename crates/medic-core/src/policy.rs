@@ -27,7 +27,8 @@ pub struct Policy {
     pub breaker_window_seconds: i64,
     /// How long idempotency records live; EventBridge retries for 24 h, so at least 25 h.
     pub ledger_ttl_seconds: i64,
-    /// How long a claimed event stays claimed if the invocation that claimed it dies.
+    /// How long a claimed event stays claimed if the invocation that claimed it dies; just
+    /// over the function timeout, so Lambda's first retry can take the claim over.
     pub in_progress_seconds: i64,
 }
 
@@ -52,7 +53,7 @@ impl Default for Policy {
             breaker_max_actions: 3,
             breaker_window_seconds: 900,
             ledger_ttl_seconds: MIN_LEDGER_TTL_HOURS * 3600,
-            in_progress_seconds: 120,
+            in_progress_seconds: 60,
         }
     }
 }

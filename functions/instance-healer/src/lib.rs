@@ -53,8 +53,8 @@ where
         remediator: &healer.instances,
         policy: &healer.policy,
     };
-    if let Some(plan) = instance::needs_no_observation(change) {
-        return Ok(engine.without_observation(&trigger, &plan));
+    if let Some(reason) = instance::skip_without_observation(change) {
+        return Ok(engine.skip_without_observation(&trigger, &reason));
     }
     engine
         .run(&trigger, now, || async {
