@@ -48,7 +48,7 @@ release: venv ## Release bootstraps with cargo-lambda for arm64 (Lambda's archit
 	@ls -l target/lambda/*/bootstrap.zip
 
 sam-build: venv ## sam build (cargo-lambda under SAM) into .aws-sam/
-	sam build --beta-features
+	sam build
 
 clean: ## Remove build output and .venv
 	cargo clean
