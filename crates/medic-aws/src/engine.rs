@@ -82,7 +82,9 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         let key = guard::event_key(&trigger.idempotency_key());
         match self.ledger.claim(&key, now).await? {
             Claim::Claimed => {}
-            Claim::Completed { first_outcome } => return self.duplicate(trigger, &key, &first_outcome).await,
+            Claim::Completed { outcome, pending_notice } => {
+                return self.duplicate(trigger, &key, &outcome, pending_notice.as_deref()).await;
+            }
             Claim::InProgress => {
                 // Another invocation holds the claim. Succeeding here would drop the event if
                 // that invocation dies, so ask Lambda to retry: by then it is completed (a
@@ -118,13 +120,18 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         Ok(outcome)
     }
 
-    async fn duplicate(&self, trigger: &Trigger, key: &str, first: &str) -> Result<Outcome, HandlerError> {
-        let record: FirstRecord = serde_json::from_str(first).unwrap_or_default();
-        let first_outcome = record
-            .outcome
+    async fn duplicate(
+        &self,
+        trigger: &Trigger,
+        key: &str,
+        first: &str,
+        pending_notice: Option<&str>,
+    ) -> Result<Outcome, HandlerError> {
+        let first: Option<Outcome> = serde_json::from_str(first).ok();
+        let first_outcome = first
             .as_ref()
             .map_or_else(|| "outcome not recorded".to_owned(), |o| format!("{} ({})", o.status.as_str(), o.reason));
-        if let Some(pending) = record.pending_notice {
+        if let Some(pending) = pending_notice.and_then(|n| serde_json::from_str::<StoredNotice>(n).ok()) {
             tracing::warn!(event = %key, "delivering a notice an earlier invocation could not");
             self.deliver(key, &Notice::from(pending)).await?;
         }
@@ -133,7 +140,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             event: trigger.idempotency_key(),
             resource: trigger.resource().to_owned(),
             status: Status::Duplicate,
-            action: record.outcome.as_ref().and_then(|o| o.action.clone()),
+            action: first.as_ref().and_then(|o| o.action.clone()),
             label: Some(reason.label().into()),
             reason: reason.to_string(),
             severity: None,
@@ -311,21 +318,6 @@ fn skipped(trigger: &Trigger, plan: &Plan, reason: &SkipReason, policy: &Policy)
         dry_run: policy.dry_run,
         notice: None,
     }
-}
-
-/// The ledger's view of the first delivery: its outcome, and its notice if SNS never took it.
-#[derive(Debug, Default, Deserialize)]
-pub struct FirstRecord {
-    outcome: Option<Outcome>,
-    pending_notice: Option<StoredNotice>,
-}
-
-/// How a ledger adapter stores a completed event so `Claim::Completed` can be read back.
-pub fn first_record_json(outcome: &str, pending_notice: Option<&str>) -> String {
-    let outcome: serde_json::Value = serde_json::from_str(outcome).unwrap_or(serde_json::Value::Null);
-    let pending: serde_json::Value =
-        pending_notice.and_then(|n| serde_json::from_str(n).ok()).unwrap_or(serde_json::Value::Null);
-    serde_json::json!({"outcome": outcome, "pending_notice": pending}).to_string()
 }
 
 /// One structured log line per decision.

@@ -11,7 +11,6 @@ use medic_core::notice::Notice;
 use medic_core::time::EpochSeconds;
 use medic_core::Action;
 
-use crate::engine::first_record_json;
 use crate::error::PortError;
 use crate::ports::{InstanceInspector, Ledger, Notifier, PortResult, Remediator};
 
@@ -77,7 +76,8 @@ impl Ledger for MemoryLedger {
                 Ok(Claim::Claimed)
             }
             Some(Record { completed: Some((outcome, notice, notified)), .. }) => Ok(Claim::Completed {
-                first_outcome: first_record_json(outcome, if *notified { None } else { notice.as_deref() }),
+                outcome: outcome.clone(),
+                pending_notice: if *notified { None } else { notice.clone() },
             }),
             Some(_) => Ok(Claim::InProgress),
         }

@@ -60,8 +60,9 @@ impl LedgerStatus {
 pub enum Claim {
     /// First delivery (or the claimant died): go ahead.
     Claimed,
-    /// Handled before; the first outcome as recorded then.
-    Completed { first_outcome: String },
+    /// Handled before: the first outcome (JSON) as recorded then, and its notice (JSON) if SNS
+    /// never accepted it.
+    Completed { outcome: String, pending_notice: Option<String> },
     /// Another invocation holds a live claim.
     InProgress,
 }

@@ -7,7 +7,6 @@ use medic_core::guard::{BreakerVerdict, Claim, LedgerStatus};
 use medic_core::time::EpochSeconds;
 use medic_core::Policy;
 
-use crate::engine::first_record_json;
 use crate::error::{classify, PortError};
 use crate::ports::{Ledger, PortResult};
 
@@ -107,10 +106,11 @@ impl Ledger for DynamoLedger {
             return Err(PortError::retryable("dynamodb:GetItem(claim)", format!("claim on {key} released meanwhile")));
         };
         if string_attr(&item, "status") == Some(LedgerStatus::Completed.as_str()) {
-            let outcome = string_attr(&item, "outcome").unwrap_or("null");
             let notified = item.get("notified").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true);
-            let pending = if notified { None } else { string_attr(&item, "notice") };
-            return Ok(Claim::Completed { first_outcome: first_record_json(outcome, pending) });
+            return Ok(Claim::Completed {
+                outcome: string_attr(&item, "outcome").unwrap_or("null").to_owned(),
+                pending_notice: if notified { None } else { string_attr(&item, "notice").map(str::to_owned) },
+            });
         }
         Ok(Claim::InProgress)
     }
