@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::alarm::AlarmChanged;
 use crate::time::{parse_timestamp, EpochSeconds};
 
 /// An event medic cannot act on, with the reason in words a human can fix.
@@ -81,9 +82,10 @@ struct Ec2StateChangeDetail {
 }
 
 /// A normalized event: what happened, to what, and the key that makes handling it idempotent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
     InstanceStateChanged(InstanceStateChanged),
+    AlarmChanged(AlarmChanged),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +103,7 @@ impl Trigger {
     pub fn idempotency_key(&self) -> String {
         match self {
             Self::InstanceStateChanged(change) => format!("eventbridge:{}", change.event_id),
+            Self::AlarmChanged(change) => change.idempotency_key(),
         }
     }
 
@@ -108,6 +111,7 @@ impl Trigger {
     pub fn resource(&self) -> &str {
         match self {
             Self::InstanceStateChanged(change) => &change.instance_id,
+            Self::AlarmChanged(change) => &change.alarm_name,
         }
     }
 
@@ -117,6 +121,7 @@ impl Trigger {
             Self::InstanceStateChanged(change) => {
                 format!("EC2 instance {} entered state {}", change.instance_id, change.state)
             }
+            Self::AlarmChanged(change) => change.summary(),
         }
     }
 }
@@ -288,7 +293,33 @@ mod no_panic {
     fn given_arbitrary_json_when_parsed_then_never_panics() {
         let mut rng = Lcg(0x5eed);
         for _ in 0..20_000 {
-            let _ = parse_event(&value(&mut rng, 0));
+            let value = value(&mut rng, 0);
+            let _ = parse_event(&value);
+            let _ = crate::alarm::parse_alarm_event(&value);
+        }
+    }
+
+    #[test]
+    fn given_alarm_fixtures_with_one_field_replaced_when_parsed_then_never_panics() {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/alarm-responder");
+        let fixtures: Vec<Value> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| serde_json::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap())
+            .collect();
+        let mut rng = Lcg(7);
+        for _ in 0..5_000 {
+            let index = usize::try_from(rng.below(fixtures.len() as u64)).unwrap_or(0);
+            let mut event = fixtures[index].clone();
+            let replacement = value(&mut rng, 1);
+            for key in ["detail", "alarmData", "Records", "state", "source", "time"] {
+                if rng.below(3) == 0 && event.get(key).is_some() {
+                    event[key] = replacement.clone();
+                }
+            }
+            if let Some(state) = event.pointer_mut("/detail/state/timestamp") {
+                *state = value(&mut rng, 2);
+            }
+            let _ = crate::alarm::parse_alarm_event(&event);
         }
     }
 

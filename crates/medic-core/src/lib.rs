@@ -2,6 +2,7 @@
 //! allowed to do (`Policy`), and what we will do about it (`Plan`). Nothing here performs I/O or
 //! reads a clock: every function takes the current time as an argument.
 
+pub mod alarm;
 pub mod event;
 pub mod guard;
 pub mod instance;

@@ -7,6 +7,11 @@ pub type EpochSeconds = i64;
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM|±HHMM)` into epoch seconds (fractions dropped).
 /// Accepts the colon-less offset that CloudWatch's direct alarm actions send (`+0000`).
 pub fn parse_timestamp(text: &str) -> Option<EpochSeconds> {
+    parse_timestamp_millis(text).map(|millis| millis.div_euclid(1000))
+}
+
+/// Like [`parse_timestamp`], in milliseconds (digits past the third fraction digit dropped).
+pub fn parse_timestamp_millis(text: &str) -> Option<i64> {
     let bytes = text.as_bytes();
     if bytes.len() < 20 || bytes[4] != b'-' || bytes[7] != b'-' || bytes[13] != b':' || bytes[16] != b':' {
         return None;
@@ -28,11 +33,14 @@ pub fn parse_timestamp(text: &str) -> Option<EpochSeconds> {
         return None;
     }
     let mut rest = &text[19..];
+    let mut millis = 0;
     if let Some(fraction) = rest.strip_prefix('.') {
         let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
         if digits == 0 {
             return None;
         }
+        let first_three = format!("{:0<3}", &fraction[..digits.min(3)]);
+        millis = first_three.parse::<i64>().ok()?;
         rest = &fraction[digits..];
     }
     let offset_seconds = match rest {
@@ -53,7 +61,7 @@ pub fn parse_timestamp(text: &str) -> Option<EpochSeconds> {
         }
     };
     let days = days_from_civil(year, month, day);
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds)
+    Some((days * 86_400 + hour * 3600 + minute * 60 + second - offset_seconds) * 1000 + millis)
 }
 
 /// Formats epoch seconds as RFC 3339 UTC (`2026-11-21T09:15:02Z`).
@@ -109,6 +117,15 @@ mod tests {
         for (text, expected) in cases {
             assert_eq!(parse_timestamp(text), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn given_fractions_when_parsed_in_millis_then_kept_to_the_millisecond() {
+        assert_eq!(parse_timestamp_millis("2026-11-21T09:15:02.118+0000"), Some(1_795_252_502_118));
+        assert_eq!(parse_timestamp_millis("2026-11-21T09:15:02.1Z"), Some(1_795_252_502_100));
+        assert_eq!(parse_timestamp_millis("2026-11-21T09:15:02.123456Z"), Some(1_795_252_502_123));
+        assert_eq!(parse_timestamp_millis("1969-12-31T23:59:59.500Z"), Some(-500));
+        assert_eq!(parse_timestamp("1969-12-31T23:59:59.500Z"), Some(-1));
     }
 
     #[test]

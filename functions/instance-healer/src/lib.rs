@@ -46,7 +46,9 @@ where
     N: Notifier + Sync,
 {
     let trigger = parse_event(&event)?;
-    let Trigger::InstanceStateChanged(change) = &trigger;
+    let Trigger::InstanceStateChanged(change) = &trigger else {
+        return Err(HandlerError::WrongFunction(trigger.summary()));
+    };
     let engine = Engine {
         ledger: &healer.ledger,
         notifier: &healer.notifier,
