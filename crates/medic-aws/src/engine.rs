@@ -194,8 +194,10 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         let action = &planned.action;
         let policy = self.policy;
         let cooldown_key = guard::cooldown_key(action);
-        if let Some(until) = self.ledger.cooldown_until(&cooldown_key, now).await? {
-            return Ok(ActionResult::Cooldown { until });
+        for key in guard::blocking_cooldown_keys(action) {
+            if let Some(until) = self.ledger.cooldown_until(&key, now).await? {
+                return Ok(ActionResult::Cooldown { until });
+            }
         }
         let breaker_key = guard::breaker_key(&action.breaker_scope(), now, policy.breaker_window_seconds);
         if policy.dry_run {
@@ -213,8 +215,9 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             let notify = self.ledger.first_time(&notice_key, expires).await?;
             return Ok(ActionResult::BreakerOpen { max, notify });
         }
-        let until = now + policy.cooldown_seconds;
-        if policy.cooldown_seconds > 0 && !self.ledger.start_cooldown(&cooldown_key, until, now).await? {
+        let cooldown_seconds = guard::cooldown_seconds(action, policy);
+        let until = now + cooldown_seconds;
+        if cooldown_seconds > 0 && !self.ledger.start_cooldown(&cooldown_key, until, now).await? {
             return Ok(ActionResult::Cooldown { until });
         }
         match self.remediator.apply(action).await {

@@ -15,6 +15,26 @@ pub fn cooldown_key(action: &Action) -> String {
     format!("cooldown#{}#{}", action.resource(), action.name())
 }
 
+/// Every cooldown that holds `action` back: its own, and for a scale-in also a recent scale-out
+/// of the same group (never shrink a group that just had to grow).
+pub fn blocking_cooldown_keys(action: &Action) -> Vec<String> {
+    match action {
+        Action::ScaleGroup { group, from, to } if to < from => {
+            vec![cooldown_key(action), format!("cooldown#{group}#scale-out")]
+        }
+        _ => vec![cooldown_key(action)],
+    }
+}
+
+/// How long `action`'s own cooldown lasts.
+pub fn cooldown_seconds(action: &Action, policy: &Policy) -> i64 {
+    match action {
+        Action::ScaleGroup { from, to, .. } if to < from => policy.scale_in_cooldown_seconds,
+        Action::ScaleGroup { .. } => policy.scale_out_cooldown_seconds,
+        _ => policy.cooldown_seconds,
+    }
+}
+
 /// Start of the fixed breaker window containing `now` (windows are aligned to the epoch).
 pub fn window_start(now: EpochSeconds, window_seconds: i64) -> EpochSeconds {
     now - now.rem_euclid(window_seconds.max(1))
@@ -104,5 +124,17 @@ mod tests {
         let start = Action::StartInstance { instance_id: "i-1".into() };
         assert_eq!(cooldown_key(&replace), "cooldown#i-1#replace");
         assert_ne!(cooldown_key(&replace), cooldown_key(&start));
+    }
+
+    #[test]
+    fn given_scaling_when_keyed_then_scale_in_waits_for_a_recent_scale_out() {
+        let policy = Policy::default();
+        let out = Action::ScaleGroup { group: "web".into(), from: 2, to: 3 };
+        let scale_in = Action::ScaleGroup { group: "web".into(), from: 3, to: 2 };
+        assert_eq!(blocking_cooldown_keys(&out), ["cooldown#web#scale-out"]);
+        assert_eq!(blocking_cooldown_keys(&scale_in), ["cooldown#web#scale-in", "cooldown#web#scale-out"]);
+        assert_eq!((cooldown_seconds(&out, &policy), cooldown_seconds(&scale_in, &policy)), (300, 600));
+        let replace = Action::ReplaceInstance { group: "web".into(), instance_id: "i-1".into() };
+        assert_eq!(cooldown_seconds(&replace, &policy), policy.cooldown_seconds);
     }
 }

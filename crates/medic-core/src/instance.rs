@@ -55,64 +55,13 @@ pub fn decide(
     }
     let id = change.instance_id.as_str();
     let skip = |reason| Plan::skip(id, reason);
-    let instance_tags: &[(String, String)] = observed.instance.as_ref().map_or(&[], |facts| &facts.tags);
 
     if let Some(member) = &observed.member {
-        if let Some(why) = out_of_scope(policy.scope, &[instance_tags, &member.group_tags]) {
-            return skip(SkipReason::OutOfScope { why });
-        }
         if let Some(state) = recovered_state(observed) {
             return skip(SkipReason::Recovered { state });
         }
-        if member.lifecycle_state != "InService" {
-            return skip(SkipReason::LifecycleState {
-                group: member.group.clone(),
-                lifecycle_state: member.lifecycle_state.clone(),
-            });
-        }
-        if member.health_status.eq_ignore_ascii_case("Unhealthy") {
-            return skip(SkipReason::AlreadyUnhealthy { group: member.group.clone() });
-        }
-        if let Some(launched_at) = observed.instance.as_ref().and_then(|facts| facts.launched_at) {
-            let remaining_seconds = launched_at + member.health_check_grace_period_seconds - now;
-            if remaining_seconds > 0 {
-                return skip(SkipReason::InGracePeriod { group: member.group.clone(), remaining_seconds });
-            }
-        }
-        let suspended: Vec<&str> = member
-            .suspended_processes
-            .iter()
-            .map(String::as_str)
-            .filter(|process| REPLACEMENT_PROCESSES.contains(process))
-            .collect();
-        if !suspended.is_empty() {
-            let suspended = suspended.join(", ");
-            return Plan {
-                resource: id.to_owned(),
-                decision: Decision::Alert(Alert {
-                    severity: Severity::Warning,
-                    headline: format!("cannot replace {id}: {suspended} suspended"),
-                    reason: format!(
-                        "instance {id} is {} but Auto Scaling processes {suspended} are suspended in {}, so marking it Unhealthy would not replace it",
-                        change.state, member.group
-                    ),
-                    advice: format!(
-                        "Resume the processes (aws autoscaling resume-processes --auto-scaling-group-name {}) or replace {id} by hand; check why they were suspended (deploy in progress?).",
-                        member.group
-                    ),
-                    scope_label: format!("asg {}", member.group),
-                }),
-            };
-        }
-        return Plan {
-            resource: id.to_owned(),
-            decision: Decision::Act {
-                actions: vec![PlannedAction {
-                    action: Action::ReplaceInstance { group: member.group.clone(), instance_id: id.to_owned() },
-                    reason: format!("{} unexpectedly", went(change.state)),
-                }],
-            },
-        };
+        let why = format!("{} unexpectedly", went(change.state));
+        return replace_member(id, member, observed.instance.as_ref(), &why, policy, now);
     }
 
     let Some(facts) = &observed.instance else {
@@ -152,6 +101,73 @@ pub fn decide(
             }
         }
         state => skip(SkipReason::Transitional { state }),
+    }
+}
+
+/// The rules for replacing an Auto Scaling member through Auto Scaling, shared by every function
+/// that replaces instances: scope, lifecycle state, health, grace period, suspended processes.
+/// `why` says what is wrong with the instance ("stopped unexpectedly").
+pub fn replace_member(
+    id: &str,
+    member: &GroupMember,
+    instance: Option<&InstanceFacts>,
+    why: &str,
+    policy: &Policy,
+    now: EpochSeconds,
+) -> Plan {
+    let skip = |reason| Plan::skip(id, reason);
+    let instance_tags: &[(String, String)] = instance.map_or(&[], |facts| &facts.tags);
+    if let Some(scope) = out_of_scope(policy.scope, &[instance_tags, &member.group_tags]) {
+        return skip(SkipReason::OutOfScope { why: scope });
+    }
+    if member.lifecycle_state != "InService" {
+        return skip(SkipReason::LifecycleState {
+            group: member.group.clone(),
+            lifecycle_state: member.lifecycle_state.clone(),
+        });
+    }
+    if member.health_status.eq_ignore_ascii_case("Unhealthy") {
+        return skip(SkipReason::AlreadyUnhealthy { group: member.group.clone() });
+    }
+    if let Some(launched_at) = instance.and_then(|facts| facts.launched_at) {
+        let remaining_seconds = launched_at + member.health_check_grace_period_seconds - now;
+        if remaining_seconds > 0 {
+            return skip(SkipReason::InGracePeriod { group: member.group.clone(), remaining_seconds });
+        }
+    }
+    let suspended: Vec<&str> = member
+        .suspended_processes
+        .iter()
+        .map(String::as_str)
+        .filter(|process| REPLACEMENT_PROCESSES.contains(process))
+        .collect();
+    if !suspended.is_empty() {
+        let suspended = suspended.join(", ");
+        return Plan {
+            resource: id.to_owned(),
+            decision: Decision::Alert(Alert {
+                severity: Severity::Warning,
+                headline: format!("cannot replace {id}: {suspended} suspended"),
+                reason: format!(
+                    "instance {id} {why}, but Auto Scaling processes {suspended} are suspended in {}, so marking it Unhealthy would not replace it",
+                    member.group
+                ),
+                advice: format!(
+                    "Resume the processes (aws autoscaling resume-processes --auto-scaling-group-name {}) or replace {id} by hand; check why they were suspended (deploy in progress?).",
+                    member.group
+                ),
+                scope_label: format!("asg {}", member.group),
+            }),
+        };
+    }
+    Plan {
+        resource: id.to_owned(),
+        decision: Decision::Act {
+            actions: vec![PlannedAction {
+                action: Action::ReplaceInstance { group: member.group.clone(), instance_id: id.to_owned() },
+                reason: why.to_owned(),
+            }],
+        },
     }
 }
 

@@ -122,6 +122,15 @@ fn action_advice(action: &Action) -> String {
         Action::StartInstance { instance_id } => format!(
             "Confirm {instance_id} passes its status checks and serves again, and find out who or what stopped it (CloudTrail StopInstances)."
         ),
+        Action::ScaleGroup { group, .. } => format!(
+            "Watch the alarm return to OK and the new capacity of {group} settle; repeated scaling in one direction is a capacity-planning signal."
+        ),
+        Action::RebootInstance { instance_id } => format!(
+            "Confirm {instance_id} passes its instance status check after the reboot; if it fails again, look at its console output."
+        ),
+        Action::StopForRecovery { instance_id } => format!(
+            "Confirm the instance healer started {instance_id} again and that it passes its system status check on the new host."
+        ),
     }
 }
 

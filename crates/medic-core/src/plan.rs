@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::alarm::AlarmState;
 use crate::event::Ec2State;
 use crate::time::{format_timestamp, EpochSeconds};
 
@@ -31,6 +32,13 @@ pub enum Action {
     ReplaceInstance { group: String, instance_id: String },
     /// `StartInstances` on a standalone instance that stopped.
     StartInstance { instance_id: String },
+    /// `SetDesiredCapacity` to an absolute value (idempotent), inside [min, max].
+    ScaleGroup { group: String, from: i32, to: i32 },
+    /// `RebootInstances`: a standalone instance failed its instance status check.
+    RebootInstance { instance_id: String },
+    /// `StopInstances` on a standalone instance whose host failed; the instance healer starts it
+    /// again (on new hardware) when EC2 reports it stopped.
+    StopForRecovery { instance_id: String },
 }
 
 /// Blast-radius scope for standalone instances, which have no group to count against.
@@ -41,38 +49,67 @@ impl Action {
         match self {
             Self::ReplaceInstance { .. } => "replace",
             Self::StartInstance { .. } => "start",
+            Self::ScaleGroup { from, to, .. } if to < from => "scale-in",
+            Self::ScaleGroup { .. } => "scale-out",
+            Self::RebootInstance { .. } => "reboot",
+            Self::StopForRecovery { .. } => "recover",
         }
     }
 
     pub fn resource(&self) -> &str {
         match self {
-            Self::ReplaceInstance { instance_id, .. } | Self::StartInstance { instance_id } => instance_id,
+            Self::ReplaceInstance { instance_id, .. }
+            | Self::StartInstance { instance_id }
+            | Self::RebootInstance { instance_id }
+            | Self::StopForRecovery { instance_id } => instance_id,
+            Self::ScaleGroup { group, .. } => group,
         }
     }
 
     /// What the circuit breaker counts this action against.
     pub fn breaker_scope(&self) -> String {
         match self {
-            Self::ReplaceInstance { group, .. } => format!("asg/{group}"),
-            Self::StartInstance { .. } => STANDALONE_SCOPE.to_owned(),
+            Self::ReplaceInstance { group, .. } | Self::ScaleGroup { group, .. } => format!("asg/{group}"),
+            Self::StartInstance { .. } | Self::RebootInstance { .. } | Self::StopForRecovery { .. } => {
+                STANDALONE_SCOPE.to_owned()
+            }
         }
     }
 
     /// The human label of the scope, used in notice subjects (`asg web-prod`).
     pub fn scope_label(&self) -> String {
         match self {
-            Self::ReplaceInstance { group, .. } => format!("asg {group}"),
-            Self::StartInstance { instance_id } => format!("ec2 {instance_id}"),
+            Self::ReplaceInstance { group, .. } | Self::ScaleGroup { group, .. } => format!("asg {group}"),
+            Self::StartInstance { instance_id }
+            | Self::RebootInstance { instance_id }
+            | Self::StopForRecovery { instance_id } => format!("ec2 {instance_id}"),
         }
     }
 
     /// Past tense when done, conditional when dry-run.
     pub fn describe(&self, done: bool) -> String {
-        match (self, done) {
-            (Self::ReplaceInstance { instance_id, .. }, true) => format!("replaced {instance_id}"),
-            (Self::ReplaceInstance { instance_id, .. }, false) => format!("would replace {instance_id}"),
-            (Self::StartInstance { instance_id }, true) => format!("started {instance_id}"),
-            (Self::StartInstance { instance_id }, false) => format!("would start {instance_id}"),
+        let (did, would) = match self {
+            Self::ReplaceInstance { instance_id, .. } => {
+                (format!("replaced {instance_id}"), format!("would replace {instance_id}"))
+            }
+            Self::StartInstance { instance_id } => {
+                (format!("started {instance_id}"), format!("would start {instance_id}"))
+            }
+            Self::ScaleGroup { from, to, .. } => {
+                let direction = if to < from { "in" } else { "out" };
+                (format!("scaled {direction} {from} -> {to}"), format!("would scale {direction} {from} -> {to}"))
+            }
+            Self::RebootInstance { instance_id } => {
+                (format!("rebooted {instance_id}"), format!("would reboot {instance_id}"))
+            }
+            Self::StopForRecovery { instance_id } => {
+                (format!("stopped {instance_id} to recover it"), format!("would stop {instance_id} to recover it"))
+            }
+        };
+        if done {
+            did
+        } else {
+            would
         }
     }
 
@@ -83,6 +120,11 @@ impl Action {
                 "autoscaling:SetInstanceHealth({instance_id}, Unhealthy, ShouldRespectGracePeriod=true) in {group}"
             ),
             Self::StartInstance { instance_id } => format!("ec2:StartInstances({instance_id})"),
+            Self::ScaleGroup { group, to, .. } => format!("autoscaling:SetDesiredCapacity({group}, {to})"),
+            Self::RebootInstance { instance_id } => format!("ec2:RebootInstances({instance_id})"),
+            Self::StopForRecovery { instance_id } => format!(
+                "ec2:StopInstances({instance_id}); the instance healer starts it on new hardware once it is stopped"
+            ),
         }
     }
 }
@@ -109,6 +151,12 @@ pub enum SkipReason {
     Duplicate { first_outcome: String },
     DuplicateInProgress,
     Cooldown { until: EpochSeconds },
+    AlarmNotFiring { state: AlarmState },
+    AtMinCapacity { group: String, min: i32 },
+    GroupCooldown { group: String, remaining_seconds: i64 },
+    NotRunning { state: String },
+    TargetNotFound { what: String },
+    NoEligibleTargets { target_group: String, why: String },
 }
 
 impl SkipReason {
@@ -127,6 +175,12 @@ impl SkipReason {
             Self::Duplicate { .. } => "duplicate",
             Self::DuplicateInProgress => "duplicate-in-progress",
             Self::Cooldown { .. } => "cooldown",
+            Self::AlarmNotFiring { .. } => "alarm-not-firing",
+            Self::AtMinCapacity { .. } => "at-min-capacity",
+            Self::GroupCooldown { .. } => "group-cooldown",
+            Self::NotRunning { .. } => "not-running",
+            Self::TargetNotFound { .. } => "target-not-found",
+            Self::NoEligibleTargets { .. } => "no-eligible-targets",
         }
     }
 }
@@ -162,6 +216,16 @@ impl std::fmt::Display for SkipReason {
             Self::DuplicateInProgress => write!(f, "duplicate event, another invocation is handling it"),
             Self::Cooldown { until } => {
                 write!(f, "in cooldown until {}", format_timestamp(*until))
+            }
+            Self::AlarmNotFiring { state } => write!(f, "alarm is {state}, not ALARM: nothing to fix"),
+            Self::AtMinCapacity { group, min } => write!(f, "{group} is already at its minimum capacity ({min})"),
+            Self::GroupCooldown { group, remaining_seconds } => {
+                write!(f, "{group} is inside its own scaling cooldown ({remaining_seconds} s left)")
+            }
+            Self::NotRunning { state } => write!(f, "instance is {state}, not running; the instance healer handles that"),
+            Self::TargetNotFound { what } => write!(f, "{what} was not found"),
+            Self::NoEligibleTargets { target_group, why } => {
+                write!(f, "no unhealthy target of {target_group} can be replaced: {why}")
             }
         }
     }

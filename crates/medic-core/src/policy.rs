@@ -21,6 +21,9 @@ pub struct Policy {
     pub dry_run: bool,
     /// Per-resource, per-action quiet period after an action.
     pub cooldown_seconds: i64,
+    /// Quiet period per group after medic scaled it out, and after it scaled it in.
+    pub scale_out_cooldown_seconds: i64,
+    pub scale_in_cooldown_seconds: i64,
     /// Blast radius: at most this many mutating actions per scope (ASG, or account for
     /// standalone instances) per window.
     pub breaker_max_actions: u32,
@@ -50,6 +53,8 @@ impl Default for Policy {
             scope: Scope::Tagged,
             dry_run: false,
             cooldown_seconds: 600,
+            scale_out_cooldown_seconds: 300,
+            scale_in_cooldown_seconds: 600,
             breaker_max_actions: 3,
             breaker_window_seconds: 900,
             ledger_ttl_seconds: MIN_LEDGER_TTL_HOURS * 3600,
@@ -96,6 +101,18 @@ impl Policy {
             scope,
             dry_run,
             cooldown_seconds: number("MEDIC_COOLDOWN_SECONDS", defaults.cooldown_seconds, 0, 86_400)?,
+            scale_out_cooldown_seconds: number(
+                "MEDIC_SCALE_OUT_COOLDOWN_SECONDS",
+                defaults.scale_out_cooldown_seconds,
+                0,
+                86_400,
+            )?,
+            scale_in_cooldown_seconds: number(
+                "MEDIC_SCALE_IN_COOLDOWN_SECONDS",
+                defaults.scale_in_cooldown_seconds,
+                0,
+                86_400,
+            )?,
             breaker_max_actions: u32::try_from(breaker_max_actions).unwrap_or(defaults.breaker_max_actions),
             breaker_window_seconds: number(
                 "MEDIC_BREAKER_WINDOW_SECONDS",

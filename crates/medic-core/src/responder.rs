@@ -4,8 +4,12 @@
 
 use serde::Serialize;
 
-use crate::alarm::{AlarmChanged, AlarmSubject};
-use crate::scope::tag_value;
+use crate::alarm::{AlarmChanged, AlarmState, AlarmSubject};
+use crate::instance::{replace_member, InstanceObservation, GROUP_NAME_TAG};
+use crate::plan::{Action, Alert, Decision, Plan, PlannedAction, Severity, SkipReason};
+use crate::policy::Policy;
+use crate::policy::Scope;
+use crate::scope::{out_of_scope, tag_value, Tags};
 use crate::time::EpochSeconds;
 
 /// Alarm tag naming the remediation explicitly.
@@ -184,6 +188,166 @@ pub fn scale_plan(direction: ScaleDirection, step: i32, capacity: &GroupCapacity
     }
 }
 
+/// What medic observed about the remediation's target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Target {
+    /// For `Scale`.
+    Group { group: String, capacity: GroupCapacity, group_tags: Tags },
+    /// For `ReplaceInstance`.
+    Instance(InstanceObservation),
+    /// For `ReplaceUnhealthyTargets`: each target the load balancer reports unhealthy.
+    UnhealthyTargets(Vec<(String, InstanceObservation)>),
+    /// Nothing to look at (`Notify`), or the target does not exist.
+    Nothing,
+}
+
+/// The alarm responder's decision, a pure function of the alarm, its tags, what it asks for,
+/// what the target looks like now, the policy, and the time.
+pub fn decide_alarm(
+    change: &AlarmChanged,
+    alarm_tags: &[(String, String)],
+    remediation: &Remediation,
+    target: &Target,
+    policy: &Policy,
+    now: EpochSeconds,
+) -> Plan {
+    let alarm = change.alarm_name.as_str();
+    if let Some(why) = out_of_scope(Scope::All, &[alarm_tags]) {
+        return Plan::skip(alarm, SkipReason::OutOfScope { why: format!("alarm {why}") });
+    }
+    if change.state != AlarmState::Alarm {
+        return Plan::skip(alarm, SkipReason::AlarmNotFiring { state: change.state });
+    }
+    match (remediation, target) {
+        (Remediation::Notify { why }, _) => alert(
+            alarm,
+            Severity::Warning,
+            format!("alarm {alarm} in ALARM, no automatic fix"),
+            format!("{why}. CloudWatch says: {}", change.reason),
+            format!(
+                "Look at what alarm {alarm} watches and act by hand, or tag the alarm medic:action=… to let medic act."
+            ),
+            format!("alarm {alarm}"),
+        ),
+        (Remediation::Scale { group, direction, step }, Target::Group { capacity, group_tags, .. }) => {
+            if let Some(why) = out_of_scope(policy.scope, &[group_tags]) {
+                return Plan::skip(group, SkipReason::OutOfScope { why });
+            }
+            match scale_plan(*direction, *step, capacity, now) {
+                ScalePlan::Set { from, to } => act(
+                    group,
+                    Action::ScaleGroup { group: group.clone(), from, to },
+                    format!("alarm {alarm}: {}", change.reason),
+                ),
+                ScalePlan::AtMax { max } => alert(
+                    group,
+                    Severity::Warning,
+                    format!("at max capacity ({max}), alarm {alarm}"),
+                    format!("alarm {alarm} asks for more capacity but {group} is already at its maximum of {max}"),
+                    format!("Raise MaxSize of {group} if the load is real, or find what drives it (traffic spike, runaway process)."),
+                    format!("asg {group}"),
+                ),
+                ScalePlan::AtMin { min } => {
+                    Plan::skip(group, SkipReason::AtMinCapacity { group: group.clone(), min })
+                }
+                ScalePlan::GroupCooldown { remaining_seconds } => {
+                    Plan::skip(group, SkipReason::GroupCooldown { group: group.clone(), remaining_seconds })
+                }
+            }
+        }
+        (Remediation::ReplaceInstance { instance_id, check }, Target::Instance(observed)) => {
+            let why = format!("failed its {} status check", check_name(*check));
+            if let Some(member) = &observed.member {
+                return replace_member(instance_id, member, observed.instance.as_ref(), &why, policy, now);
+            }
+            let Some(facts) = &observed.instance else {
+                return Plan::skip(instance_id, SkipReason::InstanceNotFound);
+            };
+            if let Some(group) = tag_value(&facts.tags, GROUP_NAME_TAG) {
+                return Plan::skip(instance_id, SkipReason::LeftGroup { group: group.to_owned() });
+            }
+            if let Some(scope) = out_of_scope(policy.scope, &[&facts.tags]) {
+                return Plan::skip(instance_id, SkipReason::OutOfScope { why: scope });
+            }
+            if facts.state != "running" {
+                return Plan::skip(instance_id, SkipReason::NotRunning { state: facts.state.clone() });
+            }
+            let action = match check {
+                StatusCheck::Instance => Action::RebootInstance { instance_id: instance_id.clone() },
+                StatusCheck::System | StatusCheck::Either => {
+                    Action::StopForRecovery { instance_id: instance_id.clone() }
+                }
+            };
+            act(instance_id, action, format!("standalone instance {why}"))
+        }
+        (Remediation::ReplaceUnhealthyTargets { target_group_arn }, Target::UnhealthyTargets(targets)) => {
+            let mut actions = Vec::new();
+            let mut skipped = Vec::new();
+            for (instance_id, observed) in targets {
+                let Some(member) = &observed.member else {
+                    skipped.push(format!("{instance_id} is in no Auto Scaling group"));
+                    continue;
+                };
+                let why = format!("is an unhealthy target of {}", short_name(target_group_arn));
+                match replace_member(instance_id, member, observed.instance.as_ref(), &why, policy, now).decision {
+                    Decision::Act { actions: planned } => actions.extend(planned),
+                    Decision::Skip { reason } => skipped.push(format!("{instance_id}: {reason}")),
+                    Decision::Alert(alert) => skipped.push(format!("{instance_id}: {}", alert.headline)),
+                }
+            }
+            let resource = short_name(target_group_arn).to_owned();
+            if actions.is_empty() {
+                let why =
+                    if skipped.is_empty() { "the target group reports none".to_owned() } else { skipped.join("; ") };
+                return Plan::skip(&resource, SkipReason::NoEligibleTargets { target_group: resource.clone(), why });
+            }
+            Plan { resource, decision: Decision::Act { actions } }
+        }
+        (remediation, _) => Plan::skip(alarm, SkipReason::TargetNotFound { what: target_description(remediation) }),
+    }
+}
+
+fn act(resource: &str, action: Action, reason: String) -> Plan {
+    Plan { resource: resource.to_owned(), decision: Decision::Act { actions: vec![PlannedAction { action, reason }] } }
+}
+
+fn alert(
+    resource: &str,
+    severity: Severity,
+    headline: String,
+    reason: String,
+    advice: String,
+    scope_label: String,
+) -> Plan {
+    Plan {
+        resource: resource.to_owned(),
+        decision: Decision::Alert(Alert { severity, headline, reason, advice, scope_label }),
+    }
+}
+
+fn check_name(check: StatusCheck) -> &'static str {
+    match check {
+        StatusCheck::Instance => "instance",
+        StatusCheck::System => "system",
+        StatusCheck::Either => "EC2",
+    }
+}
+
+/// `targetgroup/web-prod/0123…` from a target group ARN.
+fn short_name(arn: &str) -> &str {
+    arn.split_once(":targetgroup/").map_or(arn, |(_, rest)| rest)
+}
+
+fn target_description(remediation: &Remediation) -> String {
+    match remediation {
+        Remediation::Scale { group, .. } => format!("Auto Scaling group {group}"),
+        Remediation::ReplaceInstance { instance_id, .. } => format!("instance {instance_id}"),
+        Remediation::ReplaceUnhealthyTargets { target_group_arn } => format!("target group {target_group_arn}"),
+        Remediation::Notify { .. } => "the alarm's target".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +460,248 @@ mod tests {
             ScalePlan::GroupCooldown { remaining_seconds: 200 }
         );
         assert_eq!(scale_plan(ScaleDirection::Out, 1, &capacity, 1300), ScalePlan::Set { from: 2, to: 3 });
+    }
+
+    mod decide {
+        use super::*;
+        use crate::instance::{GroupMember, InstanceFacts};
+        use crate::scope::MANAGED_TAG;
+
+        const NOW: EpochSeconds = 1_795_260_000;
+
+        fn managed() -> Tags {
+            tags(&[(MANAGED_TAG, "true")])
+        }
+
+        fn group_target(min: i32, max: i32, desired: i32) -> Target {
+            Target::Group {
+                group: "web-prod".into(),
+                capacity: GroupCapacity { min, max, desired, ..GroupCapacity::default() },
+                group_tags: managed(),
+            }
+        }
+
+        fn member(lifecycle: &str) -> InstanceObservation {
+            InstanceObservation {
+                instance: Some(InstanceFacts {
+                    state: "running".into(),
+                    tags: managed(),
+                    launched_at: Some(NOW - 7200),
+                }),
+                member: Some(GroupMember {
+                    group: "web-prod".into(),
+                    lifecycle_state: lifecycle.into(),
+                    health_status: "HEALTHY".into(),
+                    health_check_grace_period_seconds: 300,
+                    suspended_processes: vec![],
+                    group_tags: managed(),
+                }),
+            }
+        }
+
+        fn standalone(state: &str) -> InstanceObservation {
+            InstanceObservation {
+                instance: Some(InstanceFacts { state: state.into(), tags: managed(), launched_at: Some(NOW - 7200) }),
+                member: None,
+            }
+        }
+
+        fn shape(plan: &Plan) -> String {
+            match &plan.decision {
+                Decision::Act { actions } => {
+                    let names: Vec<String> =
+                        actions.iter().map(|a| format!("{} {}", a.action.name(), a.action.resource())).collect();
+                    format!("act {}", names.join(", "))
+                }
+                Decision::Alert(alert) => format!("alert {} {}", alert.severity.as_str(), alert.headline),
+                Decision::Skip { reason } => format!("skip {}", reason.label()),
+            }
+        }
+
+        #[test]
+        fn given_alarm_remediation_and_target_when_decided_then_expected_plan() {
+            let out = Remediation::Scale { group: "web-prod".into(), direction: ScaleDirection::Out, step: 1 };
+            let scale_in = Remediation::Scale { group: "web-prod".into(), direction: ScaleDirection::In, step: 1 };
+            let id = "i-0a1b2c3d4e5f67890";
+            let replace = |check| Remediation::ReplaceInstance { instance_id: id.into(), check };
+            let tg = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-prod/0123456789abcdef";
+            let targets = Remediation::ReplaceUnhealthyTargets { target_group_arn: tg.into() };
+            let notify = Remediation::Notify { why: "composite alarm".into() };
+            let untagged_group = Target::Group {
+                group: "web-prod".into(),
+                capacity: GroupCapacity { min: 1, max: 4, desired: 2, ..GroupCapacity::default() },
+                group_tags: vec![],
+            };
+            type Row<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], Remediation, Target, &'a str);
+            let rows: Vec<Row<'_>> = vec![
+                (
+                    "cpu high scales out",
+                    "eventbridge-cpu-high.json",
+                    &[],
+                    out.clone(),
+                    group_target(1, 4, 2),
+                    "act scale-out web-prod",
+                ),
+                (
+                    "cpu high at max",
+                    "eventbridge-cpu-high.json",
+                    &[],
+                    out.clone(),
+                    group_target(1, 4, 4),
+                    "alert warning at max capacity (4), alarm web-prod-cpu-high",
+                ),
+                (
+                    "cpu low scales in",
+                    "eventbridge-cpu-low.json",
+                    &[],
+                    scale_in.clone(),
+                    group_target(1, 4, 2),
+                    "act scale-in web-prod",
+                ),
+                (
+                    "cpu low at min",
+                    "eventbridge-cpu-low.json",
+                    &[],
+                    scale_in,
+                    group_target(1, 4, 1),
+                    "skip at-min-capacity",
+                ),
+                (
+                    "group not opted in",
+                    "eventbridge-cpu-high.json",
+                    &[],
+                    out.clone(),
+                    untagged_group,
+                    "skip out-of-scope",
+                ),
+                (
+                    "alarm opted out",
+                    "eventbridge-cpu-high.json",
+                    &[(MANAGED_TAG, "false")],
+                    out.clone(),
+                    group_target(1, 4, 2),
+                    "skip out-of-scope",
+                ),
+                (
+                    "OK transition",
+                    "eventbridge-ok-transition.json",
+                    &[],
+                    out.clone(),
+                    group_target(1, 4, 2),
+                    "skip alarm-not-firing",
+                ),
+                ("group gone", "eventbridge-cpu-high.json", &[], out, Target::Nothing, "skip target-not-found"),
+                (
+                    "status check, ASG member",
+                    "eventbridge-status-check-failed.json",
+                    &[],
+                    replace(StatusCheck::Either),
+                    Target::Instance(member("InService")),
+                    "act replace i-0a1b2c3d4e5f67890",
+                ),
+                (
+                    "status check, member in Standby",
+                    "eventbridge-status-check-failed.json",
+                    &[],
+                    replace(StatusCheck::Either),
+                    Target::Instance(member("Standby")),
+                    "skip lifecycle-state",
+                ),
+                (
+                    "instance check, standalone",
+                    "eventbridge-status-check-failed.json",
+                    &[],
+                    replace(StatusCheck::Instance),
+                    Target::Instance(standalone("running")),
+                    "act reboot i-0a1b2c3d4e5f67890",
+                ),
+                (
+                    "system check, standalone",
+                    "eventbridge-status-check-failed.json",
+                    &[],
+                    replace(StatusCheck::System),
+                    Target::Instance(standalone("running")),
+                    "act recover i-0a1b2c3d4e5f67890",
+                ),
+                (
+                    "standalone already stopped",
+                    "eventbridge-status-check-failed.json",
+                    &[],
+                    replace(StatusCheck::System),
+                    Target::Instance(standalone("stopped")),
+                    "skip not-running",
+                ),
+                (
+                    "instance gone",
+                    "eventbridge-status-check-failed.json",
+                    &[],
+                    replace(StatusCheck::System),
+                    Target::Instance(InstanceObservation::default()),
+                    "skip instance-not-found",
+                ),
+                (
+                    "unhealthy targets",
+                    "eventbridge-unhealthy-hosts.json",
+                    &[],
+                    targets.clone(),
+                    Target::UnhealthyTargets(vec![
+                        ("i-1".into(), member("InService")),
+                        ("i-2".into(), member("Terminating")),
+                        ("i-3".into(), member("InService")),
+                        ("i-4".into(), standalone("running")),
+                    ]),
+                    "act replace i-1, replace i-3",
+                ),
+                (
+                    "no replaceable target",
+                    "eventbridge-unhealthy-hosts.json",
+                    &[],
+                    targets.clone(),
+                    Target::UnhealthyTargets(vec![("i-2".into(), member("Pending"))]),
+                    "skip no-eligible-targets",
+                ),
+                (
+                    "no unhealthy target",
+                    "eventbridge-unhealthy-hosts.json",
+                    &[],
+                    targets,
+                    Target::UnhealthyTargets(vec![]),
+                    "skip no-eligible-targets",
+                ),
+                (
+                    "composite notifies",
+                    "eventbridge-composite.json",
+                    &[],
+                    notify,
+                    Target::Nothing,
+                    "alert warning alarm web-prod-degraded in ALARM, no automatic fix",
+                ),
+            ];
+            for (name, file, alarm_tags, remediation, target, expected) in rows {
+                let plan =
+                    decide_alarm(&change(file), &tags(alarm_tags), &remediation, &target, &Policy::default(), NOW);
+                assert_eq!(shape(&plan), expected, "row: {name}: {plan:?}");
+            }
+        }
+
+        #[test]
+        fn given_scale_out_when_decided_then_action_carries_bounds_and_reason() {
+            let remediation = Remediation::Scale { group: "web-prod".into(), direction: ScaleDirection::Out, step: 5 };
+            let plan = decide_alarm(
+                &change("sns-cpu-high.json"),
+                &[],
+                &remediation,
+                &group_target(1, 4, 2),
+                &Policy::default(),
+                NOW,
+            );
+            let Decision::Act { actions } = plan.decision else { panic!("expected an action") };
+            assert_eq!(actions[0].action, Action::ScaleGroup { group: "web-prod".into(), from: 2, to: 4 });
+            assert!(
+                actions[0].reason.starts_with("alarm web-prod-cpu-high: Threshold Crossed"),
+                "{}",
+                actions[0].reason
+            );
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! EC2 instances and their Auto Scaling groups: read-only observation and the two instance
-//! remediations (replace through Auto Scaling, start a standalone instance).
+//! EC2 instances and their Auto Scaling groups: read-only observation and the remediations that
+//! act on them (replace through Auto Scaling, scale, start, reboot, stop for recovery).
 
 use aws_sdk_autoscaling::Client as AutoScaling;
 use aws_sdk_ec2::Client as Ec2;
@@ -117,6 +117,33 @@ impl Remediator for AwsInstances {
                 if started.starting_instances().is_empty() {
                     return Err(PortError::permanent("ec2:StartInstances", format!("{instance_id} was not started")));
                 }
+            }
+            Action::ScaleGroup { group, to, .. } => {
+                // Absolute and idempotent; the group's own cooldown was checked when deciding.
+                self.autoscaling
+                    .set_desired_capacity()
+                    .auto_scaling_group_name(group)
+                    .desired_capacity(*to)
+                    .honor_cooldown(false)
+                    .send()
+                    .await
+                    .map_err(|e| classify("autoscaling:SetDesiredCapacity", e))?;
+            }
+            Action::RebootInstance { instance_id } => {
+                self.ec2
+                    .reboot_instances()
+                    .instance_ids(instance_id)
+                    .send()
+                    .await
+                    .map_err(|e| classify("ec2:RebootInstances", e))?;
+            }
+            Action::StopForRecovery { instance_id } => {
+                self.ec2
+                    .stop_instances()
+                    .instance_ids(instance_id)
+                    .send()
+                    .await
+                    .map_err(|e| classify("ec2:StopInstances", e))?;
             }
         }
         Ok(())
