@@ -173,16 +173,12 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 Ok((outcome, Some(notice)))
             }
             Decision::Act { actions } => {
-                // One notice per plan: the first action that did something decides it.
-                let mut first: Option<(Outcome, Option<Notice>)> = None;
+                let mut reports = Vec::with_capacity(actions.len());
                 for planned in actions {
                     let result = self.guard_and_act(planned, now).await?;
-                    let (outcome, notice) = self.report_action(trigger, plan, planned, result);
-                    if first.as_ref().is_none_or(|(o, _)| o.status == Status::Skipped) {
-                        first = Some((outcome, notice));
-                    }
+                    reports.push(self.report_action(trigger, plan, planned, result));
                 }
-                Ok(first.unwrap_or_else(|| {
+                Ok(combine(reports).unwrap_or_else(|| {
                     (self.outcome(trigger, plan, Status::Skipped, None, None, "plan had no actions".into()), None)
                 }))
             }
@@ -309,6 +305,46 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
     }
 }
 
+/// One outcome and at most one notice per plan. The report with the most severe notice leads
+/// (so a breaker-open or failure notice is never dropped), then the most significant status; the
+/// others are summed up in its reason and appended to its notice.
+fn combine(mut reports: Vec<(Outcome, Option<Notice>)>) -> Option<(Outcome, Option<Notice>)> {
+    fn significance(status: Status) -> u8 {
+        match status {
+            Status::Failed => 6,
+            Status::Blocked => 5,
+            Status::Acted => 4,
+            Status::WouldAct => 3,
+            Status::Alerted => 2,
+            Status::Duplicate => 1,
+            Status::Skipped => 0,
+        }
+    }
+    let lead = reports
+        .iter()
+        .enumerate()
+        .max_by_key(|(index, (outcome, notice))| {
+            (notice.as_ref().map(|n| n.severity), significance(outcome.status), std::cmp::Reverse(*index))
+        })
+        .map(|(index, _)| index)?;
+    let (mut outcome, mut notice) = reports.remove(lead);
+    if reports.is_empty() {
+        return Some((outcome, notice));
+    }
+    let others: Vec<String> = reports.iter().map(|(o, _)| format!("{}: {}", o.status.as_str(), o.reason)).collect();
+    outcome.reason = format!("{} (+{} more: {})", outcome.reason, others.len(), others.join("; "));
+    if notice.is_none() {
+        notice = reports.into_iter().find_map(|(_, n)| n);
+    }
+    if let Some(notice) = notice.as_mut() {
+        notice.subject = notice::truncate_subject(&format!("{} (+{} more)", notice.subject, others.len()));
+        notice.body = format!("{}\nAlso in this plan:\n- {}\n", notice.body, others.join("\n- "));
+        outcome.notice = Some(notice.subject.clone());
+        outcome.severity = Some(outcome.severity.map_or(notice.severity, |s| s.max(notice.severity)));
+    }
+    Some((outcome, notice))
+}
+
 fn skipped(trigger: &Trigger, plan: &Plan, reason: &SkipReason, policy: &Policy) -> Outcome {
     Outcome {
         event: trigger.idempotency_key(),
@@ -338,4 +374,110 @@ fn log_decision(trigger: &Trigger, outcome: &Outcome) {
         reason = %outcome.reason,
         "decision"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{FakeInstances, MemoryLedger, MemoryNotifier};
+    use medic_core::event::{Ec2State, InstanceStateChanged};
+    use medic_core::Action;
+
+    const NOW: EpochSeconds = 1_795_260_000;
+
+    fn trigger(event_id: &str) -> Trigger {
+        Trigger::InstanceStateChanged(InstanceStateChanged {
+            event_id: event_id.into(),
+            instance_id: "i-1".into(),
+            state: Ec2State::Stopped,
+            occurred_at: NOW,
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+        })
+    }
+
+    fn plan(actions: Vec<Action>) -> Plan {
+        Plan {
+            resource: "targetgroup/web-prod/0123".into(),
+            decision: Decision::Act {
+                actions: actions
+                    .into_iter()
+                    .map(|action| PlannedAction { action, reason: "unhealthy target".into() })
+                    .collect(),
+            },
+        }
+    }
+
+    fn replace(id: &str) -> Action {
+        Action::ReplaceInstance { group: "web-prod".into(), instance_id: id.into() }
+    }
+
+    struct Bench {
+        ledger: MemoryLedger,
+        notifier: MemoryNotifier,
+        instances: FakeInstances,
+        policy: Policy,
+    }
+
+    impl Bench {
+        fn new(policy: Policy) -> Self {
+            Self {
+                ledger: MemoryLedger::default(),
+                notifier: MemoryNotifier::default(),
+                instances: FakeInstances::default(),
+                policy,
+            }
+        }
+
+        async fn run(&self, event_id: &str, plan: Plan) -> Outcome {
+            let engine = Engine {
+                ledger: &self.ledger,
+                notifier: &self.notifier,
+                remediator: &self.instances,
+                policy: &self.policy,
+            };
+            engine.run(&trigger(event_id), NOW, || async { Ok(plan) }).await.unwrap()
+        }
+
+        fn applied(&self) -> Vec<String> {
+            self.instances.calls.lock().unwrap().clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn given_plan_with_two_replacements_when_run_then_both_applied_and_one_notice() {
+        let bench = Bench::new(Policy::default());
+        let outcome = bench.run("e1", plan(vec![replace("i-1"), replace("i-3")])).await;
+        assert_eq!(bench.applied(), ["replace i-1", "replace i-3"]);
+        assert_eq!(outcome.status, Status::Acted);
+        assert!(outcome.reason.contains("(+1 more: acted: replaced i-3 (unhealthy target))"), "{}", outcome.reason);
+        assert_eq!(bench.notifier.subjects(), ["[WARNING] asg web-prod: replaced i-1 (unhealthy target) (+1 more)"]);
+        let body = &bench.notifier.sent.lock().unwrap()[0].body;
+        assert!(body.contains("Also in this plan:\n- acted: replaced i-3"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn given_breaker_of_one_when_plan_has_two_actions_then_breaker_notice_leads() {
+        let bench = Bench::new(Policy { breaker_max_actions: 1, ..Policy::default() });
+        let outcome = bench.run("e1", plan(vec![replace("i-1"), replace("i-3")])).await;
+        assert_eq!(bench.applied(), ["replace i-1"]);
+        assert_eq!(outcome.status, Status::Blocked);
+        assert_eq!(
+            bench.notifier.subjects(),
+            ["[CRITICAL] asg web-prod: breaker open (1 actions in 15 min), left i-3 alone (+1 more)"]
+        );
+    }
+
+    #[tokio::test]
+    async fn given_recent_scale_out_when_scale_in_planned_then_held_back_by_cooldown() {
+        let bench = Bench::new(Policy::default());
+        let out = Action::ScaleGroup { group: "web-prod".into(), from: 2, to: 3 };
+        let scale_in = Action::ScaleGroup { group: "web-prod".into(), from: 3, to: 2 };
+        assert_eq!(bench.run("e1", plan(vec![out])).await.status, Status::Acted);
+
+        let held = bench.run("e2", plan(vec![scale_in])).await;
+
+        assert_eq!((held.status, held.label.as_deref()), (Status::Skipped, Some("cooldown")), "{held:?}");
+        assert_eq!(bench.applied(), ["scale-out web-prod"]);
+    }
 }

@@ -5,7 +5,7 @@ pub mod adapters;
 pub mod config;
 pub mod engine;
 pub mod error;
-#[cfg(feature = "fakes")]
+#[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod ports;
 
