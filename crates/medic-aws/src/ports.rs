@@ -3,9 +3,12 @@
 
 use std::future::Future;
 
+use medic_core::alarm::AlarmChanged;
 use medic_core::guard::{BreakerVerdict, Claim};
 use medic_core::instance::InstanceObservation;
 use medic_core::notice::Notice;
+use medic_core::responder::{AlarmFacts, GroupCapacity};
+use medic_core::scope::Tags;
 use medic_core::time::EpochSeconds;
 use medic_core::Action;
 
@@ -69,4 +72,19 @@ pub trait Remediator {
 /// Read-only view of an instance and its Auto Scaling group.
 pub trait InstanceInspector {
     fn observe_instance(&self, instance_id: &str) -> impl Future<Output = PortResult<InstanceObservation>> + Send;
+}
+
+/// What CloudWatch knows about an alarm beyond its event: tags and comparison operator.
+pub trait AlarmInspector {
+    fn alarm_facts(&self, change: &AlarmChanged) -> impl Future<Output = PortResult<AlarmFacts>> + Send;
+}
+
+/// An Auto Scaling group's capacity and tags; `None` when the group does not exist.
+pub trait GroupInspector {
+    fn observe_group(&self, group: &str) -> impl Future<Output = PortResult<Option<(GroupCapacity, Tags)>>> + Send;
+}
+
+/// Instance ids of a target group's targets that need replacing.
+pub trait TargetInspector {
+    fn unhealthy_targets(&self, target_group_arn: &str) -> impl Future<Output = PortResult<Vec<String>>> + Send;
 }

@@ -100,9 +100,14 @@ impl AlarmChanged {
     }
 
     pub fn summary(&self) -> String {
-        match self.previous_state {
+        let transition = match self.previous_state {
             Some(previous) => format!("CloudWatch alarm {} went {previous} -> {}", self.alarm_name, self.state),
             None => format!("CloudWatch alarm {} is {}", self.alarm_name, self.state),
+        };
+        if self.reason.is_empty() {
+            transition
+        } else {
+            format!("{transition} ({})", self.reason.trim_end_matches('.'))
         }
     }
 }

@@ -4,11 +4,12 @@
 use aws_sdk_autoscaling::Client as AutoScaling;
 use aws_sdk_ec2::Client as Ec2;
 use medic_core::instance::{GroupMember, InstanceFacts, InstanceObservation};
+use medic_core::responder::GroupCapacity;
 use medic_core::scope::Tags;
 use medic_core::Action;
 
 use crate::error::{classify, PortError};
-use crate::ports::{InstanceInspector, PortResult, Remediator};
+use crate::ports::{GroupInspector, InstanceInspector, PortResult, Remediator};
 
 #[derive(Debug, Clone)]
 pub struct AwsInstances {
@@ -90,6 +91,49 @@ impl InstanceInspector for AwsInstances {
     async fn observe_instance(&self, instance_id: &str) -> PortResult<InstanceObservation> {
         let (instance, member) = tokio::join!(self.instance_facts(instance_id), self.group_member(instance_id));
         Ok(InstanceObservation { instance: instance?, member: member? })
+    }
+}
+
+impl GroupInspector for AwsInstances {
+    async fn observe_group(&self, group: &str) -> PortResult<Option<(GroupCapacity, Tags)>> {
+        let groups = self
+            .autoscaling
+            .describe_auto_scaling_groups()
+            .auto_scaling_group_names(group)
+            .send()
+            .await
+            .map_err(|e| classify("autoscaling:DescribeAutoScalingGroups", e))?;
+        let Some(found) = groups.auto_scaling_groups().iter().find(|g| g.auto_scaling_group_name() == Some(group))
+        else {
+            return Ok(None);
+        };
+        let activities = self
+            .autoscaling
+            .describe_scaling_activities()
+            .auto_scaling_group_name(group)
+            .max_records(1)
+            .send()
+            .await
+            .map_err(|e| classify("autoscaling:DescribeScalingActivities", e))?;
+        // An activity still in progress has no end yet: its start counts, so medic waits for it.
+        let last_activity_ended_at = activities
+            .activities()
+            .first()
+            .and_then(|a| a.end_time().or(a.start_time()))
+            .map(aws_smithy_types::DateTime::secs);
+        let capacity = GroupCapacity {
+            min: found.min_size().unwrap_or_default(),
+            max: found.max_size().unwrap_or_default(),
+            desired: found.desired_capacity().unwrap_or_default(),
+            default_cooldown_seconds: found.default_cooldown().map_or(0, i64::from),
+            last_activity_ended_at,
+        };
+        let tags = found
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+            .collect();
+        Ok(Some((capacity, tags)))
     }
 }
 

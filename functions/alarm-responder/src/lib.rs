@@ -1,0 +1,130 @@
+//! Alarm responder: a CloudWatch alarm went into ALARM. Scale its group, replace or recover its
+//! instance, replace the unhealthy targets behind its load balancer, or tell a human.
+
+use medic_aws::adapters::alarms::AwsAlarms;
+use medic_aws::adapters::dynamodb::DynamoLedger;
+use medic_aws::adapters::instances::AwsInstances;
+use medic_aws::adapters::sns::SnsNotifier;
+use medic_aws::adapters::targets::AwsTargets;
+use medic_aws::ports::{
+    AlarmInspector, GroupInspector, InstanceInspector, Ledger, Notifier, PortResult, Remediator, TargetInspector,
+};
+use medic_aws::{Engine, HandlerError, MedicConfig};
+use medic_core::alarm::{parse_alarm_event, AlarmChanged, AlarmState};
+use medic_core::responder::{self, Remediation, Target};
+use medic_core::time::EpochSeconds;
+use medic_core::{Outcome, Plan, Policy, SkipReason, Trigger};
+use serde_json::Value;
+
+/// Everything the handler needs, built once per cold start.
+#[derive(Debug)]
+pub struct Responder<A, I, T, L, N> {
+    pub alarms: A,
+    /// Instances and groups: observation and every instance or group remediation.
+    pub instances: I,
+    pub targets: T,
+    pub ledger: L,
+    pub notifier: N,
+    pub policy: Policy,
+}
+
+pub type AwsResponder = Responder<AwsAlarms, AwsInstances, AwsTargets, DynamoLedger, SnsNotifier>;
+
+impl AwsResponder {
+    pub async fn from_env() -> Result<Self, HandlerError> {
+        let config = MedicConfig::from_env()?;
+        Ok(Self::from_sdk_config(&medic_aws::load_sdk_config().await, config))
+    }
+
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, config: MedicConfig) -> Self {
+        Self {
+            alarms: AwsAlarms::new(aws_sdk_cloudwatch::Client::new(sdk)),
+            instances: AwsInstances::new(aws_sdk_autoscaling::Client::new(sdk), aws_sdk_ec2::Client::new(sdk)),
+            targets: AwsTargets::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
+            ledger: DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), config.ledger_table, &config.policy),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
+            policy: config.policy,
+        }
+    }
+}
+
+/// Handles one alarm event in any of its three shapes; an SNS event may carry several alarms,
+/// so the answer is one outcome per alarm. If any alarm fails retryably the whole event is
+/// retried; alarms already handled are then duplicates and change nothing.
+pub async fn handle<A, I, T, L, N>(
+    responder: &Responder<A, I, T, L, N>,
+    event: Value,
+    now: EpochSeconds,
+) -> Result<Vec<Outcome>, HandlerError>
+where
+    A: AlarmInspector + Sync,
+    I: InstanceInspector + GroupInspector + Remediator + Sync,
+    T: TargetInspector + Sync,
+    L: Ledger + Sync,
+    N: Notifier + Sync,
+{
+    let mut outcomes = Vec::new();
+    for change in parse_alarm_event(&event)? {
+        outcomes.push(handle_change(responder, change, now).await?);
+    }
+    Ok(outcomes)
+}
+
+async fn handle_change<A, I, T, L, N>(
+    responder: &Responder<A, I, T, L, N>,
+    change: AlarmChanged,
+    now: EpochSeconds,
+) -> Result<Outcome, HandlerError>
+where
+    A: AlarmInspector + Sync,
+    I: InstanceInspector + GroupInspector + Remediator + Sync,
+    T: TargetInspector + Sync,
+    L: Ledger + Sync,
+    N: Notifier + Sync,
+{
+    let engine = Engine {
+        ledger: &responder.ledger,
+        notifier: &responder.notifier,
+        remediator: &responder.instances,
+        policy: &responder.policy,
+    };
+    let trigger = Trigger::AlarmChanged(change.clone());
+    if change.state != AlarmState::Alarm {
+        return Ok(engine.skip_without_observation(&trigger, &SkipReason::AlarmNotFiring { state: change.state }));
+    }
+    engine.run(&trigger, now, || observe_and_decide(responder, &change, now)).await
+}
+
+async fn observe_and_decide<A, I, T, L, N>(
+    responder: &Responder<A, I, T, L, N>,
+    change: &AlarmChanged,
+    now: EpochSeconds,
+) -> PortResult<Plan>
+where
+    A: AlarmInspector + Sync,
+    I: InstanceInspector + GroupInspector + Remediator + Sync,
+    T: TargetInspector + Sync,
+{
+    let facts = responder.alarms.alarm_facts(change).await?;
+    let operator = facts.comparison_operator.as_deref().or(change.comparison_operator.as_deref());
+    let remediation = responder::remediation(change, &facts.tags, operator);
+    let target = match &remediation {
+        Remediation::Scale { group, .. } => match responder.instances.observe_group(group).await? {
+            Some((capacity, group_tags)) => Target::Group { group: group.clone(), capacity, group_tags },
+            None => Target::Nothing,
+        },
+        Remediation::ReplaceInstance { instance_id, .. } => {
+            Target::Instance(responder.instances.observe_instance(instance_id).await?)
+        }
+        Remediation::ReplaceUnhealthyTargets { target_group_arn } => {
+            let mut unhealthy = Vec::new();
+            for instance_id in responder.targets.unhealthy_targets(target_group_arn).await? {
+                let observed = responder.instances.observe_instance(&instance_id).await?;
+                unhealthy.push((instance_id, observed));
+            }
+            Target::UnhealthyTargets(unhealthy)
+        }
+        Remediation::Notify { .. } => Target::Nothing,
+    };
+    Ok(responder::decide_alarm(change, &facts.tags, &remediation, &target, &responder.policy, now))
+}
