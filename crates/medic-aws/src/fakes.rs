@@ -5,25 +5,65 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use medic_core::alarm::AlarmChanged;
 use medic_core::guard::{BreakerVerdict, Claim};
 use medic_core::instance::InstanceObservation;
 use medic_core::notice::Notice;
+use medic_core::responder::{AlarmFacts, GroupCapacity};
+use medic_core::scope::Tags;
 use medic_core::time::EpochSeconds;
 use medic_core::Action;
 
 use crate::error::PortError;
-use crate::ports::{InstanceInspector, Ledger, Notifier, PortResult, Remediator};
+use crate::ports::{
+    AlarmInspector, GroupInspector, InstanceInspector, Ledger, Notifier, PortResult, Remediator, TargetInspector,
+};
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Instances with a fixed observation; records calls; `apply` can be made to fail.
+/// Instances (and their group) with a fixed observation; records calls; `apply` can be made to
+/// fail.
 #[derive(Debug, Default)]
 pub struct FakeInstances {
     pub observation: InstanceObservation,
+    pub group: Option<(GroupCapacity, Tags)>,
     pub apply_error: Option<PortError>,
     pub calls: Mutex<Vec<String>>,
+}
+
+impl GroupInspector for FakeInstances {
+    async fn observe_group(&self, group: &str) -> PortResult<Option<(GroupCapacity, Tags)>> {
+        lock(&self.calls).push(format!("observe group {group}"));
+        Ok(self.group.clone())
+    }
+}
+
+/// Alarm facts by alarm name; records calls.
+#[derive(Debug, Default)]
+pub struct FakeAlarms {
+    pub facts: HashMap<String, AlarmFacts>,
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl AlarmInspector for FakeAlarms {
+    async fn alarm_facts(&self, change: &AlarmChanged) -> PortResult<AlarmFacts> {
+        lock(&self.calls).push(format!("describe alarm {}", change.alarm_name));
+        Ok(self.facts.get(&change.alarm_name).cloned().unwrap_or_default())
+    }
+}
+
+/// A target group whose unhealthy targets are fixed.
+#[derive(Debug, Default)]
+pub struct FakeTargets {
+    pub unhealthy: Vec<String>,
+}
+
+impl TargetInspector for FakeTargets {
+    async fn unhealthy_targets(&self, _target_group_arn: &str) -> PortResult<Option<Vec<String>>> {
+        Ok(Some(self.unhealthy.clone()))
+    }
 }
 
 impl InstanceInspector for FakeInstances {

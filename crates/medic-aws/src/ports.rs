@@ -84,7 +84,9 @@ pub trait GroupInspector {
     fn observe_group(&self, group: &str) -> impl Future<Output = PortResult<Option<(GroupCapacity, Tags)>>> + Send;
 }
 
-/// Instance ids of a target group's targets that need replacing.
+/// Instance ids of a target group's targets that need replacing; `None` when the target group
+/// does not exist.
 pub trait TargetInspector {
-    fn unhealthy_targets(&self, target_group_arn: &str) -> impl Future<Output = PortResult<Vec<String>>> + Send;
+    fn unhealthy_targets(&self, target_group_arn: &str)
+        -> impl Future<Output = PortResult<Option<Vec<String>>>> + Send;
 }

@@ -48,14 +48,7 @@ impl AwsResponder {
     }
 }
 
-/// Handles one alarm event in any of its three shapes; an SNS event may carry several alarms,
-/// so the answer is one outcome per alarm. If any alarm fails retryably the whole event is
-/// retried; alarms already handled are then duplicates and change nothing.
-pub async fn handle<A, I, T, L, N>(
-    responder: &Responder<A, I, T, L, N>,
-    event: Value,
-    now: EpochSeconds,
-) -> Result<Vec<Outcome>, HandlerError>
+impl<A, I, T, L, N> Responder<A, I, T, L, N>
 where
     A: AlarmInspector + Sync,
     I: InstanceInspector + GroupInspector + Remediator + Sync,
@@ -63,68 +56,58 @@ where
     L: Ledger + Sync,
     N: Notifier + Sync,
 {
-    let mut outcomes = Vec::new();
-    for change in parse_alarm_event(&event)? {
-        outcomes.push(handle_change(responder, change, now).await?);
-    }
-    Ok(outcomes)
-}
-
-async fn handle_change<A, I, T, L, N>(
-    responder: &Responder<A, I, T, L, N>,
-    change: AlarmChanged,
-    now: EpochSeconds,
-) -> Result<Outcome, HandlerError>
-where
-    A: AlarmInspector + Sync,
-    I: InstanceInspector + GroupInspector + Remediator + Sync,
-    T: TargetInspector + Sync,
-    L: Ledger + Sync,
-    N: Notifier + Sync,
-{
-    let engine = Engine {
-        ledger: &responder.ledger,
-        notifier: &responder.notifier,
-        remediator: &responder.instances,
-        policy: &responder.policy,
-    };
-    let trigger = Trigger::AlarmChanged(change.clone());
-    if change.state != AlarmState::Alarm {
-        return Ok(engine.skip_without_observation(&trigger, &SkipReason::AlarmNotFiring { state: change.state }));
-    }
-    engine.run(&trigger, now, || observe_and_decide(responder, &change, now)).await
-}
-
-async fn observe_and_decide<A, I, T, L, N>(
-    responder: &Responder<A, I, T, L, N>,
-    change: &AlarmChanged,
-    now: EpochSeconds,
-) -> PortResult<Plan>
-where
-    A: AlarmInspector + Sync,
-    I: InstanceInspector + GroupInspector + Remediator + Sync,
-    T: TargetInspector + Sync,
-{
-    let facts = responder.alarms.alarm_facts(change).await?;
-    let operator = facts.comparison_operator.as_deref().or(change.comparison_operator.as_deref());
-    let remediation = responder::remediation(change, &facts.tags, operator);
-    let target = match &remediation {
-        Remediation::Scale { group, .. } => match responder.instances.observe_group(group).await? {
-            Some((capacity, group_tags)) => Target::Group { group: group.clone(), capacity, group_tags },
-            None => Target::Nothing,
-        },
-        Remediation::ReplaceInstance { instance_id, .. } => {
-            Target::Instance(responder.instances.observe_instance(instance_id).await?)
+    /// Handles one alarm event in any of its three shapes; an SNS event may carry several
+    /// alarms, so the answer is one outcome per alarm. If any alarm fails retryably the whole
+    /// event is retried; alarms already handled are then duplicates and change nothing.
+    pub async fn handle(&self, event: Value, now: EpochSeconds) -> Result<Vec<Outcome>, HandlerError> {
+        let mut outcomes = Vec::new();
+        for change in parse_alarm_event(&event)? {
+            outcomes.push(self.handle_change(change, now).await?);
         }
-        Remediation::ReplaceUnhealthyTargets { target_group_arn } => {
-            let mut unhealthy = Vec::new();
-            for instance_id in responder.targets.unhealthy_targets(target_group_arn).await? {
-                let observed = responder.instances.observe_instance(&instance_id).await?;
-                unhealthy.push((instance_id, observed));
+        Ok(outcomes)
+    }
+
+    async fn handle_change(&self, change: AlarmChanged, now: EpochSeconds) -> Result<Outcome, HandlerError> {
+        let engine = Engine {
+            ledger: &self.ledger,
+            notifier: &self.notifier,
+            remediator: &self.instances,
+            policy: &self.policy,
+        };
+        let trigger = Trigger::AlarmChanged(change.clone());
+        if change.state != AlarmState::Alarm {
+            return Ok(engine.skip_without_observation(&trigger, &SkipReason::AlarmNotFiring { state: change.state }));
+        }
+        engine.run(&trigger, now, || self.observe_and_decide(&change, now)).await
+    }
+
+    async fn observe_and_decide(&self, change: &AlarmChanged, now: EpochSeconds) -> PortResult<Plan> {
+        let facts = self.alarms.alarm_facts(change).await?;
+        let operator = facts.comparison_operator.as_deref().or(change.comparison_operator.as_deref());
+        let remediation = responder::remediation(change, &facts.tags, operator);
+        let target = match &remediation {
+            Remediation::Scale { group, .. } => match self.instances.observe_group(group).await? {
+                Some((capacity, group_tags)) => Target::Group { group: group.clone(), capacity, group_tags },
+                None => Target::Nothing,
+            },
+            Remediation::ReplaceInstance { instance_id, .. } => {
+                Target::Instance(self.instances.observe_instance(instance_id).await?)
             }
-            Target::UnhealthyTargets(unhealthy)
-        }
-        Remediation::Notify { .. } => Target::Nothing,
-    };
-    Ok(responder::decide_alarm(change, &facts.tags, &remediation, &target, &responder.policy, now))
+            Remediation::ReplaceUnhealthyTargets { target_group_arn } => {
+                match self.targets.unhealthy_targets(target_group_arn).await? {
+                    Some(instance_ids) => {
+                        let mut unhealthy = Vec::new();
+                        for instance_id in instance_ids {
+                            let observed = self.instances.observe_instance(&instance_id).await?;
+                            unhealthy.push((instance_id, observed));
+                        }
+                        Target::UnhealthyTargets(unhealthy)
+                    }
+                    None => Target::Nothing,
+                }
+            }
+            Remediation::Notify { .. } => Target::Nothing,
+        };
+        Ok(responder::decide_alarm(change, &facts.tags, &remediation, &target, &self.policy, now))
+    }
 }

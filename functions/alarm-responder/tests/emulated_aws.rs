@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use alarm_responder::{handle, AwsResponder};
+use alarm_responder::AwsResponder;
 use medic_core::{Outcome, Policy, Status};
 use medic_testbench::{now, GroupSpec, MetricAlarmSpec, World, MANAGED};
 use serde_json::{json, Value};
@@ -61,7 +61,7 @@ const T1: &str = "2026-11-21T09:15:02.118+0000";
 const T2: &str = "2026-11-21T09:17:02.004+0000";
 
 async fn one(responder: &AwsResponder, event: Value) -> Outcome {
-    let mut outcomes = handle(responder, event, now()).await.unwrap();
+    let mut outcomes = responder.handle(event, now()).await.unwrap();
     assert_eq!(outcomes.len(), 1, "{outcomes:?}");
     outcomes.remove(0)
 }

@@ -1,0 +1,142 @@
+//! The handler with in-memory ports over every `events/alarm-responder` file: each of the three
+//! shapes of each case reaches the same decision. AWS behaviour itself is in `emulated_aws.rs`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test setup fails loudly by design
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use alarm_responder::Responder;
+use lambda_runtime::Diagnostic;
+use medic_aws::fakes::{FakeAlarms, FakeInstances, FakeTargets, MemoryLedger, MemoryNotifier};
+use medic_core::instance::{GroupMember, InstanceFacts, InstanceObservation, GROUP_NAME_TAG};
+use medic_core::responder::{AlarmFacts, GroupCapacity};
+use medic_core::scope::MANAGED_TAG;
+use medic_core::{Policy, Status};
+use serde_json::Value;
+
+const NOW: i64 = 1_795_260_000;
+
+type Fake = Responder<FakeAlarms, FakeInstances, FakeTargets, MemoryLedger, MemoryNotifier>;
+
+fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+}
+
+fn responder() -> Fake {
+    let operators = [
+        ("web-prod-cpu-high", "GreaterThanThreshold"),
+        ("web-prod-cpu-low", "LessThanThreshold"),
+        ("web-prod-i-0a1b2c3d4e5f67890-status", "GreaterThanOrEqualToThreshold"),
+        ("web-prod-unhealthy-hosts", "GreaterThanThreshold"),
+        ("web-prod-error-rate", "GreaterThanThreshold"),
+    ];
+    let facts: HashMap<String, AlarmFacts> = operators
+        .iter()
+        .map(|(name, op)| {
+            ((*name).to_owned(), AlarmFacts { tags: vec![], comparison_operator: Some((*op).to_owned()) })
+        })
+        .collect();
+    Responder {
+        alarms: FakeAlarms { facts, ..FakeAlarms::default() },
+        instances: FakeInstances {
+            observation: InstanceObservation {
+                instance: Some(InstanceFacts {
+                    state: "running".into(),
+                    tags: tags(&[(GROUP_NAME_TAG, "web-prod"), (MANAGED_TAG, "true")]),
+                    launched_at: Some(NOW - 7200),
+                }),
+                member: Some(GroupMember {
+                    group: "web-prod".into(),
+                    lifecycle_state: "InService".into(),
+                    health_status: "HEALTHY".into(),
+                    health_check_grace_period_seconds: 300,
+                    suspended_processes: vec![],
+                    group_tags: tags(&[(MANAGED_TAG, "true")]),
+                }),
+            },
+            group: Some((
+                GroupCapacity { min: 1, max: 4, desired: 2, ..GroupCapacity::default() },
+                tags(&[(MANAGED_TAG, "true")]),
+            )),
+            ..FakeInstances::default()
+        },
+        targets: FakeTargets { unhealthy: vec!["i-0ccc0000000000001".into()] },
+        ledger: MemoryLedger::default(),
+        notifier: MemoryNotifier::default(),
+        policy: Policy::default(),
+    }
+}
+
+fn fixture(name: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/alarm-responder").join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn actions(responder: &Fake) -> Vec<String> {
+    let calls = responder.instances.calls.lock().unwrap();
+    calls.iter().filter(|c| !c.starts_with("observe")).cloned().collect()
+}
+
+#[tokio::test]
+async fn given_each_alarm_file_when_handled_then_every_shape_decides_the_same() {
+    let cases: [(&str, Status, &[&str]); 7] = [
+        ("cpu-high", Status::Acted, &["scale-out web-prod"]),
+        ("cpu-low", Status::Acted, &["scale-in web-prod"]),
+        ("status-check-failed", Status::Acted, &["replace i-0a1b2c3d4e5f67890"]),
+        ("unhealthy-hosts", Status::Acted, &["replace i-0ccc0000000000001"]),
+        ("composite", Status::Alerted, &[]),
+        ("metric-math", Status::Alerted, &[]),
+        ("ok-transition", Status::Skipped, &[]),
+    ];
+    let malformed = [
+        ("eventbridge-malformed-missing-state.json", "missing field `state`"),
+        ("direct-malformed-unknown-state.json", "unknown variant `ON_FIRE`"),
+        ("sns-malformed-message-not-json.json", "Sns.Message is not a CloudWatch alarm notification"),
+    ];
+    let mut covered: Vec<String> = malformed.iter().map(|(f, _)| (*f).to_owned()).collect();
+    for (case, status, expected_actions) in cases {
+        for shape in ["eventbridge", "direct", "sns"] {
+            let file = format!("{shape}-{case}.json");
+            let responder = responder();
+            let outcomes = responder.handle(fixture(&file), NOW).await.unwrap();
+            assert_eq!(outcomes.len(), 1, "{file}");
+            assert_eq!(outcomes[0].status, status, "{file}: {:?}", outcomes[0]);
+            assert_eq!(actions(&responder), expected_actions, "{file}");
+            if case == "ok-transition" {
+                assert!(responder.alarms.calls.lock().unwrap().is_empty(), "{file}: an OK transition reads nothing");
+            }
+            covered.push(file);
+        }
+    }
+    for (file, says) in malformed {
+        let responder = responder();
+        let error = responder.handle(fixture(file), NOW).await.unwrap_err();
+        let diagnostic = Diagnostic::from(error);
+        assert_eq!(diagnostic.error_type, "NonRetryable", "{file}");
+        assert!(diagnostic.error_message.contains(says), "{file}: {}", diagnostic.error_message);
+        assert!(actions(&responder).is_empty());
+    }
+    let mut files: Vec<String> =
+        std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/alarm-responder"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+    files.sort();
+    covered.sort();
+    assert_eq!(files, covered, "every events/alarm-responder file needs a row");
+}
+
+#[tokio::test]
+async fn given_sns_event_with_two_alarms_when_handled_then_one_outcome_each() {
+    let mut event = fixture("sns-cpu-high.json");
+    let second = fixture("sns-status-check-failed.json")["Records"][0].clone();
+    event["Records"].as_array_mut().unwrap().push(second);
+    let responder = responder();
+
+    let outcomes = responder.handle(event, NOW).await.unwrap();
+
+    let statuses: Vec<Status> = outcomes.iter().map(|o| o.status).collect();
+    assert_eq!(statuses, [Status::Acted, Status::Acted]);
+    assert_eq!(actions(&responder), ["scale-out web-prod", "replace i-0a1b2c3d4e5f67890"]);
+}
