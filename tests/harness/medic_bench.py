@@ -168,6 +168,41 @@ class World:
         described = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
         return group, [i["InstanceId"] for i in described["Instances"]]
 
+    def named_group(self, group: str, minimum: int, maximum: int, desired: int, tags: dict[str, str]) -> list[str]:
+        """A group with a chosen name (fixtures name theirs), in a launch template of this world."""
+        template = f"{self.name}-{group}-lt"
+        self.ec2.create_launch_template(
+            LaunchTemplateName=template, LaunchTemplateData={"ImageId": IMAGE_ID, "InstanceType": "t3.micro"}
+        )
+        self.asg.create_auto_scaling_group(
+            AutoScalingGroupName=group,
+            LaunchTemplate={"LaunchTemplateName": template, "Version": "$Latest"},
+            MinSize=minimum,
+            MaxSize=maximum,
+            DesiredCapacity=desired,
+            AvailabilityZones=["us-east-1a"],
+            Tags=[
+                {"ResourceId": group, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": True}
+                for k, v in tags.items()
+            ],
+        )
+        described = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
+        return [i["InstanceId"] for i in described["Instances"]]
+
+    def metric_alarm(self, name: str, namespace: str, metric: str, dimensions: dict[str, str], operator: str,
+                     threshold: float, tags: dict[str, str] | None = None) -> str:
+        cloudwatch = boto3.client("cloudwatch")
+        cloudwatch.put_metric_alarm(
+            AlarmName=name, Namespace=namespace, MetricName=metric, Statistic="Average", Period=60,
+            EvaluationPeriods=2, Threshold=threshold, ComparisonOperator=operator,
+            Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
+            Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+        )
+        return cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"]
+
+    def desired(self, group: str) -> int:
+        return self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["DesiredCapacity"]
+
     def standalone(self, tags: dict[str, str] | None = None) -> str:
         spec = [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}]
         run = self.ec2.run_instances(
