@@ -37,14 +37,14 @@ lint: venv ## fmt, clippy (-D warnings), sam validate --lint
 	cargo clippy --workspace --all-targets -- -D warnings
 	sam validate --lint -t template.yaml
 
-demo: venv ## Self-healing story on emulated AWS, through the real bootstrap under the runtime emulator
-	@echo "== Building instance-healer (debug)"
-	cargo build -p instance-healer
+demo: venv ## Self-healing story on emulated AWS, through the real bootstraps under the runtime emulator
+	@echo "== Building the functions (debug)"
+	cargo build --workspace --bins
 	scripts/with-moto.sh $(VENV)/bin/python demo/demo.py
 
 release: venv ## Release bootstraps with cargo-lambda for arm64 (Lambda's architecture), zipped
 	rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-	cargo lambda build --release --arm64 --output-format zip --bin instance-healer
+	cargo lambda build --release --arm64 --output-format zip
 	@ls -l target/lambda/*/bootstrap.zip
 
 sam-build: venv ## sam build (cargo-lambda under SAM) into .aws-sam/

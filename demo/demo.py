@@ -11,9 +11,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "harness"))
 
-from medic_bench import MANAGED, Runtime, World, load_event  # noqa: E402
+from medic_bench import EVENTS, MANAGED, Runtime, World, load_event  # noqa: E402
 
 FUNCTION = "instance-healer"
+RESPONDER = "alarm-responder"
 COLOR = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 STARTED = time.monotonic()
 failures = []
@@ -61,8 +62,81 @@ def deliver(runtime: Runtime, event: dict) -> dict:
     return response
 
 
+def alarm_event(shape: str, case: str, alarm: str, arn: str, group: str, changed_at: str) -> dict:
+    """An events/alarm-responder file rebound to this world's alarm and group."""
+    event = json.loads((EVENTS / RESPONDER / f"{shape}-{case}.json").read_text())
+    dims = {"AutoScalingGroupName": group}
+    if shape == "eventbridge":
+        event["resources"] = [arn]
+        detail = event["detail"]
+    elif shape == "direct":
+        event["alarmArn"] = arn
+        detail = event["alarmData"]
+    else:
+        message = json.loads(event["Records"][0]["Sns"]["Message"])
+        message.update(AlarmName=alarm, AlarmArn=arn, StateChangeTime=changed_at)
+        message["Trigger"]["Dimensions"] = [{"name": k, "value": v} for k, v in dims.items()]
+        event["Records"][0]["Sns"]["Message"] = json.dumps(message)
+        return event
+    detail["alarmName"] = alarm
+    detail["state"]["timestamp"] = changed_at
+    detail["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] = dims
+    return event
+
+
+def deliver_alarm(runtime: Runtime, shape: str, event: dict, alarm: str) -> dict:
+    line("event", f"{shape} -> CloudWatch alarm {alarm} went OK -> ALARM")
+    started = time.monotonic()
+    response = runtime.invoke(event)
+    took = (time.monotonic() - started) * 1000
+    if isinstance(response, dict):
+        line("decision", f"error {response}  ({took:.0f} ms)")
+        return response
+    outcome = response[0]
+    label = f" [{outcome['label']}]" if outcome.get("label") else ""
+    line("decision", f"{outcome.get('status')}{label}: {outcome.get('reason')}  ({took:.0f} ms)")
+    return outcome
+
+
+def alarm_scenarios(world: World, first_step: int, total: int) -> None:
+    group = f"{world.name}-app"
+    world.named_group(group, 1, 4, 2, MANAGED)
+    high_name, low_name = f"{group}-cpu-high", f"{group}-cpu-low"
+    high = world.metric_alarm(high_name, "AWS/EC2", "CPUUtilization", {"AutoScalingGroupName": group}, "GreaterThanThreshold", 70.0)
+    low = world.metric_alarm(low_name, "AWS/EC2", "CPUUtilization", {"AutoScalingGroupName": group}, "LessThanThreshold", 30.0)
+    line("created", f"Auto Scaling group {group} (min 1, max 4, desired 2); alarms {high_name} (> 70 %) and {low_name} (< 30 %)")
+    # Cooldowns off for this responder so the demo need not wait ten minutes between scale-ins.
+    responder = Runtime(RESPONDER, world.env(scale_in_cooldown_seconds="0", scale_out_cooldown_seconds="0"))
+    try:
+        step(first_step, total, "CPU high: the alarm fires (EventBridge shape)")
+        outcome = deliver_alarm(responder, "EventBridge", alarm_event("eventbridge", "cpu-high", high_name, high, group, "2026-11-21T09:15:02.118+0000"), high_name)
+        check("medic scaled out", outcome.get("status") == "acted", json.dumps(outcome))
+        line("verified", f"DescribeAutoScalingGroups: desired capacity {world.desired(group)}")
+        check(f"{group} desired capacity is 3 (clamp(2 + 1, 1, 4))", world.desired(group) == 3)
+        for notice in world.notices():
+            show_notice(notice)
+
+        step(first_step + 1, total, "The same alarm transition arrives again, SNS-wrapped (wired two ways)")
+        outcome = deliver_alarm(responder, "SNS", alarm_event("sns", "cpu-high", high_name, high, group, "2026-11-21T09:15:02.118+0000"), high_name)
+        check("medic recognised the duplicate across shapes", outcome.get("status") == "duplicate", json.dumps(outcome))
+        check(f"{group} desired capacity is still 3", world.desired(group) == 3)
+        check("no second notice", world.notices() == [])
+
+        step(first_step + 2, total, "CPU low, three times (direct alarm action shape): scale in, but never below min")
+        desired = []
+        for minute in ("20", "25", "30"):
+            changed_at = f"2026-11-21T09:{minute}:02.000+0000"
+            outcome = deliver_alarm(responder, "direct", alarm_event("direct", "cpu-low", low_name, low, group, changed_at), low_name)
+            desired.append(world.desired(group))
+            line("verified", f"desired capacity {desired[-1]}")
+        check("desired went 3 -> 2 -> 1 and stopped at min 1", desired == [2, 1, 1])
+        check("the third one was skipped at min, with no call", outcome.get("label") == "at-min-capacity", json.dumps(outcome))
+    finally:
+        responder.close()
+
+
 def main() -> int:
-    total = 6
+    total = 9
     print(paint("1", "medic demo: self-healing on emulated AWS"))
     print(f"  emulated AWS (moto server): {os.environ['AWS_ENDPOINT_URL']}")
 
@@ -122,6 +196,8 @@ def main() -> int:
     finally:
         healer.close()
         dry_healer.close()
+
+    alarm_scenarios(world, 7, total)
 
     print()
     if failures:

@@ -195,19 +195,27 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 return Ok(ActionResult::Cooldown { until });
             }
         }
-        let breaker_key = guard::breaker_key(&action.breaker_scope(), now, policy.breaker_window_seconds);
+        let (scope, window, max) = (action.breaker_scope(), policy.breaker_window_seconds, policy.breaker_max_actions);
+        let breaker_key = guard::breaker_key(&scope, now, window);
+        // Fixed windows alone would let 2 x max through around a boundary. Counting the previous
+        // window too keeps every span of one window length at or under max.
+        let previous = self.ledger.breaker_count(&guard::breaker_key(&scope, now - window, window)).await?;
+        let room = max.saturating_sub(previous);
         if policy.dry_run {
             let count = self.ledger.breaker_count(&breaker_key).await?;
-            if count >= policy.breaker_max_actions {
-                return Ok(ActionResult::BreakerOpen { max: policy.breaker_max_actions, notify: false });
+            if count >= room {
+                return Ok(ActionResult::BreakerOpen { max, notify: false });
             }
             return Ok(ActionResult::WouldDo);
         }
         let expires = guard::breaker_expiry(policy, now);
-        if let BreakerVerdict::Open { max } =
-            self.ledger.breaker_acquire(&breaker_key, policy.breaker_max_actions, expires).await?
-        {
-            let notice_key = guard::breaker_notice_key(&action.breaker_scope(), now, policy.breaker_window_seconds);
+        let verdict = if room == 0 {
+            BreakerVerdict::Open { max: room }
+        } else {
+            self.ledger.breaker_acquire(&breaker_key, room, expires).await?
+        };
+        if let BreakerVerdict::Open { .. } = verdict {
+            let notice_key = guard::breaker_notice_key(&scope, now, window);
             let notify = self.ledger.first_time(&notice_key, expires).await?;
             return Ok(ActionResult::BreakerOpen { max, notify });
         }
@@ -256,7 +264,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             }
             ActionResult::BreakerOpen { max, notify } => {
                 let reason = format!(
-                    "circuit breaker open for {}: {max} actions already in this {}-minute window",
+                    "circuit breaker open for {}: limit of {max} actions per {} minutes reached",
                     action.breaker_scope(),
                     self.policy.breaker_window_seconds / 60
                 );
@@ -430,13 +438,17 @@ mod tests {
         }
 
         async fn run(&self, event_id: &str, plan: Plan) -> Outcome {
+            self.run_at(event_id, plan, NOW).await
+        }
+
+        async fn run_at(&self, event_id: &str, plan: Plan, now: EpochSeconds) -> Outcome {
             let engine = Engine {
                 ledger: &self.ledger,
                 notifier: &self.notifier,
                 remediator: &self.instances,
                 policy: &self.policy,
             };
-            engine.run(&trigger(event_id), NOW, || async { Ok(plan) }).await.unwrap()
+            engine.run(&trigger(event_id), now, || async { Ok(plan) }).await.unwrap()
         }
 
         fn applied(&self) -> Vec<String> {
@@ -464,7 +476,7 @@ mod tests {
         assert_eq!(outcome.status, Status::Blocked);
         assert_eq!(
             bench.notifier.subjects(),
-            ["[CRITICAL] asg web-prod: breaker open (1 actions in 15 min), left i-3 alone (+1 more)"]
+            ["[CRITICAL] asg web-prod: breaker open (limit 1 per 15 min), left i-3 alone (+1 more)"]
         );
     }
 
@@ -479,5 +491,19 @@ mod tests {
 
         assert_eq!((held.status, held.label.as_deref()), (Status::Skipped, Some("cooldown")), "{held:?}");
         assert_eq!(bench.applied(), ["scale-out web-prod"]);
+    }
+
+    #[tokio::test]
+    async fn given_breaker_full_at_window_end_when_next_window_starts_then_still_blocked() {
+        let bench = Bench::new(Policy { breaker_max_actions: 2, ..Policy::default() });
+        let boundary = NOW - NOW.rem_euclid(900) + 900;
+        let statuses = [
+            bench.run_at("e1", plan(vec![replace("i-1")]), boundary - 5).await.status,
+            bench.run_at("e2", plan(vec![replace("i-2")]), boundary - 4).await.status,
+            bench.run_at("e3", plan(vec![replace("i-3")]), boundary + 5).await.status,
+            bench.run_at("e4", plan(vec![replace("i-4")]), boundary + 900 + 5).await.status,
+        ];
+        assert_eq!(statuses, [Status::Acted, Status::Acted, Status::Blocked, Status::Acted]);
+        assert_eq!(bench.applied(), ["replace i-1", "replace i-2", "replace i-4"]);
     }
 }

@@ -25,7 +25,7 @@ pub enum NoticeKind<'a> {
     Action { action: &'a Action, reason: &'a str, done: bool },
     /// Nothing changed; a human must act.
     Alert(&'a Alert),
-    /// The breaker refused `action`: `count` actions already in the window.
+    /// The breaker refused `action`: its limit of `max` actions per window is reached.
     BreakerOpen { action: &'a Action, max: u32, window_seconds: i64 },
     /// The mutating call was refused for good.
     Failed { action: &'a Action, error: &'a str },
@@ -65,17 +65,17 @@ pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Va
             (
                 Severity::Critical,
                 action.scope_label(),
-                format!("breaker open ({max} actions in {minutes} min), left {} alone", action.resource()),
+                format!("breaker open (limit {max} per {minutes} min), left {} alone", action.resource()),
                 action.name().to_owned(),
                 "blocked",
                 format!(
-                    "medic refused to {} {}: it already took {max} mutating actions in {} within this {minutes}-minute window",
+                    "medic refused to {} {}: it already took {max} mutating actions in {} within {minutes} minutes (counted over this window and the one before), its limit",
                     action.name(),
                     action.resource(),
                     action.breaker_scope()
                 ),
                 "the blast-radius circuit breaker stops medic from making a wide failure worse".to_owned(),
-                "Many resources failing together usually means an Availability Zone problem or a bad deploy: check the AWS Health dashboard, recent deployments and the group's activity history before replacing anything by hand. medic acts again when the window ends.".to_owned(),
+                "Many resources failing together usually means an Availability Zone problem or a bad deploy: check the AWS Health dashboard, recent deployments and the group's activity history before replacing anything by hand. medic acts again once fewer than the limit fall within the current and previous window.".to_owned(),
             )
         }
         NoticeKind::Failed { action, error } => (

@@ -131,10 +131,12 @@ async fn given_breaker_of_two_when_four_instances_stop_then_two_replaced_and_one
     let world = World::new("brk").await;
     let (group, instances) = world.group(5, 0, &[MANAGED]).await;
     let healer = healer(&world, Policy { breaker_max_actions: 2, ..Policy::default() });
+    // A fixed clock inside one breaker window, so the wall clock cannot cross a window boundary.
+    let at = now() - now().rem_euclid(900) + 900 + 10;
     let mut statuses = Vec::new();
     for instance in &instances[..4] {
         world.stop(instance).await;
-        statuses.push(handle(&healer, state_change(instance, "stopped"), now()).await.unwrap().status);
+        statuses.push(handle(&healer, state_change(instance, "stopped"), at).await.unwrap().status);
     }
 
     assert_eq!(statuses, [Status::Acted, Status::Acted, Status::Blocked, Status::Blocked]);
@@ -148,7 +150,7 @@ async fn given_breaker_of_two_when_four_instances_stop_then_two_replaced_and_one
     assert_eq!(critical.len(), 1, "{notices:?}");
     assert_eq!(
         critical[0].0,
-        format!("[CRITICAL] asg {group}: breaker open (2 actions in 15 min), left {} alone", instances[2])
+        format!("[CRITICAL] asg {group}: breaker open (limit 2 per 15 min), left {} alone", instances[2])
     );
     assert_eq!(notices.len(), 3, "two replacements and one breaker notice: {notices:?}");
 }
