@@ -28,6 +28,8 @@ pub struct Policy {
     /// standalone instances) per window.
     pub breaker_max_actions: u32,
     pub breaker_window_seconds: i64,
+    /// Alarm responder: send an info notice when an alarm returns to OK (never a change).
+    pub notify_on_ok: bool,
     /// How long idempotency records live; EventBridge retries for 24 h, so at least 25 h.
     pub ledger_ttl_seconds: i64,
     /// How long a claimed event stays claimed if the invocation that claimed it dies; just
@@ -55,6 +57,7 @@ impl Default for Policy {
             cooldown_seconds: 600,
             scale_out_cooldown_seconds: 300,
             scale_in_cooldown_seconds: 600,
+            notify_on_ok: false,
             breaker_max_actions: 3,
             breaker_window_seconds: 900,
             ledger_ttl_seconds: MIN_LEDGER_TTL_HOURS * 3600,
@@ -79,11 +82,13 @@ impl Policy {
             Some("all") => Scope::All,
             Some(value) => return Err(invalid("MEDIC_SCOPE", value, "must be tagged or all")),
         };
-        let dry_run = match get("MEDIC_DRY_RUN").map(|v| v.to_ascii_lowercase()).as_deref() {
-            None | Some("false") => false,
-            Some("true") => true,
-            Some(value) => return Err(invalid("MEDIC_DRY_RUN", value, "must be true or false")),
+        let flag = |name: &str| match get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(value) => Err(invalid(name, value, "must be true or false")),
         };
+        let dry_run = flag("MEDIC_DRY_RUN")?;
+        let notify_on_ok = flag("MEDIC_NOTIFY_ON_OK")?;
         let number = |name: &str, default: i64, min: i64, max: i64| -> Result<i64, ConfigError> {
             match get(name) {
                 None => Ok(default),
@@ -100,6 +105,7 @@ impl Policy {
             environment,
             scope,
             dry_run,
+            notify_on_ok,
             cooldown_seconds: number("MEDIC_COOLDOWN_SECONDS", defaults.cooldown_seconds, 0, 86_400)?,
             scale_out_cooldown_seconds: number(
                 "MEDIC_SCALE_OUT_COOLDOWN_SECONDS",

@@ -209,6 +209,23 @@ pub enum Target {
     Nothing,
 }
 
+/// What to do about an alarm that is not in ALARM, without looking at anything: an info notice
+/// when it is back to OK and the policy asks for one, else nothing.
+pub fn decide_not_firing(change: &AlarmChanged, policy: &Policy) -> Plan {
+    let alarm = change.alarm_name.as_str();
+    if change.state == AlarmState::Ok && policy.notify_on_ok {
+        return alert(
+            alarm,
+            Severity::Info,
+            "back to OK".to_owned(),
+            format!("alarm {alarm} went {} -> OK", change.previous_state.map_or("?", AlarmState::as_str)),
+            "Nothing to do; this notice is sent because MEDIC_NOTIFY_ON_OK=true.".to_owned(),
+            format!("alarm {alarm}"),
+        );
+    }
+    Plan::skip(alarm, SkipReason::AlarmNotFiring { state: change.state })
+}
+
 /// The alarm responder's decision, a pure function of the alarm, its tags, what it asks for,
 /// what the target looks like now, the policy, and the time.
 pub fn decide_alarm(
@@ -224,7 +241,7 @@ pub fn decide_alarm(
         return Plan::skip(alarm, SkipReason::OutOfScope { why: format!("alarm {why}") });
     }
     if change.state != AlarmState::Alarm {
-        return Plan::skip(alarm, SkipReason::AlarmNotFiring { state: change.state });
+        return decide_not_firing(change, policy);
     }
     match (remediation, target) {
         (Remediation::Notify { why }, _) => alert(

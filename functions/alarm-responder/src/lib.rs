@@ -13,7 +13,7 @@ use medic_aws::{Engine, HandlerError, MedicConfig};
 use medic_core::alarm::{parse_alarm_event, AlarmChanged, AlarmState};
 use medic_core::responder::{self, Remediation, Target};
 use medic_core::time::EpochSeconds;
-use medic_core::{Outcome, Plan, Policy, SkipReason, Trigger};
+use medic_core::{Decision, Outcome, Plan, Policy, Trigger};
 use serde_json::Value;
 
 /// Everything the handler needs, built once per cold start.
@@ -76,7 +76,12 @@ where
         };
         let trigger = Trigger::AlarmChanged(change.clone());
         if change.state != AlarmState::Alarm {
-            return Ok(engine.skip_without_observation(&trigger, &SkipReason::AlarmNotFiring { state: change.state }));
+            let plan = responder::decide_not_firing(&change, &self.policy);
+            return match &plan.decision {
+                Decision::Skip { reason } => Ok(engine.skip_without_observation(&trigger, reason)),
+                // An info notice: claimed in the ledger so it is sent once, but nothing is read.
+                _ => engine.run(&trigger, now, || async { Ok(plan) }).await,
+            };
         }
         engine.run(&trigger, now, || self.observe_and_decide(&change, now)).await
     }

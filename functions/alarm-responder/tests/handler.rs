@@ -140,3 +140,17 @@ async fn given_sns_event_with_two_alarms_when_handled_then_one_outcome_each() {
     assert_eq!(statuses, [Status::Acted, Status::Acted]);
     assert_eq!(actions(&responder), ["scale-out web-prod", "replace i-0a1b2c3d4e5f67890"]);
 }
+
+#[tokio::test]
+async fn given_notify_on_ok_when_alarm_returns_to_ok_then_one_info_notice_and_nothing_read() {
+    let mut responder = responder();
+    responder.policy.notify_on_ok = true;
+
+    let first = responder.handle(fixture("eventbridge-ok-transition.json"), NOW).await.unwrap();
+    let again = responder.handle(fixture("sns-ok-transition.json"), NOW).await.unwrap();
+
+    assert_eq!((first[0].status, again[0].status), (Status::Alerted, Status::Duplicate));
+    assert_eq!(responder.notifier.subjects(), ["[INFO] alarm web-prod-cpu-high: back to OK"]);
+    assert!(responder.alarms.calls.lock().unwrap().is_empty());
+    assert!(responder.instances.calls.lock().unwrap().is_empty());
+}
