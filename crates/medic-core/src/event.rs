@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::alarm::AlarmChanged;
+use crate::rds::DbEvent;
 use crate::time::{parse_timestamp, EpochSeconds};
 
 /// An event medic cannot act on, with the reason in words a human can fix.
@@ -86,6 +87,7 @@ struct Ec2StateChangeDetail {
 pub enum Trigger {
     InstanceStateChanged(InstanceStateChanged),
     AlarmChanged(AlarmChanged),
+    DbEvent(DbEvent),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,6 +106,7 @@ impl Trigger {
         match self {
             Self::InstanceStateChanged(change) => format!("eventbridge:{}", change.event_id),
             Self::AlarmChanged(change) => change.idempotency_key(),
+            Self::DbEvent(event) => event.idempotency_key(),
         }
     }
 
@@ -112,6 +115,7 @@ impl Trigger {
         match self {
             Self::InstanceStateChanged(change) => &change.instance_id,
             Self::AlarmChanged(change) => &change.alarm_name,
+            Self::DbEvent(event) => &event.identifier,
         }
     }
 
@@ -122,6 +126,7 @@ impl Trigger {
                 format!("EC2 instance {} entered state {}", change.instance_id, change.state)
             }
             Self::AlarmChanged(change) => change.summary(),
+            Self::DbEvent(event) => event.summary(),
         }
     }
 }
@@ -296,6 +301,7 @@ mod no_panic {
             let value = value(&mut rng, 0);
             let _ = parse_event(&value);
             let _ = crate::alarm::parse_alarm_event(&value);
+            let _ = crate::rds::parse_db_event(&value);
         }
     }
 

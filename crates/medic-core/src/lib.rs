@@ -10,6 +10,7 @@ pub mod notice;
 pub mod outcome;
 pub mod plan;
 pub mod policy;
+pub mod rds;
 pub mod responder;
 pub mod scope;
 pub mod time;
