@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::event::MalformedEvent;
-use crate::time::{parse_timestamp_millis, EpochSeconds};
+use crate::time::parse_timestamp_millis;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -93,10 +93,6 @@ impl AlarmChanged {
         let alarm =
             self.alarm_arn.clone().unwrap_or_else(|| format!("{}:{}:{}", self.account, self.region, self.alarm_name));
         format!("alarm:{alarm}@{}:{}", self.changed_at_millis, self.state)
-    }
-
-    pub fn changed_at(&self) -> EpochSeconds {
-        self.changed_at_millis.div_euclid(1000)
     }
 
     pub fn summary(&self) -> String {

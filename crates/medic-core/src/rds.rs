@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::event::MalformedEvent;
-use crate::time::{parse_timestamp_millis, EpochSeconds};
+use crate::time::parse_timestamp_millis;
 
 pub const DB_INSTANCE_EVENT: &str = "RDS DB Instance Event";
 pub const DB_CLUSTER_EVENT: &str = "RDS DB Cluster Event";
@@ -92,10 +92,6 @@ pub struct DbEvent {
 impl DbEvent {
     pub fn idempotency_key(&self) -> String {
         format!("rds:{}#{}@{}", self.source_arn, self.event_id, self.occurred_at_millis)
-    }
-
-    pub fn occurred_at(&self) -> EpochSeconds {
-        self.occurred_at_millis.div_euclid(1000)
     }
 
     pub fn summary(&self) -> String {

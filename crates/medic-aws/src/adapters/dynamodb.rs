@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
-use medic_core::guard::{BreakerVerdict, Claim, LedgerStatus};
+use medic_core::guard::{self, BreakerVerdict, Claim, LedgerStatus};
 use medic_core::time::EpochSeconds;
 use medic_core::Policy;
 
@@ -14,18 +14,12 @@ use crate::ports::{Ledger, PortResult};
 pub struct DynamoLedger {
     client: Client,
     table: String,
-    ledger_ttl_seconds: i64,
-    in_progress_seconds: i64,
+    policy: Policy,
 }
 
 impl DynamoLedger {
     pub fn new(client: Client, table: impl Into<String>, policy: &Policy) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            ledger_ttl_seconds: policy.ledger_ttl_seconds,
-            in_progress_seconds: policy.in_progress_seconds,
-        }
+        Self { client, table: table.into(), policy: policy.clone() }
     }
 
     async fn get(&self, key: &str) -> PortResult<Option<std::collections::HashMap<String, AttributeValue>>> {
@@ -89,8 +83,8 @@ impl Ledger for DynamoLedger {
             .table_name(&self.table)
             .item("pk", s(key))
             .item("status", s(LedgerStatus::InProgress.as_str()))
-            .item("in_progress_until", n(now + self.in_progress_seconds))
-            .item("expires_at", n(now + self.ledger_ttl_seconds))
+            .item("in_progress_until", n(now + self.policy.in_progress_seconds))
+            .item("expires_at", n(guard::event_expiry(&self.policy, now)))
             .condition_expression("attribute_not_exists(pk) OR (#status = :in_progress AND in_progress_until < :now)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":in_progress", s(LedgerStatus::InProgress.as_str()))
@@ -125,7 +119,7 @@ impl Ledger for DynamoLedger {
             .item("outcome", s(outcome))
             .item("completed_at", n(now))
             .item("notified", AttributeValue::Bool(notice.is_none()))
-            .item("expires_at", n(now + self.ledger_ttl_seconds));
+            .item("expires_at", n(guard::event_expiry(&self.policy, now)));
         if let Some(notice) = notice {
             put = put.item("notice", s(notice));
         }
