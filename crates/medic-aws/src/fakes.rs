@@ -7,10 +7,11 @@ use std::sync::Mutex;
 
 use medic_core::alarm::AlarmChanged;
 use medic_core::guard::{BreakerVerdict, Claim};
-use medic_core::instance::InstanceObservation;
+use medic_core::instance::{GroupMember, InstanceFacts, InstanceObservation, GROUP_NAME_TAG};
 use medic_core::notice::Notice;
 use medic_core::responder::{AlarmFacts, GroupCapacity};
 use medic_core::scope::Tags;
+use medic_core::scope::MANAGED_TAG;
 use medic_core::time::EpochSeconds;
 use medic_core::Action;
 
@@ -217,5 +218,24 @@ impl Notifier for MemoryNotifier {
         }
         lock(&self.sent).push(notice.clone());
         Ok(())
+    }
+}
+
+/// An instance as handler tests usually see it: `state` in EC2, InService and healthy in the
+/// opted-in group `web-prod` (grace period 300 s), launched two hours before `now`.
+pub fn asg_member(state: &str, now: EpochSeconds) -> InstanceObservation {
+    let managed = vec![(MANAGED_TAG.to_owned(), "true".to_owned())];
+    let mut instance_tags = managed.clone();
+    instance_tags.push((GROUP_NAME_TAG.to_owned(), "web-prod".to_owned()));
+    InstanceObservation {
+        instance: Some(InstanceFacts { state: state.into(), tags: instance_tags, launched_at: Some(now - 7200) }),
+        member: Some(GroupMember {
+            group: "web-prod".into(),
+            lifecycle_state: "InService".into(),
+            health_status: "HEALTHY".into(),
+            health_check_grace_period_seconds: 300,
+            suspended_processes: vec![],
+            group_tags: managed,
+        }),
     }
 }

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use alarm_responder::Responder;
 use lambda_runtime::Diagnostic;
 use medic_aws::fakes::{FakeAlarms, FakeInstances, FakeTargets, MemoryLedger, MemoryNotifier};
-use medic_core::instance::{GroupMember, InstanceFacts, InstanceObservation, GROUP_NAME_TAG};
 use medic_core::responder::{AlarmFacts, GroupCapacity};
 use medic_core::scope::MANAGED_TAG;
 use medic_core::{Policy, Status};
@@ -40,21 +39,7 @@ fn responder() -> Fake {
     Responder {
         alarms: FakeAlarms { facts, ..FakeAlarms::default() },
         instances: FakeInstances {
-            observation: InstanceObservation {
-                instance: Some(InstanceFacts {
-                    state: "running".into(),
-                    tags: tags(&[(GROUP_NAME_TAG, "web-prod"), (MANAGED_TAG, "true")]),
-                    launched_at: Some(NOW - 7200),
-                }),
-                member: Some(GroupMember {
-                    group: "web-prod".into(),
-                    lifecycle_state: "InService".into(),
-                    health_status: "HEALTHY".into(),
-                    health_check_grace_period_seconds: 300,
-                    suspended_processes: vec![],
-                    group_tags: tags(&[(MANAGED_TAG, "true")]),
-                }),
-            },
+            observation: medic_aws::fakes::asg_member("running", NOW),
             group: Some((
                 GroupCapacity { min: 1, max: 4, desired: 2, ..GroupCapacity::default() },
                 tags(&[(MANAGED_TAG, "true")]),

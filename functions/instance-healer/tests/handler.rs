@@ -9,7 +9,7 @@ use instance_healer::{handle, Healer};
 use lambda_runtime::Diagnostic;
 use medic_aws::fakes::{FakeInstances, MemoryLedger, MemoryNotifier};
 use medic_aws::{HandlerError, PortError};
-use medic_core::instance::{GroupMember, InstanceFacts, InstanceObservation, GROUP_NAME_TAG};
+use medic_core::instance::{InstanceFacts, InstanceObservation};
 use medic_core::scope::MANAGED_TAG;
 use medic_core::{Outcome, Policy, Status};
 use serde_json::Value;
@@ -21,21 +21,7 @@ fn tags(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 fn asg_member(state: &str) -> InstanceObservation {
-    InstanceObservation {
-        instance: Some(InstanceFacts {
-            state: state.into(),
-            tags: tags(&[(GROUP_NAME_TAG, "web-prod"), (MANAGED_TAG, "true")]),
-            launched_at: Some(NOW - 7200),
-        }),
-        member: Some(GroupMember {
-            group: "web-prod".into(),
-            lifecycle_state: "InService".into(),
-            health_status: "HEALTHY".into(),
-            health_check_grace_period_seconds: 300,
-            suspended_processes: vec![],
-            group_tags: tags(&[(MANAGED_TAG, "true")]),
-        }),
-    }
+    medic_aws::fakes::asg_member(state, NOW)
 }
 
 fn standalone(state: &str) -> InstanceObservation {
