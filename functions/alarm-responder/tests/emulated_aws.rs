@@ -117,7 +117,8 @@ async fn given_recent_scale_out_when_alarm_fires_again_then_cooldown_holds_capac
     let dims = json!({"AutoScalingGroupName": group});
     assert_eq!(one(&responder, direct("cpu-high.json", &alarm, &arn, dims.clone(), T1)).await.status, Status::Acted);
 
-    let second = one(&responder, eventbridge("cpu-high.json", &alarm, &arn, dims, T2)).await;
+    // SNS-shaped: the operator comes from the message, not from DescribeAlarms.
+    let second = one(&responder, sns("cpu-high.json", &alarm, &arn, dims, T2)).await;
 
     assert_eq!((second.status, second.label.as_deref()), (Status::Skipped, Some("cooldown")), "{second:?}");
     assert!(second.reason.starts_with("in cooldown until"), "{}", second.reason);

@@ -4,6 +4,7 @@ use aws_sdk_cloudwatch::types::AlarmType;
 use aws_sdk_cloudwatch::Client;
 use medic_core::alarm::AlarmChanged;
 use medic_core::responder::AlarmFacts;
+use medic_core::scope::Tags;
 
 use crate::error::classify;
 use crate::ports::{AlarmInspector, PortResult};
@@ -21,6 +22,10 @@ impl AwsAlarms {
 
 impl AlarmInspector for AwsAlarms {
     async fn alarm_facts(&self, change: &AlarmChanged) -> PortResult<AlarmFacts> {
+        // The SNS shape carries the operator and the ARN: only the tags are missing.
+        if let (Some(operator), Some(arn)) = (&change.comparison_operator, &change.alarm_arn) {
+            return Ok(AlarmFacts { tags: self.tags(arn).await?, comparison_operator: Some(operator.clone()) });
+        }
         let described = self
             .cloudwatch
             .describe_alarms()
@@ -44,6 +49,12 @@ impl AlarmInspector for AwsAlarms {
             // The alarm is gone and the event named no ARN: nothing to read tags from.
             return Ok(AlarmFacts { tags: vec![], comparison_operator });
         };
+        Ok(AlarmFacts { tags: self.tags(arn).await?, comparison_operator })
+    }
+}
+
+impl AwsAlarms {
+    async fn tags(&self, arn: &str) -> PortResult<Tags> {
         let tags = self
             .cloudwatch
             .list_tags_for_resource()
@@ -51,9 +62,6 @@ impl AlarmInspector for AwsAlarms {
             .send()
             .await
             .map_err(|e| classify("cloudwatch:ListTagsForResource", e))?;
-        Ok(AlarmFacts {
-            tags: tags.tags().iter().filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned()))).collect(),
-            comparison_operator,
-        })
+        Ok(tags.tags().iter().filter_map(|t| Some((t.key()?.to_owned(), t.value()?.to_owned()))).collect())
     }
 }
