@@ -51,9 +51,18 @@ impl From<StoredNotice> for Notice {
 /// What became of one planned action.
 enum ActionResult {
     Done,
+    /// An earlier attempt of this same event did it, then failed on a later step.
+    DoneEarlier,
+    /// It needs the step before it, which did not happen.
+    NotAttempted,
     WouldDo,
-    Cooldown { until: EpochSeconds },
-    BreakerOpen { max: u32, notify: bool },
+    Cooldown {
+        until: EpochSeconds,
+    },
+    BreakerOpen {
+        max: u32,
+        notify: bool,
+    },
     Failed(PortError),
 }
 
@@ -98,7 +107,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         }
         let result = async {
             let plan = observe_and_decide().await?;
-            self.execute(trigger, &plan, now).await
+            self.execute(trigger, &key, &plan, now).await
         }
         .await;
         let (outcome, notice) = match result {
@@ -160,6 +169,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
     async fn execute(
         &self,
         trigger: &Trigger,
+        event_key: &str,
         plan: &Plan,
         now: EpochSeconds,
     ) -> Result<(Outcome, Option<Notice>), PortError> {
@@ -174,8 +184,30 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             }
             Decision::Act { actions } => {
                 let mut reports = Vec::with_capacity(actions.len());
+                let mut previous_happened = true;
+                let mut changed_aws = false;
                 for planned in actions {
-                    let result = self.guard_and_act(planned, now).await?;
+                    let result = if planned.action.needs_previous() && !previous_happened {
+                        ActionResult::NotAttempted
+                    } else {
+                        match self.guard_and_act(planned, event_key, now).await {
+                            Ok(result) => result,
+                            // Once a step changed AWS, retrying the whole event would re-derive
+                            // the plan from changed state; the failure is reported instead, with
+                            // what was done, so a human can finish the job.
+                            Err(error) if changed_aws => ActionResult::Failed(PortError {
+                                message: format!(
+                                    "{} (not retried: an earlier step of this plan already changed AWS)",
+                                    error.message
+                                ),
+                                ..error
+                            }),
+                            Err(error) => return Err(error),
+                        }
+                    };
+                    changed_aws |= matches!(result, ActionResult::Done | ActionResult::DoneEarlier);
+                    previous_happened =
+                        matches!(result, ActionResult::Done | ActionResult::DoneEarlier | ActionResult::WouldDo);
                     reports.push(self.report_action(trigger, plan, planned, result));
                 }
                 Ok(combine(reports).unwrap_or_else(|| {
@@ -186,13 +218,23 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
     }
 
     /// Cooldown, breaker, dry-run, then the call. Retryable failures come back as errors.
-    async fn guard_and_act(&self, planned: &PlannedAction, now: EpochSeconds) -> Result<ActionResult, PortError> {
+    async fn guard_and_act(
+        &self,
+        planned: &PlannedAction,
+        event_key: &str,
+        now: EpochSeconds,
+    ) -> Result<ActionResult, PortError> {
         let action = &planned.action;
         let policy = self.policy;
         let cooldown_key = guard::cooldown_key(action);
         for key in guard::blocking_cooldown_keys(action) {
-            if let Some(until) = self.ledger.cooldown_until(&key, now).await? {
-                return Ok(ActionResult::Cooldown { until });
+            if let Some(cooldown) = self.ledger.cooldown_until(&key, now).await? {
+                // A retry of this very event after a later step failed: this step is done, and
+                // the steps that need it must still run.
+                if key == cooldown_key && cooldown.started_by == event_key {
+                    return Ok(ActionResult::DoneEarlier);
+                }
+                return Ok(ActionResult::Cooldown { until: cooldown.until });
             }
         }
         let (scope, window, max) = (action.breaker_scope(), policy.breaker_window_seconds, policy.breaker_max_actions);
@@ -221,7 +263,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         }
         let cooldown_seconds = guard::cooldown_seconds(action, policy);
         let until = now + cooldown_seconds;
-        if cooldown_seconds > 0 && !self.ledger.start_cooldown(&cooldown_key, until, now).await? {
+        if cooldown_seconds > 0 && !self.ledger.start_cooldown(&cooldown_key, until, now, event_key).await? {
             return Ok(ActionResult::Cooldown { until });
         }
         match self.remediator.apply(action).await {
@@ -249,14 +291,19 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         let action = &planned.action;
         let name = Some(action.name());
         match result {
-            ActionResult::Done | ActionResult::WouldDo => {
-                let done = matches!(result, ActionResult::Done);
+            ActionResult::Done | ActionResult::DoneEarlier | ActionResult::WouldDo => {
+                let done = !matches!(result, ActionResult::WouldDo);
                 let status = if done { Status::Acted } else { Status::WouldAct };
-                let reason = format!("{} ({})", action.describe(done), planned.reason);
+                let earlier = if matches!(result, ActionResult::DoneEarlier) { ", by an earlier attempt" } else { "" };
+                let reason = format!("{} ({}{earlier})", action.describe(done), planned.reason);
                 let mut outcome = self.outcome(trigger, plan, status, name, None, reason);
                 let notice =
                     self.notice(&NoticeKind::Action { action, reason: &planned.reason, done }, trigger, &mut outcome);
                 (outcome, Some(notice))
+            }
+            ActionResult::NotAttempted => {
+                let reason = format!("{}: not attempted, the step before it did not happen", action.describe(false));
+                (self.outcome(trigger, plan, Status::Skipped, name, Some("previous-step-missing"), reason), None)
             }
             ActionResult::Cooldown { until } => {
                 let reason = SkipReason::Cooldown { until };
@@ -505,5 +552,116 @@ mod tests {
         ];
         assert_eq!(statuses, [Status::Acted, Status::Acted, Status::Blocked, Status::Acted]);
         assert_eq!(bench.applied(), ["replace i-1", "replace i-2", "replace i-4"]);
+    }
+
+    /// Applies every action, except that actions named `fail` fail with `error`.
+    struct FailingStep {
+        fail: &'static str,
+        error: PortError,
+        calls: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Remediator for FailingStep {
+        async fn apply(&self, action: &Action) -> Result<(), PortError> {
+            self.calls.lock().unwrap().push(action.name().to_owned());
+            if action.name() == self.fail {
+                return Err(self.error.clone());
+            }
+            Ok(())
+        }
+    }
+
+    fn promotion_plan() -> Plan {
+        let promote = Action::PromoteReplica {
+            primary: "orders-db".into(),
+            replica: "orders-db-replica-1".into(),
+            backup_retention_days: 7,
+        };
+        let reroute = Action::PointWriterRecord {
+            primary: "orders-db".into(),
+            zone_id: "Z0DB".into(),
+            record_name: "writer.db.internal.".into(),
+            endpoint: "orders-db-replica-1.example".into(),
+            ttl: 60,
+        };
+        plan(vec![promote, reroute])
+    }
+
+    async fn run_with(
+        ledger: &MemoryLedger,
+        notifier: &MemoryNotifier,
+        remediator: &FailingStep,
+        event_id: &str,
+        plan: Plan,
+    ) -> Result<Outcome, HandlerError> {
+        let policy = Policy::default();
+        let engine = Engine { ledger, notifier, remediator, policy: &policy };
+        engine.run(&trigger(event_id), NOW, || async { Ok(plan) }).await
+    }
+
+    #[tokio::test]
+    async fn given_promotion_held_by_its_guard_when_run_then_the_reroute_is_not_attempted() {
+        let (ledger, notifier) = (MemoryLedger::default(), MemoryNotifier::default());
+        let steps = FailingStep { fail: "none", error: PortError::permanent("x", "y"), calls: Default::default() };
+        run_with(&ledger, &notifier, &steps, "e1", promotion_plan()).await.unwrap();
+        let second = run_with(&ledger, &notifier, &steps, "e2", promotion_plan()).await.unwrap();
+        assert_eq!(*steps.calls.lock().unwrap(), ["promote", "reroute-writer"]);
+        assert_eq!(second.status, Status::Skipped);
+        assert!(second.reason.contains("not attempted, the step before it did not happen"), "{}", second.reason);
+    }
+
+    #[tokio::test]
+    async fn given_reroute_throttled_after_promotion_when_run_then_failure_reported_not_retried() {
+        let (ledger, notifier) = (MemoryLedger::default(), MemoryNotifier::default());
+        let throttled = PortError::retryable("route53:ChangeResourceRecordSets", "Throttling (HTTP 400)");
+        let steps = FailingStep { fail: "reroute-writer", error: throttled, calls: Default::default() };
+        let outcome =
+            run_with(&ledger, &notifier, &steps, "e1", promotion_plan()).await.expect("reported, not an error");
+        assert_eq!(outcome.status, Status::Failed);
+        assert!(
+            outcome.reason.contains("not retried: an earlier step of this plan already changed AWS"),
+            "{}",
+            outcome.reason
+        );
+        assert!(outcome.reason.contains("acted: promoted orders-db-replica-1 to writer"), "{}", outcome.reason);
+        assert_eq!(
+            notifier.subjects(),
+            ["[CRITICAL] rds orders-db: could not reroute-writer writer.db.internal. (+1 more)"]
+        );
+    }
+
+    #[tokio::test]
+    async fn given_first_step_done_by_an_earlier_attempt_when_retried_then_later_steps_run_and_nothing_repeats() {
+        let (ledger, notifier) = (MemoryLedger::default(), MemoryNotifier::default());
+        let down = PortError::retryable("ec2:RebootInstances", "InternalError (HTTP 500)");
+        let reader = medic_core::plan::ReaderRecord {
+            primary: "orders-db".into(),
+            replica: "orders-db-replica-1".into(),
+            zone_id: "Z0DB".into(),
+            record_name: "reader.db.internal.".into(),
+            endpoint: "orders-db-replica-1.example".into(),
+            ttl: 60,
+        };
+        // A plan whose first step has a cooldown and whose second does not.
+        let reboot = Action::RebootReplica { primary: "orders-db".into(), replica: "orders-db-replica-1".into() };
+        let out = Action::SetReaderWeight { reader, from: 100, to: 0 };
+        let fails_first = FailingStep { fail: "reboot-replica", error: down, calls: Default::default() };
+        let first = run_with(&ledger, &notifier, &fails_first, "e1", plan(vec![reboot.clone(), out.clone()])).await;
+        assert!(first.is_err(), "nothing changed yet, so the event is retried");
+        assert!(ledger.keys().iter().all(|k| !k.starts_with("cooldown#")), "a failed step leaves no cooldown");
+
+        // An attempt that rebooted and then died (timeout, crash) left the reboot's guard behind.
+        let event_key = guard::event_key(&trigger("e1").idempotency_key());
+        ledger.start_cooldown(&guard::cooldown_key(&reboot), NOW + 600, NOW, &event_key).await.unwrap();
+        let again = FailingStep { fail: "none", error: PortError::permanent("x", "y"), calls: Default::default() };
+        let outcome =
+            run_with(&ledger, &notifier, &again, "e1", plan(vec![reboot.clone(), out.clone()])).await.unwrap();
+        assert_eq!(*again.calls.lock().unwrap(), ["reader-out"]);
+        assert!(outcome.reason.contains("by an earlier attempt"), "{}", outcome.reason);
+
+        // Another event inside the reboot's cooldown does not reboot again.
+        let other = FailingStep { fail: "none", error: PortError::permanent("x", "y"), calls: Default::default() };
+        run_with(&ledger, &notifier, &other, "e2", plan(vec![reboot, out])).await.unwrap();
+        assert_eq!(*other.calls.lock().unwrap(), ["reader-out"]);
     }
 }

@@ -28,7 +28,7 @@ impl PortError {
     }
 }
 
-const RETRYABLE_CODES: [&str; 12] = [
+const RETRYABLE_CODES: [&str; 13] = [
     "Throttling",
     "ThrottlingException",
     "ThrottledException",
@@ -41,6 +41,8 @@ const RETRYABLE_CODES: [&str; 12] = [
     "InternalError",
     "InternalFailure",
     "InternalServerError",
+    // Route 53: an earlier change to the same record set is still propagating.
+    "PriorRequestNotComplete",
 ];
 
 /// Classifies an SDK error: what AWS said, and whether a later retry can succeed.

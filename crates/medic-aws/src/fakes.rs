@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use medic_core::alarm::AlarmChanged;
-use medic_core::guard::{BreakerVerdict, Claim};
+use medic_core::guard::{BreakerVerdict, Claim, Cooldown};
 use medic_core::instance::{GroupMember, InstanceFacts, InstanceObservation, GROUP_NAME_TAG};
 use medic_core::notice::Notice;
+use medic_core::rerouter::{Cluster, DbInstance, DnsRecord, LagSample, RecordLocation};
 use medic_core::responder::{AlarmFacts, GroupCapacity};
 use medic_core::scope::Tags;
 use medic_core::scope::MANAGED_TAG;
@@ -17,7 +18,8 @@ use medic_core::Action;
 
 use crate::error::PortError;
 use crate::ports::{
-    AlarmInspector, GroupInspector, InstanceInspector, Ledger, Notifier, PortResult, Remediator, TargetInspector,
+    AlarmInspector, DbInspector, DnsInspector, GroupInspector, InstanceInspector, LagInspector, Ledger, Notifier,
+    PortResult, Remediator, TargetInspector,
 };
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -81,10 +83,84 @@ impl Remediator for FakeInstances {
     }
 }
 
+/// RDS, its replica lag and Route 53 in one: fixed instances, clusters, lag and records by zone;
+/// records calls; `apply` updates reader weights and the writer record so a second event sees
+/// the first one's effect.
+#[derive(Debug, Default)]
+pub struct FakeDatabases {
+    pub instances: HashMap<String, DbInstance>,
+    pub clusters: HashMap<String, Cluster>,
+    pub lag: HashMap<String, LagSample>,
+    pub records: Mutex<Vec<(String, DnsRecord)>>,
+    pub calls: Mutex<Vec<String>>,
+}
+
+impl DbInspector for FakeDatabases {
+    async fn db_instance(&self, id: &str) -> PortResult<Option<DbInstance>> {
+        lock(&self.calls).push(format!("describe {id}"));
+        Ok(self.instances.get(id).cloned())
+    }
+
+    async fn db_cluster(&self, id: &str) -> PortResult<Option<Cluster>> {
+        lock(&self.calls).push(format!("describe cluster {id}"));
+        Ok(self.clusters.get(id).cloned())
+    }
+}
+
+impl LagInspector for FakeDatabases {
+    async fn replica_lag(&self, db_id: &str, _aurora: bool, _now: EpochSeconds) -> PortResult<Option<LagSample>> {
+        Ok(self.lag.get(db_id).copied())
+    }
+}
+
+impl DnsInspector for FakeDatabases {
+    async fn record_sets(&self, location: &RecordLocation) -> PortResult<Vec<DnsRecord>> {
+        Ok(lock(&self.records)
+            .iter()
+            .filter(|(zone, record)| *zone == location.zone_id && record.name == location.name)
+            .map(|(_, record)| record.clone())
+            .collect())
+    }
+}
+
+impl Remediator for FakeDatabases {
+    async fn apply(&self, action: &Action) -> PortResult<()> {
+        lock(&self.calls).push(format!("{} {}", action.name(), action.resource()));
+        let mut records = lock(&self.records);
+        match action {
+            Action::SetReaderWeight { reader, to, .. } => {
+                for (_, record) in records.iter_mut() {
+                    if record.name == reader.record_name
+                        && record.set_identifier.as_deref() == Some(reader.replica.as_str())
+                    {
+                        record.weight = Some(*to);
+                    }
+                }
+            }
+            Action::PointWriterRecord { zone_id, record_name, endpoint, ttl, .. } => {
+                records.retain(|(zone, record)| !(zone == zone_id && record.name == *record_name));
+                records.push((
+                    zone_id.clone(),
+                    DnsRecord {
+                        name: record_name.clone(),
+                        record_type: "CNAME".into(),
+                        value: Some(endpoint.clone()),
+                        ttl: Some(*ttl),
+                        ..DnsRecord::default()
+                    },
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Default)]
 struct Record {
     completed: Option<(String, Option<String>, bool)>,
     number: i64,
+    started_by: String,
 }
 
 /// A ledger in a map, with the same claim / cooldown / breaker rules as the DynamoDB one.
@@ -126,8 +202,11 @@ impl Ledger for MemoryLedger {
 
     async fn complete(&self, key: &str, outcome: &str, notice: Option<&str>, _now: EpochSeconds) -> PortResult<()> {
         self.call("complete", key);
-        let record =
-            Record { completed: Some((outcome.to_owned(), notice.map(str::to_owned), notice.is_none())), number: 0 };
+        let record = Record {
+            completed: Some((outcome.to_owned(), notice.map(str::to_owned), notice.is_none())),
+            number: 0,
+            started_by: String::new(),
+        };
         lock(&self.items).insert(key.to_owned(), record);
         Ok(())
     }
@@ -146,18 +225,27 @@ impl Ledger for MemoryLedger {
         Ok(())
     }
 
-    async fn cooldown_until(&self, key: &str, now: EpochSeconds) -> PortResult<Option<EpochSeconds>> {
+    async fn cooldown_until(&self, key: &str, now: EpochSeconds) -> PortResult<Option<Cooldown>> {
         self.call("cooldown?", key);
-        Ok(lock(&self.items).get(key).map(|r| r.number).filter(|until| *until > now))
+        Ok(lock(&self.items)
+            .get(key)
+            .filter(|r| r.number > now)
+            .map(|r| Cooldown { until: r.number, started_by: r.started_by.clone() }))
     }
 
-    async fn start_cooldown(&self, key: &str, until: EpochSeconds, now: EpochSeconds) -> PortResult<bool> {
+    async fn start_cooldown(
+        &self,
+        key: &str,
+        until: EpochSeconds,
+        now: EpochSeconds,
+        started_by: &str,
+    ) -> PortResult<bool> {
         self.call("cooldown", key);
         let mut items = lock(&self.items);
         if items.get(key).is_some_and(|r| r.number > now) {
             return Ok(false);
         }
-        items.insert(key.to_owned(), Record { completed: None, number: until });
+        items.insert(key.to_owned(), Record { completed: None, number: until, started_by: started_by.to_owned() });
         Ok(true)
     }
 

@@ -4,9 +4,10 @@
 use std::future::Future;
 
 use medic_core::alarm::AlarmChanged;
-use medic_core::guard::{BreakerVerdict, Claim};
+use medic_core::guard::{BreakerVerdict, Claim, Cooldown};
 use medic_core::instance::InstanceObservation;
 use medic_core::notice::Notice;
+use medic_core::rerouter::{Cluster, DbInstance, DnsRecord, LagSample, RecordLocation};
 use medic_core::responder::{AlarmFacts, GroupCapacity};
 use medic_core::scope::Tags;
 use medic_core::time::EpochSeconds;
@@ -32,18 +33,17 @@ pub trait Ledger {
     fn mark_notified(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
     /// Gives a claim back so a retry can run (after a retryable failure).
     fn release(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
-    /// The end of the cooldown at `key`, if it is still running at `now`.
-    fn cooldown_until(
-        &self,
-        key: &str,
-        now: EpochSeconds,
-    ) -> impl Future<Output = PortResult<Option<EpochSeconds>>> + Send;
-    /// Starts a cooldown; false if one is already running (a concurrent invocation won).
+    /// The cooldown at `key`, if it is still running at `now`.
+    fn cooldown_until(&self, key: &str, now: EpochSeconds)
+        -> impl Future<Output = PortResult<Option<Cooldown>>> + Send;
+    /// Starts a cooldown on behalf of event `started_by`; false if one is already running (a
+    /// concurrent invocation won).
     fn start_cooldown(
         &self,
         key: &str,
         until: EpochSeconds,
         now: EpochSeconds,
+        started_by: &str,
     ) -> impl Future<Output = PortResult<bool>> + Send;
     fn clear_cooldown(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
     /// Counts one more action in a breaker window unless it already holds `max`.
@@ -67,6 +67,51 @@ pub trait Notifier {
 /// Performs a mutating action. The only way medic changes AWS.
 pub trait Remediator {
     fn apply(&self, action: &Action) -> impl Future<Output = PortResult<()>> + Send;
+    /// Whether this remediator performs `action` (for [`Remediators`], which joins two).
+    fn performs(&self, _action: &Action) -> bool {
+        true
+    }
+}
+
+/// Two remediators as one: each action goes to the first that performs it.
+#[derive(Debug)]
+pub struct Remediators<'a, A, B>(pub &'a A, pub &'a B);
+
+impl<A: Remediator + Sync, B: Remediator + Sync> Remediator for Remediators<'_, A, B> {
+    async fn apply(&self, action: &Action) -> PortResult<()> {
+        if self.0.performs(action) {
+            self.0.apply(action).await
+        } else {
+            self.1.apply(action).await
+        }
+    }
+
+    fn performs(&self, action: &Action) -> bool {
+        self.0.performs(action) || self.1.performs(action)
+    }
+}
+
+/// RDS instances and Aurora clusters as DescribeDBInstances / DescribeDBClusters show them;
+/// `None` when they do not exist.
+pub trait DbInspector {
+    fn db_instance(&self, id: &str) -> impl Future<Output = PortResult<Option<DbInstance>>> + Send;
+    fn db_cluster(&self, id: &str) -> impl Future<Output = PortResult<Option<Cluster>>> + Send;
+}
+
+/// The latest replica-lag datapoint of a DB instance (`ReplicaLag`, or `AuroraReplicaLag` for an
+/// Aurora reader), in seconds; `None` when CloudWatch has none in the last few minutes.
+pub trait LagInspector {
+    fn replica_lag(
+        &self,
+        db_id: &str,
+        aurora: bool,
+        now: EpochSeconds,
+    ) -> impl Future<Output = PortResult<Option<LagSample>>> + Send;
+}
+
+/// Route 53 record sets with the name at `location`, every set identifier.
+pub trait DnsInspector {
+    fn record_sets(&self, location: &RecordLocation) -> impl Future<Output = PortResult<Vec<DnsRecord>>> + Send;
 }
 
 /// Read-only view of an instance and its Auto Scaling group.
@@ -89,4 +134,37 @@ pub trait GroupInspector {
 pub trait TargetInspector {
     fn unhealthy_targets(&self, target_group_arn: &str)
         -> impl Future<Output = PortResult<Option<Vec<String>>>> + Send;
+}
+
+// The same adapter (or fake) can serve several ports of one function.
+impl<T: DbInspector + Sync> DbInspector for &T {
+    async fn db_instance(&self, id: &str) -> PortResult<Option<DbInstance>> {
+        (**self).db_instance(id).await
+    }
+
+    async fn db_cluster(&self, id: &str) -> PortResult<Option<Cluster>> {
+        (**self).db_cluster(id).await
+    }
+}
+
+impl<T: LagInspector + Sync> LagInspector for &T {
+    async fn replica_lag(&self, db_id: &str, aurora: bool, now: EpochSeconds) -> PortResult<Option<LagSample>> {
+        (**self).replica_lag(db_id, aurora, now).await
+    }
+}
+
+impl<T: DnsInspector + Sync> DnsInspector for &T {
+    async fn record_sets(&self, location: &RecordLocation) -> PortResult<Vec<DnsRecord>> {
+        (**self).record_sets(location).await
+    }
+}
+
+impl<T: Remediator + Sync> Remediator for &T {
+    async fn apply(&self, action: &Action) -> PortResult<()> {
+        (**self).apply(action).await
+    }
+
+    fn performs(&self, action: &Action) -> bool {
+        (**self).performs(action)
+    }
 }

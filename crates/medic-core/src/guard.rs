@@ -12,8 +12,16 @@ pub fn event_key(idempotency_key: &str) -> String {
 
 /// Ledger partition key for a resource's cooldown after an action.
 pub fn cooldown_key(action: &Action) -> String {
-    format!("cooldown#{}#{}", action.resource(), action.name())
+    resource_cooldown_key(action.resource(), action.name())
 }
+
+/// The cooldown key of action `name` on `resource`, for reading it before any action exists.
+pub fn resource_cooldown_key(resource: &str, name: &str) -> String {
+    format!("cooldown#{resource}#{name}")
+}
+
+/// Promotions and cluster failovers happen at most once per primary or cluster in this span.
+pub const ONCE_PER_DAY_SECONDS: i64 = 24 * 3600;
 
 /// Every cooldown that holds `action` back: its own, and for a scale-in also a recent scale-out
 /// of the same group (never shrink a group that just had to grow).
@@ -31,6 +39,10 @@ pub fn cooldown_seconds(action: &Action, policy: &Policy) -> i64 {
     match action {
         Action::ScaleGroup { from, to, .. } if to < from => policy.scale_in_cooldown_seconds,
         Action::ScaleGroup { .. } => policy.scale_out_cooldown_seconds,
+        Action::PromoteReplica { .. } | Action::FailoverCluster { .. } => ONCE_PER_DAY_SECONDS,
+        // Absolute UPSERTs that only follow a guarded decision: a cooldown would leave a broken
+        // replica in rotation, or a promoted writer unrouted.
+        Action::PointWriterRecord { .. } | Action::SetReaderWeight { .. } => 0,
         _ => policy.cooldown_seconds,
     }
 }
@@ -85,6 +97,14 @@ pub enum Claim {
     Completed { outcome: String, pending_notice: Option<String> },
     /// Another invocation holds a live claim.
     InProgress,
+}
+
+/// A running cooldown, and the event whose action started it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cooldown {
+    pub until: EpochSeconds,
+    /// The ledger event key of the event that started it (empty if unknown).
+    pub started_by: String,
 }
 
 /// The result of asking the breaker for one more action.

@@ -11,6 +11,7 @@ pub mod outcome;
 pub mod plan;
 pub mod policy;
 pub mod rds;
+pub mod rerouter;
 pub mod responder;
 pub mod scope;
 pub mod time;

@@ -37,7 +37,7 @@ pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Va
     let dry = if policy.dry_run { "[DRY-RUN] " } else { "" };
     let (severity, scope_label, headline, action_name, outcome, did, why, check) = match kind {
         NoticeKind::Action { action, reason, done } => (
-            if *done { Severity::Warning } else { Severity::Info },
+            if *done { action.done_severity() } else { Severity::Info },
             action.scope_label(),
             format!("{} ({reason})", action.describe(*done)),
             action.name().to_owned(),
@@ -130,6 +130,26 @@ fn action_advice(action: &Action) -> String {
         ),
         Action::StopForRecovery { instance_id } => format!(
             "Confirm the instance healer started {instance_id} again and that it passes its system status check on the new host."
+        ),
+        Action::PromoteReplica { primary, replica, .. } => format!(
+            "{replica} is now a standalone writer and {primary} is no longer its source; this cannot be undone. Check that writes reach {replica}, compare recent data against the application's own records for the loss window above, create a new read replica of {replica}, and find out why {primary} failed before deleting it."
+        ),
+        Action::PointWriterRecord { record_name, .. } => format!(
+            "Clients resolving {record_name} reach the promoted writer once their DNS cache (the record's TTL) expires; to undo, UPSERT {record_name} back by hand. Restart connection pools that pinned the old address."
+        ),
+        Action::SetReaderWeight { reader, to: 0, from } => format!(
+            "Reads now go to the other replicas of {}. medic puts {} back (weight from its medic:reader-weight tag, else 100; it had {from}) when RDS reports replication resumed; to undo by hand, UPSERT the record with SetIdentifier {} to weight {from}.",
+            reader.record_name, reader.replica, reader.replica
+        ),
+        Action::SetReaderWeight { reader, .. } => format!(
+            "Confirm {} serves current data (ReplicaLag near 0) now that it takes reads again.",
+            reader.replica
+        ),
+        Action::RebootReplica { replica, .. } => format!(
+            "Watch {replica} for RDS-EVENT-0046 (replication resumed): medic then puts it back in the reader set. If replication stays broken, rebuild the replica."
+        ),
+        Action::FailoverCluster { cluster, target } => format!(
+            "Confirm {target} is the writer of {cluster} (RDS-EVENT-0071) and that the cluster endpoint answers writes; medic retries a failed failover once per 24 h, so a further failure needs a human."
         ),
     }
 }

@@ -39,6 +39,32 @@ pub enum Action {
     /// `StopInstances` on a standalone instance whose host failed; the instance healer starts it
     /// again (on new hardware) when EC2 reports it stopped.
     StopForRecovery { instance_id: String },
+    /// `rds:PromoteReadReplica`: `primary` is lost, `replica` becomes a standalone writer that
+    /// keeps automated backups for as many days as the primary did (at least 1).
+    PromoteReplica { primary: String, replica: String, backup_retention_days: i32 },
+    /// Route 53 UPSERT of the writer CNAME to the promoted replica's endpoint. Runs only if the
+    /// promotion before it was accepted.
+    PointWriterRecord { primary: String, zone_id: String, record_name: String, endpoint: String, ttl: i64 },
+    /// Route 53 UPSERT of one weighted reader CNAME (SetIdentifier = the replica id) to `weight`.
+    SetReaderWeight { reader: ReaderRecord, from: i64, to: i64 },
+    /// `rds:RebootDBInstance` of a replica whose replication broke; runs only once it is out of
+    /// the reader set.
+    RebootReplica { primary: String, replica: String },
+    /// `rds:FailoverDBCluster` to `target`: the one retry after Aurora's own failover failed.
+    FailoverCluster { cluster: String, target: String },
+}
+
+/// One weighted reader record in Route 53 and the replica behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReaderRecord {
+    /// The replica's source (primary) DB instance: what the breaker counts against.
+    pub primary: String,
+    pub replica: String,
+    pub zone_id: String,
+    pub record_name: String,
+    /// The record's CNAME value (the replica's endpoint) and TTL, kept as they are.
+    pub endpoint: String,
+    pub ttl: i64,
 }
 
 /// Blast-radius scope for standalone instances, which have no group to count against.
@@ -53,7 +79,28 @@ impl Action {
             Self::ScaleGroup { .. } => "scale-out",
             Self::RebootInstance { .. } => "reboot",
             Self::StopForRecovery { .. } => "recover",
+            Self::PromoteReplica { .. } => "promote",
+            Self::PointWriterRecord { .. } => "reroute-writer",
+            Self::SetReaderWeight { to: 0, .. } => "reader-out",
+            Self::SetReaderWeight { .. } => "reader-in",
+            Self::RebootReplica { .. } => "reboot-replica",
+            Self::FailoverCluster { .. } => "failover",
         }
+    }
+
+    /// Severity of the notice once the action is done: a promotion can lose writes, so it pages.
+    pub fn done_severity(&self) -> Severity {
+        match self {
+            Self::PromoteReplica { .. } | Self::PointWriterRecord { .. } => Severity::Critical,
+            Self::SetReaderWeight { to, .. } if *to > 0 => Severity::Info,
+            _ => Severity::Warning,
+        }
+    }
+
+    /// True when the action only makes sense after the one before it in the plan happened
+    /// (reroute after the promotion, reboot after the replica left the reader set).
+    pub fn needs_previous(&self) -> bool {
+        matches!(self, Self::PointWriterRecord { .. } | Self::RebootReplica { .. })
     }
 
     pub fn resource(&self) -> &str {
@@ -63,6 +110,11 @@ impl Action {
             | Self::RebootInstance { instance_id }
             | Self::StopForRecovery { instance_id } => instance_id,
             Self::ScaleGroup { group, .. } => group,
+            Self::PromoteReplica { primary, .. } => primary,
+            Self::PointWriterRecord { record_name, .. } => record_name,
+            Self::SetReaderWeight { reader, .. } => &reader.replica,
+            Self::RebootReplica { replica, .. } => replica,
+            Self::FailoverCluster { cluster, .. } => cluster,
         }
     }
 
@@ -73,6 +125,11 @@ impl Action {
             Self::StartInstance { .. } | Self::RebootInstance { .. } | Self::StopForRecovery { .. } => {
                 STANDALONE_SCOPE.to_owned()
             }
+            Self::PromoteReplica { primary, .. }
+            | Self::PointWriterRecord { primary, .. }
+            | Self::SetReaderWeight { reader: ReaderRecord { primary, .. }, .. }
+            | Self::RebootReplica { primary, .. } => format!("rds/{primary}"),
+            Self::FailoverCluster { cluster, .. } => format!("rds-cluster/{cluster}"),
         }
     }
 
@@ -83,6 +140,11 @@ impl Action {
             Self::StartInstance { instance_id }
             | Self::RebootInstance { instance_id }
             | Self::StopForRecovery { instance_id } => format!("ec2 {instance_id}"),
+            Self::PromoteReplica { primary, .. }
+            | Self::PointWriterRecord { primary, .. }
+            | Self::SetReaderWeight { reader: ReaderRecord { primary, .. }, .. }
+            | Self::RebootReplica { primary, .. } => format!("rds {primary}"),
+            Self::FailoverCluster { cluster, .. } => format!("rds-cluster {cluster}"),
         }
     }
 
@@ -105,6 +167,26 @@ impl Action {
             Self::StopForRecovery { instance_id } => {
                 (format!("stopped {instance_id} to recover it"), format!("would stop {instance_id} to recover it"))
             }
+            Self::PromoteReplica { replica, .. } => {
+                (format!("promoted {replica} to writer"), format!("would promote {replica} to writer"))
+            }
+            Self::PointWriterRecord { record_name, endpoint, .. } => {
+                (format!("pointed {record_name} at {endpoint}"), format!("would point {record_name} at {endpoint}"))
+            }
+            Self::SetReaderWeight { reader, to: 0, .. } => (
+                format!("took {} out of the reader set", reader.replica),
+                format!("would take {} out of the reader set", reader.replica),
+            ),
+            Self::SetReaderWeight { reader, to, .. } => (
+                format!("put {} back in the reader set (weight {to})", reader.replica),
+                format!("would put {} back in the reader set (weight {to})", reader.replica),
+            ),
+            Self::RebootReplica { replica, .. } => {
+                (format!("rebooted replica {replica}"), format!("would reboot replica {replica}"))
+            }
+            Self::FailoverCluster { target, .. } => {
+                (format!("failed over to {target}"), format!("would fail over to {target}"))
+            }
         };
         if done {
             did
@@ -125,6 +207,20 @@ impl Action {
             Self::StopForRecovery { instance_id } => format!(
                 "ec2:StopInstances({instance_id}); the instance healer starts it on new hardware once it is stopped"
             ),
+            Self::PromoteReplica { replica, backup_retention_days, .. } => {
+                format!("rds:PromoteReadReplica({replica}, BackupRetentionPeriod={backup_retention_days})")
+            }
+            Self::PointWriterRecord { zone_id, record_name, endpoint, ttl, .. } => {
+                format!("route53:ChangeResourceRecordSets({zone_id}, UPSERT {record_name} CNAME {endpoint} TTL {ttl})")
+            }
+            Self::SetReaderWeight { reader, to, .. } => format!(
+                "route53:ChangeResourceRecordSets({}, UPSERT {} CNAME {} SetIdentifier={} Weight={to})",
+                reader.zone_id, reader.record_name, reader.endpoint, reader.replica
+            ),
+            Self::RebootReplica { replica, .. } => format!("rds:RebootDBInstance({replica})"),
+            Self::FailoverCluster { cluster, target } => {
+                format!("rds:FailoverDBCluster({cluster}, TargetDBInstanceIdentifier={target})")
+            }
         }
     }
 }
@@ -157,6 +253,12 @@ pub enum SkipReason {
     NotRunning { state: String },
     TargetNotFound { what: String },
     NoEligibleTargets { target_group: String, why: String },
+    UnknownDbEvent { event_id: String },
+    AlreadyPromoted { primary: String, until: EpochSeconds },
+    NotInReaderSet { replica: String, record_name: String },
+    ReaderAlreadyOut { replica: String },
+    ReaderAlreadyIn { replica: String, weight: i64 },
+    ReplicaNotAvailable { replica: String, status: String },
 }
 
 impl SkipReason {
@@ -181,6 +283,12 @@ impl SkipReason {
             Self::NotRunning { .. } => "not-running",
             Self::TargetNotFound { .. } => "target-not-found",
             Self::NoEligibleTargets { .. } => "no-eligible-targets",
+            Self::UnknownDbEvent { .. } => "unknown-db-event",
+            Self::AlreadyPromoted { .. } => "already-promoted",
+            Self::NotInReaderSet { .. } => "not-in-reader-set",
+            Self::ReaderAlreadyOut { .. } => "reader-already-out",
+            Self::ReaderAlreadyIn { .. } => "reader-already-in",
+            Self::ReplicaNotAvailable { .. } => "replica-not-available",
         }
     }
 }
@@ -226,6 +334,26 @@ impl std::fmt::Display for SkipReason {
             Self::TargetNotFound { what } => write!(f, "{what} was not found"),
             Self::NoEligibleTargets { target_group, why } => {
                 write!(f, "no unhealthy target of {target_group} can be replaced: {why}")
+            }
+            Self::UnknownDbEvent { event_id } => {
+                write!(f, "{event_id} is not an RDS event medic handles; ignored")
+            }
+            Self::AlreadyPromoted { primary, until } => write!(
+                f,
+                "medic already promoted a replica of {primary}; at most one promotion per primary per 24 h (next allowed {})",
+                format_timestamp(*until)
+            ),
+            Self::NotInReaderSet { replica, record_name } => {
+                write!(f, "{replica} has no weighted record (SetIdentifier {replica}) in {record_name}")
+            }
+            Self::ReaderAlreadyOut { replica } => {
+                write!(f, "{replica} is already out of the reader set (weight 0) and needs nothing more")
+            }
+            Self::ReaderAlreadyIn { replica, weight } => {
+                write!(f, "{replica} is already in the reader set (weight {weight})")
+            }
+            Self::ReplicaNotAvailable { replica, status } => {
+                write!(f, "{replica} is {status}, not available; medic puts it back once RDS reports it resumed and available")
             }
         }
     }

@@ -35,6 +35,10 @@ pub struct Policy {
     /// How long a claimed event stays claimed if the invocation that claimed it dies; just
     /// over the function timeout, so Lambda's first retry can take the claim over.
     pub in_progress_seconds: i64,
+    /// RDS rerouter: promote only a replica whose latest ReplicaLag is at most this.
+    pub max_promote_lag_seconds: i64,
+    /// RDS rerouter: prefer replicas and Aurora readers in this Availability Zone.
+    pub preferred_az: Option<String>,
 }
 
 pub const MIN_LEDGER_TTL_HOURS: i64 = 25;
@@ -62,6 +66,8 @@ impl Default for Policy {
             breaker_window_seconds: 900,
             ledger_ttl_seconds: MIN_LEDGER_TTL_HOURS * 3600,
             in_progress_seconds: 60,
+            max_promote_lag_seconds: 30,
+            preferred_az: None,
         }
     }
 }
@@ -128,6 +134,13 @@ impl Policy {
             )?,
             ledger_ttl_seconds: ledger_ttl_hours * 3600,
             in_progress_seconds: number("MEDIC_IN_PROGRESS_SECONDS", defaults.in_progress_seconds, 10, 900)?,
+            max_promote_lag_seconds: number(
+                "MEDIC_MAX_PROMOTE_LAG_SECONDS",
+                defaults.max_promote_lag_seconds,
+                0,
+                3600,
+            )?,
+            preferred_az: get("MEDIC_PREFERRED_AZ"),
         })
     }
 }
@@ -162,6 +175,8 @@ mod tests {
             ("MEDIC_DRY_RUN", "TRUE"),
             ("MEDIC_BREAKER_MAX_ACTIONS", "2"),
             ("MEDIC_LEDGER_TTL_HOURS", "48"),
+            ("MEDIC_MAX_PROMOTE_LAG_SECONDS", "5"),
+            ("MEDIC_PREFERRED_AZ", " us-east-1b "),
         ])
         .expect("valid");
         assert_eq!(policy.environment, "prod");
@@ -169,6 +184,8 @@ mod tests {
         assert!(policy.dry_run);
         assert_eq!(policy.breaker_max_actions, 2);
         assert_eq!(policy.ledger_ttl_seconds, 48 * 3600);
+        assert_eq!(policy.max_promote_lag_seconds, 5);
+        assert_eq!(policy.preferred_az.as_deref(), Some("us-east-1b"));
     }
 
     #[test]
@@ -180,6 +197,7 @@ mod tests {
             (("MEDIC_LEDGER_TTL_HOURS", "24"), "MEDIC_LEDGER_TTL_HOURS=\"24\": must be a whole number from 25"),
             (("MEDIC_BREAKER_MAX_ACTIONS", "0"), "must be a whole number from 1 to 1000"),
             (("MEDIC_COOLDOWN_SECONDS", "ten"), "MEDIC_COOLDOWN_SECONDS"),
+            (("MEDIC_MAX_PROMOTE_LAG_SECONDS", "-1"), "must be a whole number from 0 to 3600"),
         ];
         for ((name, value), expected) in cases {
             let error = policy_from(&[(name, value)]).expect_err("must be rejected");

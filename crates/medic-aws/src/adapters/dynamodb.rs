@@ -3,7 +3,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
-use medic_core::guard::{self, BreakerVerdict, Claim, LedgerStatus};
+use medic_core::guard::{self, BreakerVerdict, Claim, Cooldown, LedgerStatus};
 use medic_core::time::EpochSeconds;
 use medic_core::Policy;
 
@@ -144,18 +144,26 @@ impl Ledger for DynamoLedger {
         self.delete(key).await
     }
 
-    async fn cooldown_until(&self, key: &str, now: EpochSeconds) -> PortResult<Option<EpochSeconds>> {
-        let until = self.get(key).await?.and_then(|item| number_attr(&item, "until"));
-        Ok(until.filter(|until| *until > now))
+    async fn cooldown_until(&self, key: &str, now: EpochSeconds) -> PortResult<Option<Cooldown>> {
+        let Some(item) = self.get(key).await? else { return Ok(None) };
+        let started_by = item.get("started_by").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        Ok(number_attr(&item, "until").filter(|until| *until > now).map(|until| Cooldown { until, started_by }))
     }
 
-    async fn start_cooldown(&self, key: &str, until: EpochSeconds, now: EpochSeconds) -> PortResult<bool> {
+    async fn start_cooldown(
+        &self,
+        key: &str,
+        until: EpochSeconds,
+        now: EpochSeconds,
+        started_by: &str,
+    ) -> PortResult<bool> {
         let written = self
             .client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(key))
             .item("until", n(until))
+            .item("started_by", s(started_by))
             .item("expires_at", n(until + 3600))
             .condition_expression("attribute_not_exists(pk) OR #until <= :now")
             .expression_attribute_names("#until", "until")

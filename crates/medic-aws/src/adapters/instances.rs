@@ -189,6 +189,12 @@ impl Remediator for AwsInstances {
                     .await
                     .map_err(|e| classify("ec2:StopInstances", e))?;
             }
+            other => {
+                return Err(PortError::permanent(
+                    "apply",
+                    format!("{} is not an EC2 or Auto Scaling action", other.api_call()),
+                ))
+            }
         }
         Ok(())
     }

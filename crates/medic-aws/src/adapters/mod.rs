@@ -6,6 +6,12 @@ pub mod alarms;
 pub mod dynamodb;
 #[cfg(all(feature = "autoscaling", feature = "ec2"))]
 pub mod instances;
+#[cfg(feature = "cloudwatch")]
+pub mod metrics;
+#[cfg(feature = "rds")]
+pub mod rds;
+#[cfg(feature = "route53")]
+pub mod route53;
 #[cfg(feature = "sns")]
 pub mod sns;
 #[cfg(feature = "elbv2")]

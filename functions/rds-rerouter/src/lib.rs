@@ -1,0 +1,146 @@
+//! RDS rerouter: an RDS instance or Aurora cluster event. Promote the best replica of a lost
+//! primary and repoint the writer record, take a broken replica out of the reader set (and put
+//! it back), retry a failed Aurora failover once, or tell a human.
+
+use medic_aws::adapters::dynamodb::DynamoLedger;
+use medic_aws::adapters::metrics::AwsMetrics;
+use medic_aws::adapters::rds::AwsRds;
+use medic_aws::adapters::route53::AwsDns;
+use medic_aws::adapters::sns::SnsNotifier;
+use medic_aws::ports::{
+    DbInspector, DnsInspector, LagInspector, Ledger, Notifier, PortResult, Remediator, Remediators,
+};
+use medic_aws::{Engine, HandlerError, MedicConfig};
+use medic_core::rds::{parse_db_event, DbEvent};
+use medic_core::rerouter::{
+    self, ClusterFacts, DbInstance, DbObservation, Need, PromotionFacts, Replica, ReplicaFacts,
+};
+use medic_core::scope::Tags;
+use medic_core::time::EpochSeconds;
+use medic_core::{Outcome, Plan, Policy, Trigger};
+use serde_json::Value;
+
+/// Everything the handler needs, built once per cold start.
+#[derive(Debug)]
+pub struct Rerouter<D, Z, M, L, N> {
+    /// RDS: observation and the RDS remediations.
+    pub databases: D,
+    /// Route 53: record sets and the record remediations.
+    pub dns: Z,
+    pub metrics: M,
+    pub ledger: L,
+    pub notifier: N,
+    pub policy: Policy,
+}
+
+pub type AwsRerouter = Rerouter<AwsRds, AwsDns, AwsMetrics, DynamoLedger, SnsNotifier>;
+
+impl AwsRerouter {
+    pub async fn from_env() -> Result<Self, HandlerError> {
+        let config = MedicConfig::from_env()?;
+        Ok(Self::from_sdk_config(&medic_aws::load_sdk_config().await, config))
+    }
+
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, config: MedicConfig) -> Self {
+        Self {
+            databases: AwsRds::new(aws_sdk_rds::Client::new(sdk)),
+            dns: AwsDns::new(aws_sdk_route53::Client::new(sdk)),
+            metrics: AwsMetrics::new(aws_sdk_cloudwatch::Client::new(sdk)),
+            ledger: DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), config.ledger_table, &config.policy),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
+            policy: config.policy,
+        }
+    }
+}
+
+impl<D, Z, M, L, N> Rerouter<D, Z, M, L, N>
+where
+    D: DbInspector + Remediator + Sync,
+    Z: DnsInspector + Remediator + Sync,
+    M: LagInspector + Sync,
+    L: Ledger + Sync,
+    N: Notifier + Sync,
+{
+    pub async fn handle(&self, event: Value, now: EpochSeconds) -> Result<Outcome, HandlerError> {
+        let event = parse_db_event(&event)?;
+        let trigger = Trigger::DbEvent(event.clone());
+        let remediator = Remediators(&self.databases, &self.dns);
+        let engine =
+            Engine { ledger: &self.ledger, notifier: &self.notifier, remediator: &remediator, policy: &self.policy };
+        match rerouter::need(&event) {
+            Need::Ignore(reason) => Ok(engine.skip_without_observation(&trigger, &reason)),
+            need => engine.run(&trigger, now, || self.observe_and_decide(&event, need, now)).await,
+        }
+    }
+
+    async fn observe_and_decide(&self, event: &DbEvent, need: Need, now: EpochSeconds) -> PortResult<Plan> {
+        let observation = self.observe(event, need, now).await?;
+        Ok(rerouter::decide_db(event, &observation, &self.policy, now))
+    }
+
+    /// The tags of a read replica's source instance (empty for anything else).
+    async fn source_tags(&self, db: Option<&DbInstance>) -> PortResult<Tags> {
+        match db.and_then(|db| db.source.as_deref()) {
+            Some(source) => Ok(self.databases.db_instance(source).await?.map(|db| db.tags).unwrap_or_default()),
+            None => Ok(Tags::new()),
+        }
+    }
+
+    async fn observe(&self, event: &DbEvent, need: Need, now: EpochSeconds) -> PortResult<DbObservation> {
+        let id = &event.identifier;
+        Ok(match need {
+            Need::Instance | Need::Ignore(_) => {
+                let db = self.databases.db_instance(id).await?;
+                let source_tags = self.source_tags(db.as_ref()).await?;
+                DbObservation::Instance { db, source_tags }
+            }
+            Need::Promotion => {
+                let Some(primary) = self.databases.db_instance(id).await? else {
+                    return Ok(DbObservation::Promotion(None));
+                };
+                let mut replicas = Vec::with_capacity(primary.replicas.len());
+                for replica_id in &primary.replicas {
+                    if let Some(db) = self.databases.db_instance(replica_id).await? {
+                        let lag = self.metrics.replica_lag(replica_id, false, now).await?;
+                        replicas.push(Replica { db, lag });
+                    }
+                }
+                let writer = match rerouter::writer_record_location(&primary.tags) {
+                    Some(location) => {
+                        let records = self.dns.record_sets(&location).await?;
+                        let record = records.iter().find(|r| r.set_identifier.is_none()).or(records.first()).cloned();
+                        Some((location, record))
+                    }
+                    None => None,
+                };
+                let promotion_guard = self.ledger.cooldown_until(&rerouter::promotion_guard_key(id), now).await?;
+                DbObservation::Promotion(Some(PromotionFacts { primary, replicas, writer, promotion_guard }))
+            }
+            Need::Replica => {
+                let Some(replica) = self.databases.db_instance(id).await? else {
+                    return Ok(DbObservation::Replica(None));
+                };
+                let source_tags = self.source_tags(Some(&replica)).await?;
+                let readers = match rerouter::reader_record_location(&replica.tags, &source_tags) {
+                    Some(location) => {
+                        let records = self.dns.record_sets(&location).await?;
+                        Some((location, records))
+                    }
+                    None => None,
+                };
+                DbObservation::Replica(Some(ReplicaFacts { replica, source_tags, readers }))
+            }
+            Need::Cluster => {
+                let Some(mut cluster) = self.databases.db_cluster(id).await? else {
+                    return Ok(DbObservation::Cluster(None));
+                };
+                for member in cluster.members.iter_mut().filter(|m| !m.writer && m.status == "available") {
+                    member.lag = self.metrics.replica_lag(&member.id, true, now).await?;
+                }
+                let retried_until =
+                    self.ledger.cooldown_until(&rerouter::failover_guard_key(id), now).await?.map(|c| c.until);
+                DbObservation::Cluster(Some(ClusterFacts { cluster, retried_until }))
+            }
+        })
+    }
+}
