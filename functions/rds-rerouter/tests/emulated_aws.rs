@@ -1,0 +1,155 @@
+//! The RDS rerouter against moto server over HTTP, through the real SDK clients: each test builds
+//! its own primary, replicas, hosted zone and records (or Aurora cluster), delivers an RDS event
+//! rebound from an `events/rds-rerouter` file, and reads the result back from the emulated AWS.
+//!
+//! Run with `make test`; plain `cargo test` skips these because they are `#[ignore]`d.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test setup fails loudly by design
+
+use std::path::PathBuf;
+
+use medic_core::{Outcome, Policy, Status};
+use medic_testbench::{now, World};
+use rds_rerouter::AwsRerouter;
+use serde_json::{json, Value};
+
+fn rerouter(world: &World) -> AwsRerouter {
+    AwsRerouter::from_sdk_config(&world.sdk, world.config(Policy::default()))
+}
+
+/// An RDS event from a fixture, rebound to DB instance (or cluster) `id`, dated `date`.
+fn event(file: &str, id: &str, date: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/rds-rerouter").join(file);
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let kind = if event["detail"]["SourceType"] == "CLUSTER" { "cluster" } else { "db" };
+    let arn = format!("arn:aws:rds:us-east-1:123456789012:{kind}:{id}");
+    event["id"] = json!(medic_testbench::unique("event"));
+    event["resources"] = json!([arn]);
+    event["detail"]["SourceArn"] = json!(arn);
+    event["detail"]["SourceIdentifier"] = json!(format!("rds:{id}"));
+    event["detail"]["Date"] = json!(date);
+    event
+}
+
+const T1: &str = "2026-11-21T09:15:02.118Z";
+const T2: &str = "2026-11-21T10:40:00.000Z";
+
+async fn handle(rerouter: &AwsRerouter, event: Value) -> Outcome {
+    rerouter.handle(event, now()).await.unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run with `make test`"]
+async fn given_lost_primary_when_instance_failed_then_lowest_lag_replica_promoted_and_writer_record_moved_once() {
+    let world = World::new("rds-promote").await;
+    let stack = world.db_stack(&[("us-east-1b", Some(12.0)), ("us-east-1c", Some(3.0))]).await;
+    let (lagging, best) = (&stack.replicas[0], &stack.replicas[1]);
+    world.stop_db(&stack.primary).await;
+    let rerouter = rerouter(&world);
+
+    let failed = event("instance-failed.json", &stack.primary, T1);
+    let outcome = handle(&rerouter, failed.clone()).await;
+
+    assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
+    assert_eq!(world.db(best).await.backup_retention_days, 7, "promoted with the primary's backup retention");
+    assert_eq!(world.db(lagging).await.backup_retention_days, 0, "the other replica is left alone");
+    let best_endpoint = world.db(best).await.endpoint;
+    assert_eq!(
+        world.record(&stack.zone_id, &stack.writer_record, None).await.0.as_deref(),
+        Some(best_endpoint.as_str())
+    );
+    let notices = world.notices().await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let (subject, severity, body) = &notices[0];
+    assert_eq!(severity, "critical");
+    assert!(subject.starts_with(&format!("[CRITICAL] rds {}: promoted {best} to writer", stack.primary)), "{subject}");
+    assert!(body.contains("writes from about the last 3 s before the failure may be missing"), "{body}");
+
+    // The same event again, then a later failure report of the same primary: no second promotion.
+    world.upsert_cname(&stack.zone_id, &stack.writer_record, "moved-by-hand.example", None).await;
+    let duplicate = handle(&rerouter, failed).await;
+    let later = handle(&rerouter, event("instance-failed.json", &stack.primary, T2)).await;
+    assert_eq!(duplicate.status, Status::Duplicate);
+    assert_eq!(later.label.as_deref(), Some("already-promoted"), "{later:?}");
+    assert_eq!(world.db(lagging).await.backup_retention_days, 0);
+    let writer = world.record(&stack.zone_id, &stack.writer_record, None).await;
+    assert_eq!(writer.0.as_deref(), Some("moved-by-hand.example"), "medic did not touch the writer record again");
+    assert!(world.notices().await.is_empty());
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run with `make test`"]
+async fn given_only_lagging_replicas_when_primary_lost_then_no_promotion_and_critical_notice() {
+    let world = World::new("rds-lag").await;
+    let stack = world.db_stack(&[("us-east-1b", Some(45.0)), ("us-east-1c", None)]).await;
+    world.stop_db(&stack.primary).await;
+    let primary_endpoint = world.db(&stack.primary).await.endpoint;
+
+    let outcome = handle(&rerouter(&world), event("instance-failover-not-attempted.json", &stack.primary, T1)).await;
+
+    assert_eq!(outcome.status, Status::Alerted, "{outcome:?}");
+    for replica in &stack.replicas {
+        assert_eq!(world.db(replica).await.backup_retention_days, 0, "{replica} not promoted");
+    }
+    let writer = world.record(&stack.zone_id, &stack.writer_record, None).await;
+    assert_eq!(writer.0.as_deref(), Some(primary_endpoint.as_str()));
+    let notices = world.notices().await;
+    let (subject, severity, body) = &notices[0];
+    assert_eq!(severity, "critical");
+    assert!(subject.contains("no replica is safe to promote"), "{subject}");
+    assert!(body.contains("ReplicaLag 45 s is above the 30 s limit"), "{body}");
+    assert!(body.contains("no ReplicaLag datapoint"), "{body}");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run with `make test`"]
+async fn given_replication_error_when_handled_then_reader_weight_zero_and_reboot_and_resumed_restores_it() {
+    let world = World::new("rds-reader").await;
+    let stack = world.db_stack(&[("us-east-1b", Some(1.0)), ("us-east-1c", Some(1.0))]).await;
+    let (broken, healthy) = (&stack.replicas[0], &stack.replicas[1]);
+    let rerouter = rerouter(&world);
+
+    let outcome = handle(&rerouter, event("replica-replication-error.json", broken, T1)).await;
+
+    assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
+    assert_eq!(world.record(&stack.zone_id, &stack.reader_record, Some(broken)).await.1, Some(0));
+    assert_eq!(world.record(&stack.zone_id, &stack.reader_record, Some(healthy)).await.1, Some(100));
+    let notices = world.notices().await;
+    let (subject, severity, body) = &notices[0];
+    assert_eq!(severity, "warning");
+    assert!(subject.contains(&format!("took {broken} out of the reader set")), "{subject}");
+    assert!(body.contains(&format!("rebooted replica {broken}")), "{body}");
+    assert_eq!(world.db(broken).await.status, "available");
+
+    let resumed = handle(&rerouter, event("replica-replication-resumed.json", broken, T2)).await;
+
+    assert_eq!(resumed.status, Status::Acted, "{resumed:?}");
+    assert_eq!(world.record(&stack.zone_id, &stack.reader_record, Some(broken)).await.1, Some(100));
+    let notices = world.notices().await;
+    assert_eq!(notices[0].1, "info", "{notices:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run with `make test`"]
+async fn given_aurora_failover_failed_when_handled_then_one_retry_moves_the_writer_to_the_healthiest_reader() {
+    let world = World::new("rds-aurora").await;
+    let (cluster, members) = world.aurora(&["us-east-1b", "us-east-1c"]).await;
+    world.put_lag(&members[1], "AuroraReplicaLag", 900.0).await;
+    world.put_lag(&members[2], "AuroraReplicaLag", 20.0).await;
+    let rerouter = rerouter(&world);
+    assert_eq!(world.cluster_writer(&cluster).await, members[0]);
+
+    let outcome = handle(&rerouter, event("cluster-failover-failed.json", &cluster, T1)).await;
+
+    assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
+    assert_eq!(world.cluster_writer(&cluster).await, members[2], "the reader with the lowest lag");
+    assert_eq!(world.notices().await[0].1, "warning");
+
+    let again = handle(&rerouter, event("cluster-failover-failed.json", &cluster, T2)).await;
+
+    assert_eq!(again.status, Status::Alerted, "{again:?}");
+    assert_eq!(world.cluster_writer(&cluster).await, members[2], "no second retry");
+    let notices = world.notices().await;
+    assert_eq!(notices[0].1, "critical");
+    assert!(notices[0].0.contains("failover failed again after medic's retry"), "{:?}", notices[0]);
+}
