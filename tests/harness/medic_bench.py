@@ -252,3 +252,78 @@ class World:
     def ledger_item(self, event_key: str) -> dict | None:
         item = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": f"event#{event_key}"}}, ConsistentRead=True)
         return item.get("Item")
+
+    # --- RDS, Route 53 and replica lag (RDS rerouter) ---
+
+    def db_stack(self, primary: str, replicas: list[tuple[str, str, float | None]], zone_name: str) -> dict:
+        """A MySQL primary in us-east-1a (7 days of backups) with opted-in replicas
+        [(id, az, ReplicaLag seconds or None)] (no backups), a private zone `zone_name` with the
+        writer CNAME and one weighted reader CNAME (weight 100) per replica; the primary is tagged
+        with the zone and both record names. Returns {zone_id, writer, reader}."""
+        rds, r53 = boto3.client("rds"), boto3.client("route53")
+        vpc = self.ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+        zone_id = r53.create_hosted_zone(
+            Name=zone_name, CallerReference=str(uuid.uuid4()), HostedZoneConfig={"PrivateZone": True},
+            VPC={"VPCRegion": "us-east-1", "VPCId": vpc},
+        )["HostedZone"]["Id"].removeprefix("/hostedzone/")
+        writer, reader = f"writer.{zone_name}", f"reader.{zone_name}"
+        tags = {**MANAGED, "medic:zone-id": zone_id, "medic:writer-record": writer, "medic:reader-record": reader}
+        rds.create_db_instance(
+            DBInstanceIdentifier=primary, DBInstanceClass="db.t3.micro", Engine="mysql", MasterUsername="admin",
+            MasterUserPassword="password123", AllocatedStorage=20, AvailabilityZone="us-east-1a",
+            BackupRetentionPeriod=7, Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+        )
+        self.upsert_cname(zone_id, writer, self.db(primary)["Endpoint"]["Address"])
+        for replica, az, lag in replicas:
+            rds.create_db_instance_read_replica(
+                DBInstanceIdentifier=replica, SourceDBInstanceIdentifier=primary, AvailabilityZone=az,
+                Tags=[{"Key": k, "Value": v} for k, v in MANAGED.items()],
+            )
+            rds.modify_db_instance(DBInstanceIdentifier=replica, BackupRetentionPeriod=0, ApplyImmediately=True)
+            self.upsert_cname(zone_id, reader, self.db(replica)["Endpoint"]["Address"], (replica, 100))
+            if lag is not None:
+                self.put_lag(replica, "ReplicaLag", lag)
+        return {"zone_id": zone_id, "writer": writer, "reader": reader}
+
+    def aurora(self, cluster: str, members: list[tuple[str, str]]) -> None:
+        """An opted-in Aurora MySQL cluster; the first (id, az) member is the writer."""
+        rds = boto3.client("rds")
+        rds.create_db_cluster(
+            DBClusterIdentifier=cluster, Engine="aurora-mysql", MasterUsername="admin",
+            MasterUserPassword="password123", Tags=[{"Key": k, "Value": v} for k, v in MANAGED.items()],
+        )
+        for member, az in members:
+            rds.create_db_instance(
+                DBInstanceIdentifier=member, DBInstanceClass="db.r6g.large", Engine="aurora-mysql",
+                DBClusterIdentifier=cluster, AvailabilityZone=az,
+            )
+
+    def upsert_cname(self, zone_id: str, name: str, value: str, weighted: tuple[str, int] | None = None) -> None:
+        record = {"Name": name, "Type": "CNAME", "TTL": 60, "ResourceRecords": [{"Value": value}]}
+        if weighted:
+            record.update({"SetIdentifier": weighted[0], "Weight": weighted[1]})
+        boto3.client("route53").change_resource_record_sets(
+            HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}]}
+        )
+
+    def record(self, zone_id: str, name: str, set_identifier: str | None = None) -> dict:
+        sets = boto3.client("route53").list_resource_record_sets(HostedZoneId=zone_id, StartRecordName=name)
+        return next(r for r in sets["ResourceRecordSets"] if r["Name"] == name and r.get("SetIdentifier") == set_identifier)
+
+    def put_lag(self, db: str, metric: str, value: float) -> None:
+        boto3.client("cloudwatch").put_metric_data(
+            Namespace="AWS/RDS",
+            MetricData=[{"MetricName": metric, "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": db}],
+                         "Value": value}],
+        )
+
+    def db(self, db: str) -> dict:
+        return boto3.client("rds").describe_db_instances(DBInstanceIdentifier=db)["DBInstances"][0]
+
+    def stop_db(self, db: str) -> None:
+        """moto cannot fail a DB instance; a stopped primary stands in for a lost one."""
+        boto3.client("rds").stop_db_instance(DBInstanceIdentifier=db)
+
+    def cluster_writer(self, cluster: str) -> str:
+        members = boto3.client("rds").describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0]["DBClusterMembers"]
+        return next(m["DBInstanceIdentifier"] for m in members if m["IsClusterWriter"])

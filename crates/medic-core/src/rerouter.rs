@@ -268,8 +268,8 @@ fn scope_skip(event: &DbEvent, policy: &Policy, tag_sets: &[&[(String, String)]]
     out_of_scope(policy.scope, tag_sets).map(|why| Plan::skip(&event.identifier, SkipReason::OutOfScope { why }))
 }
 
-/// Why a replica or reader may not be chosen, or `None` when it may. Only `medic:managed=false`
-/// excludes one: the primary's (or cluster's) opt-in covers its replicas.
+/// Why an Aurora reader may not be chosen, or `None` when it may. Only `medic:managed=false`
+/// excludes one: FailoverDBCluster acts on the cluster, whose opt-in covers its readers.
 fn opted_out(tags: &[(String, String)]) -> Option<String> {
     out_of_scope(Scope::All, &[tags])
 }
@@ -342,7 +342,7 @@ fn decide_notice(event: &DbEvent, db: Option<&DbInstance>, source_tags: &[(Strin
 /// Why `replica` may not be promoted, or `None` when it may.
 fn promotion_refusal(replica: &Replica, policy: &Policy, now: EpochSeconds) -> Option<String> {
     let db = &replica.db;
-    if let Some(why) = opted_out(&db.tags) {
+    if let Some(why) = out_of_scope(policy.scope, &[&db.tags]) {
         return Some(why);
     }
     if db.status != "available" {
@@ -530,7 +530,8 @@ fn decide_promotion(event: &DbEvent, facts: Option<&PromotionFacts>, policy: &Po
 fn decide_replica(event: &DbEvent, facts: Option<&ReplicaFacts>, policy: &Policy) -> Plan {
     let Some(facts) = facts else { return not_found(event, "DB instance") };
     let replica = &facts.replica;
-    if let Some(plan) = scope_skip(event, policy, &[&replica.tags, &facts.source_tags]) {
+    // The replica itself must opt in: it is what medic reboots, and IAM checks its own tags.
+    if let Some(plan) = scope_skip(event, policy, &[&replica.tags]) {
         return plan;
     }
     let id = &replica.id;
@@ -782,6 +783,7 @@ mod tests {
     fn replica(id: &str, status: &str, az: &str, lag: Option<f64>) -> Replica {
         let mut db = db(id, status, az);
         db.source = Some(PRIMARY.into());
+        db.tags = tags(&[("medic:managed", "true")]);
         Replica { db, lag: lag.map(|seconds| LagSample { seconds, at: NOW - 60 }) }
     }
 
@@ -910,6 +912,19 @@ mod tests {
                 "act promote orders-db-replica-1, reroute-writer writer.db.internal.",
             ),
             (
+                "untagged replica cannot be promoted under MEDIC_SCOPE=tagged",
+                &failed,
+                promotion(
+                    primary("failed"),
+                    vec![Replica {
+                        db: DbInstance { tags: Tags::new(), ..replica(REPLICA, "available", "us-east-1b", None).db },
+                        lag: Some(LagSample { seconds: 0.0, at: NOW - 60 }),
+                    }],
+                ),
+                &default,
+                "alert critical: orders-db is failed: no replica is safe to promote",
+            ),
+            (
                 "no replicas",
                 &failed,
                 promotion(primary("failed"), vec![]),
@@ -1026,7 +1041,8 @@ mod tests {
 
     fn replica_facts(status: &str, replica_tags: &[(&str, &str)], records: Vec<DnsRecord>) -> DbObservation {
         let mut replica = replica(REPLICA, status, "us-east-1b", None).db;
-        replica.tags = tags(replica_tags);
+        replica.tags.retain(|(key, _)| !replica_tags.iter().any(|(given, _)| given == key));
+        replica.tags.extend(tags(replica_tags));
         let source_tags =
             tags(&[("medic:managed", "true"), (ZONE_TAG, "Z0DB"), (READER_RECORD_TAG, "reader.db.internal")]);
         let readers = reader_record_location(&replica.tags, &source_tags).map(|location| (location, records));

@@ -43,8 +43,8 @@ impl World {
     }
 
     /// A MySQL primary in us-east-1a (7 days of backups, opted in, tagged with its zone, writer
-    /// and reader records) and one replica per `(az, lag seconds)` (no backups, as MySQL replicas
-    /// usually are), a private hosted zone with the writer CNAME and one weighted reader CNAME
+    /// and reader records) and one opted-in replica per `(az, lag seconds)` (no backups, as MySQL
+    /// replicas usually are), a private hosted zone with the writer CNAME and one weighted reader CNAME
     /// (weight 100) per replica, and each replica's ReplicaLag datapoint.
     pub async fn db_stack(&self, replicas: &[(&str, Option<f64>)]) -> DbStack {
         let rds = self.rds();
@@ -77,6 +77,7 @@ impl World {
                 .db_instance_identifier(&replica)
                 .source_db_instance_identifier(&primary)
                 .availability_zone(*az)
+                .tags(tag(MANAGED.0, MANAGED.1))
                 .send()
                 .await
                 .unwrap();

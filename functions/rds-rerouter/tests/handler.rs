@@ -30,6 +30,7 @@ fn db(id: &str, status: &str, az: &str, source: Option<&str>) -> DbInstance {
         az: Some(az.into()),
         endpoint: Some(format!("{id}.c0abc.us-east-1.rds.amazonaws.com")),
         source: source.map(str::to_owned),
+        tags: tags(&[(MANAGED_TAG, "true")]),
         ..DbInstance::default()
     }
 }
