@@ -15,6 +15,7 @@ from medic_bench import EVENTS, MANAGED, Runtime, World, load_event  # noqa: E40
 
 FUNCTION = "instance-healer"
 RESPONDER = "alarm-responder"
+REROUTER = "rds-rerouter"
 COLOR = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 STARTED = time.monotonic()
 failures = []
@@ -135,8 +136,89 @@ def alarm_scenarios(world: World, first_step: int, total: int) -> None:
         responder.close()
 
 
+def rds_event(file: str, source_id: str, date: str) -> dict:
+    """An events/rds-rerouter file rebound to this world's DB instance or cluster."""
+    event = json.loads((EVENTS / REROUTER / file).read_text())
+    kind = "cluster" if event["detail"]["SourceType"] == "CLUSTER" else "db"
+    arn = f"arn:aws:rds:us-east-1:123456789012:{kind}:{source_id}"
+    event["id"] = f"demo-{source_id}-{file}-{date}"
+    event["resources"] = [arn]
+    event["detail"].update(SourceArn=arn, SourceIdentifier=f"rds:{source_id}", Date=date)
+    return event
+
+
+def deliver_rds(runtime: Runtime, event: dict) -> dict:
+    detail = event["detail"]
+    line("event", f"EventBridge -> {event['detail-type']}: {detail['SourceIdentifier']} {detail['EventID']} ({detail['Message'][:60]}...)")
+    started = time.monotonic()
+    response = runtime.invoke(event)
+    took = (time.monotonic() - started) * 1000
+    label = f" [{response['label']}]" if response.get("label") else ""
+    line("decision", f"{response.get('status')}{label}: {response.get('reason')}  ({took:.0f} ms)")
+    return response
+
+
+def rds_scenarios(world: World, first_step: int, total: int) -> None:
+    primary = f"{world.name}-db"
+    replicas = [(f"{primary}-r1", "us-east-1b", 12.0), (f"{primary}-r2", "us-east-1c", 3.0), (f"{primary}-r3", "us-east-1b", 45.0)]
+    stack = world.db_stack(primary, replicas, f"{world.name}.internal.")
+    r1, r2, r3 = (r[0] for r in replicas)
+    line("created", f"RDS MySQL {primary} (us-east-1a, no Multi-AZ) with replicas {r1} (lag 12 s), {r2} (lag 3 s), {r3} (lag 45 s)")
+    line("created", f"private zone: {stack['writer']} -> {primary}; weighted {stack['reader']} -> the three replicas")
+    cluster = f"{world.name}-aurora"
+    world.aurora(cluster, [(f"{cluster}-1", "us-east-1a"), (f"{cluster}-2", "us-east-1b"), (f"{cluster}-3", "us-east-1c")])
+    world.put_lag(f"{cluster}-2", "AuroraReplicaLag", 900.0)
+    world.put_lag(f"{cluster}-3", "AuroraReplicaLag", 20.0)
+    line("created", f"Aurora cluster {cluster}: writer {cluster}-1, readers {cluster}-2 (lag 900 ms), {cluster}-3 (lag 20 ms)")
+    world.notices()  # earlier scenarios' notices were shown there
+    rerouter = Runtime(REROUTER, world.env())
+    try:
+        step(first_step, total, f"{primary} is lost (RDS-EVENT-0031, no standby): promote the best replica, move the writer record")
+        world.stop_db(primary)
+        outcome = deliver_rds(rerouter, rds_event("instance-failed.json", primary, "2026-11-21T09:40:00.000Z"))
+        check("medic promoted and rerouted", outcome.get("status") == "acted", json.dumps(outcome))
+        check(f"{r2} (lowest lag, 3 s) was promoted, keeping the primary's 7 days of backups", world.db(r2)["BackupRetentionPeriod"] == 7)
+        check(f"{r1} and {r3} were left alone", [world.db(r)["BackupRetentionPeriod"] for r in (r1, r3)] == [0, 0])
+        writer = world.record(stack["zone_id"], stack["writer"])["ResourceRecords"][0]["Value"]
+        line("verified", f"ListResourceRecordSets: {stack['writer']} -> {writer}")
+        check(f"the writer record points at {r2}", writer == world.db(r2)["Endpoint"]["Address"])
+        notices = world.notices()
+        for notice in notices:
+            show_notice(notice)
+        check("one critical notice states the data-loss window", [n["severity"] for n in notices] == ["critical"] and "last 3 s" in notices[0]["body"])
+
+        step(first_step + 1, total, "RDS reports the lost primary again an hour later (RDS-EVENT-0034)")
+        outcome = deliver_rds(rerouter, rds_event("instance-failover-not-attempted.json", primary, "2026-11-21T10:40:00.000Z"))
+        check("medic never promotes twice within 24 h", outcome.get("label") == "already-promoted", json.dumps(outcome))
+        check(f"{r1} is still a replica without backups", world.db(r1)["BackupRetentionPeriod"] == 0)
+
+        step(first_step + 2, total, f"Replication breaks on {r1} (RDS-EVENT-0045), then resumes (RDS-EVENT-0046)")
+        outcome = deliver_rds(rerouter, rds_event("replica-replication-error.json", r1, "2026-11-21T09:50:00.000Z"))
+        weight = world.record(stack["zone_id"], stack["reader"], r1)["Weight"]
+        line("verified", f"{stack['reader']} SetIdentifier={r1}: weight {weight}")
+        check(f"{r1} left the reader set (weight 0) and was rebooted", outcome.get("status") == "acted" and weight == 0, json.dumps(outcome))
+        for notice in world.notices():
+            show_notice(notice)
+        outcome = deliver_rds(rerouter, rds_event("replica-replication-resumed.json", r1, "2026-11-21T09:58:00.000Z"))
+        weight = world.record(stack["zone_id"], stack["reader"], r1)["Weight"]
+        line("verified", f"{stack['reader']} SetIdentifier={r1}: weight {weight}")
+        check(f"{r1} is back in the reader set (weight 100)", outcome.get("status") == "acted" and weight == 100, json.dumps(outcome))
+
+        step(first_step + 3, total, f"Aurora could not fail {cluster} over (RDS-EVENT-0069): medic retries once")
+        outcome = deliver_rds(rerouter, rds_event("cluster-failover-failed.json", cluster, "2026-11-21T10:00:00.000Z"))
+        writer = world.cluster_writer(cluster)
+        line("verified", f"DescribeDBClusters: writer {writer}")
+        check(f"the writer is now {cluster}-3 (available, lowest lag)", outcome.get("status") == "acted" and writer == f"{cluster}-3", json.dumps(outcome))
+        outcome = deliver_rds(rerouter, rds_event("cluster-failover-failed.json", cluster, "2026-11-21T10:05:00.000Z"))
+        check("a second failure gets a critical notice, not a second retry", outcome.get("status") == "alerted" and world.cluster_writer(cluster) == writer, json.dumps(outcome))
+        for notice in world.notices():
+            show_notice(notice)
+    finally:
+        rerouter.close()
+
+
 def main() -> int:
-    total = 9
+    total = 13
     print(paint("1", "medic demo: self-healing on emulated AWS"))
     print(f"  emulated AWS (moto server): {os.environ['AWS_ENDPOINT_URL']}")
 
@@ -198,6 +280,7 @@ def main() -> int:
         dry_healer.close()
 
     alarm_scenarios(world, 7, total)
+    rds_scenarios(world, 10, total)
 
     print()
     if failures:

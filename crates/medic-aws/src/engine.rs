@@ -186,11 +186,15 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 let mut reports = Vec::with_capacity(actions.len());
                 let mut previous_happened = true;
                 let mut changed_aws = false;
-                for planned in actions {
+                for (index, planned) in actions.iter().enumerate() {
+                    // A step that only completes the one before it (reroute after promote, reboot
+                    // after leaving the reader set) is the same remediation: the breaker counted
+                    // it with its lead step.
+                    let follow_up = planned.action.needs_previous() && index > 0;
                     let result = if planned.action.needs_previous() && !previous_happened {
                         ActionResult::NotAttempted
                     } else {
-                        match self.guard_and_act(planned, event_key, now).await {
+                        match self.guard_and_act(planned, follow_up, event_key, now).await {
                             Ok(result) => result,
                             // Once a step changed AWS, retrying the whole event would re-derive
                             // the plan from changed state; the failure is reported instead, with
@@ -221,6 +225,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
     async fn guard_and_act(
         &self,
         planned: &PlannedAction,
+        follow_up: bool,
         event_key: &str,
         now: EpochSeconds,
     ) -> Result<ActionResult, PortError> {
@@ -237,29 +242,13 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 return Ok(ActionResult::Cooldown { until: cooldown.until });
             }
         }
-        let (scope, window, max) = (action.breaker_scope(), policy.breaker_window_seconds, policy.breaker_max_actions);
-        let breaker_key = guard::breaker_key(&scope, now, window);
-        // Fixed windows alone would let 2 x max through around a boundary. Counting the previous
-        // window too keeps every span of one window length at or under max.
-        let previous = self.ledger.breaker_count(&guard::breaker_key(&scope, now - window, window)).await?;
-        let room = max.saturating_sub(previous);
-        if policy.dry_run {
-            let count = self.ledger.breaker_count(&breaker_key).await?;
-            if count >= room {
-                return Ok(ActionResult::BreakerOpen { max, notify: false });
-            }
+        if policy.dry_run && follow_up {
             return Ok(ActionResult::WouldDo);
         }
-        let expires = guard::breaker_expiry(policy, now);
-        let verdict = if room == 0 {
-            BreakerVerdict::Open { max: room }
-        } else {
-            self.ledger.breaker_acquire(&breaker_key, room, expires).await?
-        };
-        if let BreakerVerdict::Open { .. } = verdict {
-            let notice_key = guard::breaker_notice_key(&scope, now, window);
-            let notify = self.ledger.first_time(&notice_key, expires).await?;
-            return Ok(ActionResult::BreakerOpen { max, notify });
+        if !follow_up {
+            if let Some(refused) = self.breaker(action, now).await? {
+                return Ok(refused);
+            }
         }
         let cooldown_seconds = guard::cooldown_seconds(action, policy);
         let until = now + cooldown_seconds;
@@ -279,6 +268,37 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 }
             }
         }
+    }
+
+    /// Counts `action` against its blast-radius scope. `Some` when it must not run: the breaker
+    /// is open, or this is a dry run (which counts nothing).
+    async fn breaker(&self, action: &medic_core::Action, now: EpochSeconds) -> Result<Option<ActionResult>, PortError> {
+        let policy = self.policy;
+        let (scope, window, max) = (action.breaker_scope(), policy.breaker_window_seconds, policy.breaker_max_actions);
+        let breaker_key = guard::breaker_key(&scope, now, window);
+        // Fixed windows alone would let 2 x max through around a boundary. Counting the previous
+        // window too keeps every span of one window length at or under max.
+        let previous = self.ledger.breaker_count(&guard::breaker_key(&scope, now - window, window)).await?;
+        let room = max.saturating_sub(previous);
+        if policy.dry_run {
+            let count = self.ledger.breaker_count(&breaker_key).await?;
+            if count >= room {
+                return Ok(Some(ActionResult::BreakerOpen { max, notify: false }));
+            }
+            return Ok(Some(ActionResult::WouldDo));
+        }
+        let expires = guard::breaker_expiry(policy, now);
+        let verdict = if room == 0 {
+            BreakerVerdict::Open { max: room }
+        } else {
+            self.ledger.breaker_acquire(&breaker_key, room, expires).await?
+        };
+        if let BreakerVerdict::Open { .. } = verdict {
+            let notice_key = guard::breaker_notice_key(&scope, now, window);
+            let notify = self.ledger.first_time(&notice_key, expires).await?;
+            return Ok(Some(ActionResult::BreakerOpen { max, notify }));
+        }
+        Ok(None)
     }
 
     fn report_action(
@@ -608,6 +628,17 @@ mod tests {
         assert_eq!(*steps.calls.lock().unwrap(), ["promote", "reroute-writer"]);
         assert_eq!(second.status, Status::Skipped);
         assert!(second.reason.contains("not attempted, the step before it did not happen"), "{}", second.reason);
+    }
+
+    #[tokio::test]
+    async fn given_breaker_of_one_when_promotion_and_its_reroute_run_then_both_count_as_one() {
+        let (ledger, notifier) = (MemoryLedger::default(), MemoryNotifier::default());
+        let steps = FailingStep { fail: "none", error: PortError::permanent("x", "y"), calls: Default::default() };
+        let policy = Policy { breaker_max_actions: 1, ..Policy::default() };
+        let engine = Engine { ledger: &ledger, notifier: &notifier, remediator: &steps, policy: &policy };
+        let outcome = engine.run(&trigger("e1"), NOW, || async { Ok(promotion_plan()) }).await.unwrap();
+        assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
+        assert_eq!(*steps.calls.lock().unwrap(), ["promote", "reroute-writer"]);
     }
 
     #[tokio::test]
