@@ -1114,6 +1114,18 @@ mod tests {
                 "skip replica-not-available",
             ),
             (
+                "resumed, not in the reader set",
+                "replica-replication-resumed.json",
+                replica_facts("available", &[], vec![reader("orders-db-replica-2", 100)]),
+                "skip not-in-reader-set",
+            ),
+            (
+                "terminated, already out",
+                "replica-replication-terminated.json",
+                replica_facts("available", &[], vec![reader(REPLICA, 0), reader("orders-db-replica-2", 100)]),
+                "skip reader-already-out",
+            ),
+            (
                 "opted out",
                 "replica-replication-error.json",
                 replica_facts("available", &[("medic:managed", "false")], two()),
