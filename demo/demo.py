@@ -55,6 +55,11 @@ def show_notice(notice: dict) -> None:
 
 def deliver(runtime: Runtime, event: dict) -> dict:
     line("event", f"EventBridge -> {event['detail-type']}: {event['detail']['instance-id']} {event['detail']['state']} (id {event['id'][:8]}...)")
+    return decide(runtime, event)
+
+
+def decide(runtime: Runtime, event: dict) -> dict:
+    """Invokes the function with `event` and prints its decision and how long it took."""
     started = time.monotonic()
     response = runtime.invoke(event)
     took = (time.monotonic() - started) * 1000
@@ -150,12 +155,7 @@ def rds_event(file: str, source_id: str, date: str) -> dict:
 def deliver_rds(runtime: Runtime, event: dict) -> dict:
     detail = event["detail"]
     line("event", f"EventBridge -> {event['detail-type']}: {detail['SourceIdentifier']} {detail['EventID']} ({detail['Message'][:60]}...)")
-    started = time.monotonic()
-    response = runtime.invoke(event)
-    took = (time.monotonic() - started) * 1000
-    label = f" [{response['label']}]" if response.get("label") else ""
-    line("decision", f"{response.get('status')}{label}: {response.get('reason')}  ({took:.0f} ms)")
-    return response
+    return decide(runtime, event)
 
 
 def rds_scenarios(world: World, first_step: int, total: int) -> None:

@@ -113,6 +113,17 @@ def load_event(function: str, name: str, **detail) -> dict:
     return event
 
 
+def assert_responses(expected: dict[str, tuple[str, str | None]], seen: dict[str, tuple[str, str | None]]) -> None:
+    """Every file got its expected (status, label), or (error type, text in the error)."""
+    for name, (status, detail) in expected.items():
+        got_status, got_detail = seen[name]
+        assert got_status == status, (name, seen[name])
+        if status == "NonRetryable":
+            assert got_detail.startswith("malformed event: ") and detail in got_detail, (name, got_detail)
+        elif detail is not None:
+            assert got_detail == detail, (name, seen[name])
+
+
 class World:
     """Uniquely named resources in moto: ledger table, notice topic with an SQS inbox, and
     instances. Nothing is shared with other worlds, so tests need no global reset."""

@@ -849,30 +849,27 @@ mod tests {
             lag: Some(LagSample { seconds: 1.0, at: NOW - 900 }),
             ..replica(REPLICA, "available", "us-east-1c", None)
         };
+        let two_replicas = || {
+            promotion(
+                primary("failed"),
+                vec![
+                    replica("orders-db-replica-1", "available", "us-east-1b", Some(12.0)),
+                    replica("orders-db-replica-2", "available", "us-east-1c", Some(3.5)),
+                ],
+            )
+        };
         let rows: Vec<(&str, &DbEvent, DbObservation, &Policy, &str)> = vec![
             (
                 "two replicas: the lowest lag wins",
                 &failed,
-                promotion(
-                    primary("failed"),
-                    vec![
-                        replica("orders-db-replica-1", "available", "us-east-1b", Some(12.0)),
-                        replica("orders-db-replica-2", "available", "us-east-1c", Some(3.5)),
-                    ],
-                ),
+                two_replicas(),
                 &default,
                 "act promote orders-db-replica-2, reroute-writer writer.db.internal.",
             ),
             (
                 "preferred AZ wins over lower lag",
                 &failed,
-                promotion(
-                    primary("failed"),
-                    vec![
-                        replica("orders-db-replica-1", "available", "us-east-1b", Some(12.0)),
-                        replica("orders-db-replica-2", "available", "us-east-1c", Some(3.5)),
-                    ],
-                ),
+                two_replicas(),
                 &preferred_b,
                 "act promote orders-db-replica-1, reroute-writer writer.db.internal.",
             ),
