@@ -314,7 +314,11 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             ActionResult::Done | ActionResult::DoneEarlier | ActionResult::WouldDo => {
                 let done = !matches!(result, ActionResult::WouldDo);
                 let status = if done { Status::Acted } else { Status::WouldAct };
-                let earlier = if matches!(result, ActionResult::DoneEarlier) { ", by an earlier attempt" } else { "" };
+                let earlier = if matches!(result, ActionResult::DoneEarlier) {
+                    ", by an earlier attempt of this event that stopped before it finished: check that it took effect"
+                } else {
+                    ""
+                };
                 let reason = format!("{} ({}{earlier})", action.describe(done), planned.reason);
                 let mut outcome = self.outcome(trigger, plan, status, name, None, reason);
                 let notice =
@@ -603,6 +607,7 @@ mod tests {
             record_name: "writer.db.internal.".into(),
             endpoint: "orders-db-replica-1.example".into(),
             ttl: 60,
+            health_check_id: None,
         };
         plan(vec![promote, reroute])
     }
@@ -672,6 +677,7 @@ mod tests {
             record_name: "reader.db.internal.".into(),
             endpoint: "orders-db-replica-1.example".into(),
             ttl: 60,
+            health_check_id: None,
         };
         // A plan whose first step has a cooldown and whose second does not.
         let reboot = Action::RebootReplica { primary: "orders-db".into(), replica: "orders-db-replica-1".into() };

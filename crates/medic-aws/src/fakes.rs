@@ -137,7 +137,7 @@ impl Remediator for FakeDatabases {
                     }
                 }
             }
-            Action::PointWriterRecord { zone_id, record_name, endpoint, ttl, .. } => {
+            Action::PointWriterRecord { zone_id, record_name, endpoint, ttl, health_check_id, .. } => {
                 records.retain(|(zone, record)| !(zone == zone_id && record.name == *record_name));
                 records.push((
                     zone_id.clone(),
@@ -146,6 +146,7 @@ impl Remediator for FakeDatabases {
                         record_type: "CNAME".into(),
                         value: Some(endpoint.clone()),
                         ttl: Some(*ttl),
+                        health_check_id: health_check_id.clone(),
                         ..DnsRecord::default()
                     },
                 ));

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::alarm::AlarmChanged;
+use crate::notifier::{AsgActivity, HealthEvent};
 use crate::rds::DbEvent;
 use crate::time::{parse_timestamp, EpochSeconds};
 
@@ -17,7 +18,7 @@ pub struct MalformedEvent {
 }
 
 impl MalformedEvent {
-    fn new(reason: impl Into<String>) -> Self {
+    pub(crate) fn new(reason: impl Into<String>) -> Self {
         Self { reason: reason.into() }
     }
 }
@@ -88,6 +89,8 @@ pub enum Trigger {
     InstanceStateChanged(InstanceStateChanged),
     AlarmChanged(AlarmChanged),
     DbEvent(DbEvent),
+    AsgActivity(AsgActivity),
+    Health(HealthEvent),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +110,8 @@ impl Trigger {
             Self::InstanceStateChanged(change) => format!("eventbridge:{}", change.event_id),
             Self::AlarmChanged(change) => change.idempotency_key(),
             Self::DbEvent(event) => event.idempotency_key(),
+            Self::AsgActivity(activity) => format!("eventbridge:{}", activity.event_id),
+            Self::Health(event) => format!("eventbridge:{}", event.event_id),
         }
     }
 
@@ -116,6 +121,8 @@ impl Trigger {
             Self::InstanceStateChanged(change) => &change.instance_id,
             Self::AlarmChanged(change) => &change.alarm_name,
             Self::DbEvent(event) => &event.identifier,
+            Self::AsgActivity(activity) => &activity.group,
+            Self::Health(event) => &event.arn,
         }
     }
 
@@ -127,6 +134,8 @@ impl Trigger {
             }
             Self::AlarmChanged(change) => change.summary(),
             Self::DbEvent(event) => event.summary(),
+            Self::AsgActivity(activity) => activity.summary(),
+            Self::Health(event) => event.summary(),
         }
     }
 }

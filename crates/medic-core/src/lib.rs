@@ -7,6 +7,7 @@ pub mod event;
 pub mod guard;
 pub mod instance;
 pub mod notice;
+pub mod notifier;
 pub mod outcome;
 pub mod plan;
 pub mod policy;

@@ -44,7 +44,14 @@ pub enum Action {
     PromoteReplica { primary: String, replica: String, backup_retention_days: i32 },
     /// Route 53 UPSERT of the writer CNAME to the promoted replica's endpoint. Runs only if the
     /// promotion before it was accepted.
-    PointWriterRecord { primary: String, zone_id: String, record_name: String, endpoint: String, ttl: i64 },
+    PointWriterRecord {
+        primary: String,
+        zone_id: String,
+        record_name: String,
+        endpoint: String,
+        ttl: i64,
+        health_check_id: Option<String>,
+    },
     /// Route 53 UPSERT of one weighted reader CNAME (SetIdentifier = the replica id) to `weight`.
     SetReaderWeight { reader: ReaderRecord, from: i64, to: i64 },
     /// `rds:RebootDBInstance` of a replica whose replication broke; runs only once it is out of
@@ -65,6 +72,8 @@ pub struct ReaderRecord {
     /// The record's CNAME value (the replica's endpoint) and TTL, kept as they are.
     pub endpoint: String,
     pub ttl: i64,
+    /// Kept on the UPSERT, which replaces the whole record.
+    pub health_check_id: Option<String>,
 }
 
 /// Blast-radius scope for standalone instances, which have no group to count against.
@@ -259,6 +268,7 @@ pub enum SkipReason {
     ReaderAlreadyOut { replica: String },
     ReaderAlreadyIn { replica: String, weight: i64 },
     ReplicaNotAvailable { replica: String, status: String },
+    LaunchFailuresEscalated { group: String, count: usize },
 }
 
 impl SkipReason {
@@ -289,6 +299,7 @@ impl SkipReason {
             Self::ReaderAlreadyOut { .. } => "reader-already-out",
             Self::ReaderAlreadyIn { .. } => "reader-already-in",
             Self::ReplicaNotAvailable { .. } => "replica-not-available",
+            Self::LaunchFailuresEscalated { .. } => "launch-failures-escalated",
         }
     }
 }
@@ -352,6 +363,10 @@ impl std::fmt::Display for SkipReason {
             Self::ReaderAlreadyIn { replica, weight } => {
                 write!(f, "{replica} is already in the reader set (weight {weight})")
             }
+            Self::LaunchFailuresEscalated { group, count } => write!(
+                f,
+                "{count} launch failures of {group} within 15 minutes: the critical notice of this window was already sent"
+            ),
             Self::ReplicaNotAvailable { replica, status } => {
                 write!(f, "{replica} is {status}, not available; medic puts it back once RDS reports it resumed and available")
             }

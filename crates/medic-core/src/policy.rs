@@ -39,6 +39,9 @@ pub struct Policy {
     pub max_promote_lag_seconds: i64,
     /// RDS rerouter: prefer replicas and Aurora readers in this Availability Zone.
     pub preferred_az: Option<String>,
+    /// Notifier: this many launch failures of one group within 15 minutes escalate to one
+    /// critical notice.
+    pub launch_failure_threshold: u32,
 }
 
 pub const MIN_LEDGER_TTL_HOURS: i64 = 25;
@@ -68,6 +71,7 @@ impl Default for Policy {
             in_progress_seconds: 60,
             max_promote_lag_seconds: 30,
             preferred_az: None,
+            launch_failure_threshold: 3,
         }
     }
 }
@@ -141,6 +145,13 @@ impl Policy {
                 3600,
             )?,
             preferred_az: get("MEDIC_PREFERRED_AZ"),
+            launch_failure_threshold: u32::try_from(number(
+                "MEDIC_LAUNCH_FAILURE_THRESHOLD",
+                defaults.launch_failure_threshold.into(),
+                1,
+                100,
+            )?)
+            .unwrap_or(defaults.launch_failure_threshold),
         })
     }
 }

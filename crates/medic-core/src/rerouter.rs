@@ -82,6 +82,7 @@ pub struct DnsRecord {
     pub weight: Option<i64>,
     pub value: Option<String>,
     pub ttl: Option<i64>,
+    pub health_check_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,8 +108,9 @@ pub struct Cluster {
 pub struct PromotionFacts {
     pub primary: DbInstance,
     pub replicas: Vec<Replica>,
-    /// The writer record's location (from the primary's tags) and the record as it is now.
-    pub writer: Option<(RecordLocation, Option<DnsRecord>)>,
+    /// The writer record's location (from the primary's tags) and the record as it is now, or
+    /// why it could not be read.
+    pub writer: Option<(RecordLocation, Result<Option<DnsRecord>, String>)>,
     /// The once-per-day promotion guard of this primary, if medic promoted recently.
     pub promotion_guard: Option<Cooldown>,
 }
@@ -117,15 +119,18 @@ pub struct PromotionFacts {
 pub struct ReplicaFacts {
     pub replica: DbInstance,
     pub source_tags: Tags,
-    /// The reader record set's location and its records (all set identifiers).
-    pub readers: Option<(RecordLocation, Vec<DnsRecord>)>,
+    /// The reader record set's location and its records (all set identifiers), or why they could
+    /// not be read.
+    pub readers: Option<(RecordLocation, Result<Vec<DnsRecord>, String>)>,
+    /// The replica's latest lag, read for a resumed replica only.
+    pub lag: Option<LagSample>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterFacts {
     pub cluster: Cluster,
-    /// End of the once-per-day failover retry guard of this cluster, if medic retried recently.
-    pub retried_until: Option<EpochSeconds>,
+    /// The once-per-day failover retry guard of this cluster, if medic retried recently.
+    pub failover_guard: Option<Cooldown>,
 }
 
 /// What medic learned about the event's DB; `None` inside when it does not exist.
@@ -206,6 +211,11 @@ pub fn failover_guard_key(cluster: &str) -> String {
     guard::cooldown_key(&Action::FailoverCluster { cluster: cluster.to_owned(), target: String::new() })
 }
 
+/// An endpoint or CNAME value compared by name: lower case, no trailing dot.
+fn endpoint_name(value: &str) -> String {
+    value.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
 /// A record name as Route 53 lists it: lower case with a trailing dot.
 pub fn fqdn(name: &str) -> String {
     let name = name.trim().to_ascii_lowercase();
@@ -241,7 +251,7 @@ pub fn decide_db(event: &DbEvent, observation: &DbObservation, policy: &Policy, 
     match observation {
         DbObservation::Instance { db, source_tags } => decide_notice(event, db.as_ref(), source_tags, policy),
         DbObservation::Promotion(facts) => decide_promotion(event, facts.as_ref(), policy, now),
-        DbObservation::Replica(facts) => decide_replica(event, facts.as_ref(), policy),
+        DbObservation::Replica(facts) => decide_replica(event, facts.as_ref(), policy, now),
         DbObservation::Cluster(facts) => decide_cluster(event, facts.as_ref(), policy, now),
     }
 }
@@ -448,6 +458,21 @@ fn decide_promotion(event: &DbEvent, facts: Option<&PromotionFacts>, policy: &Po
             format!("Restore {id} to its latest restorable time (point-in-time restore) and point the writer record at the new instance."),
         );
     }
+    if let Some((location, Ok(Some(record)))) = &facts.writer {
+        let points_at = record.value.as_deref().map(endpoint_name);
+        if points_at.is_some() && points_at != primary.endpoint.as_deref().map(endpoint_name) {
+            return alert(
+                Severity::Critical,
+                format!("{id} is {status} but its writer record points elsewhere: not promoting"),
+                format!(
+                    "{what}; writer record {} points at {}, not at {id}: someone (or an earlier promotion) already moved writes, and promoting another replica would make a second writer",
+                    location.name,
+                    record.value.as_deref().unwrap_or_default()
+                ),
+                format!("Check which database takes writes now and whether {id}'s remaining replicas should follow it."),
+            );
+        }
+    }
     let max = policy.max_promote_lag_seconds;
     let mut refused = Vec::new();
     let mut eligible = Vec::new();
@@ -494,13 +519,17 @@ fn decide_promotion(event: &DbEvent, facts: Option<&PromotionFacts>, policy: &Po
         None => reason.push_str(&format!(
             "; {id} has no {ZONE_TAG} and {WRITER_RECORD_TAG} tags, so clients must be repointed at {endpoint} by hand"
         )),
-        Some((_, Some(record))) if record.record_type != "CNAME" || record.set_identifier.is_some() => {
+        Some((location, Err(error))) => reason.push_str(&format!(
+            "; writer record {} could not be read ({error}), so medic leaves it: repoint it at {endpoint} by hand",
+            location.name
+        )),
+        Some((_, Ok(Some(record)))) if record.record_type != "CNAME" || record.set_identifier.is_some() => {
             reason.push_str(&format!(
                 "; writer record {} is not a simple CNAME, so medic leaves it: repoint it at {endpoint} by hand",
                 record.name
             ));
         }
-        Some((location, record)) => {
+        Some((location, Ok(record))) => {
             reroute = Some(PlannedAction {
                 action: Action::PointWriterRecord {
                     primary: id.clone(),
@@ -508,6 +537,7 @@ fn decide_promotion(event: &DbEvent, facts: Option<&PromotionFacts>, policy: &Po
                     record_name: location.name.clone(),
                     endpoint: endpoint.clone(),
                     ttl: record.as_ref().and_then(|r| r.ttl).unwrap_or(DEFAULT_RECORD_TTL),
+                    health_check_id: record.as_ref().and_then(|r| r.health_check_id.clone()),
                 },
                 reason: format!("so that writers resolving {} reach {} once it is promoted", location.name, replica.id),
             });
@@ -527,7 +557,7 @@ fn decide_promotion(event: &DbEvent, facts: Option<&PromotionFacts>, policy: &Po
     }
 }
 
-fn decide_replica(event: &DbEvent, facts: Option<&ReplicaFacts>, policy: &Policy) -> Plan {
+fn decide_replica(event: &DbEvent, facts: Option<&ReplicaFacts>, policy: &Policy, now: EpochSeconds) -> Plan {
     let Some(facts) = facts else { return not_found(event, "DB instance") };
     let replica = &facts.replica;
     // The replica itself must opt in: it is what medic reboots, and IAM checks its own tags.
@@ -565,6 +595,16 @@ fn decide_replica(event: &DbEvent, facts: Option<&ReplicaFacts>, policy: &Policy
             format!("Stop sending reads to {id} by hand; rebuild it from {primary} if replication does not resume."),
         );
     };
+    let records = match records {
+        Ok(records) => records,
+        Err(error) => {
+            return warn(
+                format!("cannot read the reader set of {id}"),
+                format!("{what}; reader records {} could not be read: {error}", location.name),
+                format!("Check that the function may read and change {} (DbHostedZoneId), and take {id} out of rotation by hand if it broke.", location.zone_id),
+            )
+        }
+    };
     let Some(own) = records.iter().find(|r| r.set_identifier.as_deref() == Some(id.as_str())) else {
         let not_in_set = SkipReason::NotInReaderSet { replica: id.clone(), record_name: location.name.clone() };
         if resumed {
@@ -593,6 +633,7 @@ fn decide_replica(event: &DbEvent, facts: Option<&ReplicaFacts>, policy: &Policy
         record_name: own.name.clone(),
         endpoint,
         ttl: own.ttl.unwrap_or(DEFAULT_RECORD_TTL),
+        health_check_id: own.health_check_id.clone(),
     };
     if resumed {
         if replica.status != "available" {
@@ -603,6 +644,27 @@ fn decide_replica(event: &DbEvent, facts: Option<&ReplicaFacts>, policy: &Policy
         }
         if weight > 0 {
             return Plan::skip(&event.identifier, SkipReason::ReaderAlreadyIn { replica: id.clone(), weight });
+        }
+        let max = policy.max_promote_lag_seconds;
+        let lagging = match facts.lag {
+            None => Some("there is no ReplicaLag datapoint yet".to_owned()),
+            Some(lag) if now - lag.at > LAG_MAX_AGE_SECONDS => {
+                Some(format!("its latest ReplicaLag datapoint is {} s old", now - lag.at))
+            }
+            Some(lag) if lag.seconds < 0.0 => Some("ReplicaLag says replication is not running".to_owned()),
+            #[allow(clippy::cast_precision_loss)]
+            Some(lag) if lag.seconds > max as f64 => Some(format!("ReplicaLag is {} s, above {max} s", lag.seconds)),
+            Some(_) => None,
+        };
+        if let Some(why) = lagging {
+            return warn(
+                format!("replication to {id} resumed; it stays out of the reader set"),
+                format!("{what}; {why}, so it could serve stale reads"),
+                format!(
+                    "Put {id} back (weight {}) by hand once it has caught up.",
+                    tag_value(&replica.tags, READER_WEIGHT_TAG).unwrap_or("100")
+                ),
+            );
         }
         let to = tag_value(&replica.tags, READER_WEIGHT_TAG)
             .and_then(|w| w.trim().parse::<i64>().ok())
@@ -666,7 +728,11 @@ fn decide_cluster(event: &DbEvent, facts: Option<&ClusterFacts>, policy: &Policy
     let writer = cluster.members.iter().find(|m| m.writer);
     match &event.kind {
         K::AuroraFailoverFailed => {
-            if let Some(until) = facts.retried_until.filter(|until| *until > now) {
+            // A guard this very event started belongs to an earlier attempt of it: the engine
+            // recognises that attempt's call rather than calling again.
+            let this_event = guard::event_key(&event.idempotency_key());
+            let retried = facts.failover_guard.as_ref().filter(|g| g.until > now && g.started_by != this_event);
+            if let Some(until) = retried.map(|g| g.until) {
                 return alert(
                     Severity::Critical,
                     "failover failed again after medic's retry".into(),
@@ -808,7 +874,7 @@ mod tests {
     }
 
     fn promotion(primary: DbInstance, replicas: Vec<Replica>) -> DbObservation {
-        let writer = writer_record_location(&primary.tags).map(|location| (location, Some(writer_record())));
+        let writer = writer_record_location(&primary.tags).map(|location| (location, Ok(Some(writer_record()))));
         DbObservation::Promotion(Some(PromotionFacts { primary, replicas, writer, promotion_guard: None }))
     }
 
@@ -858,6 +924,20 @@ mod tests {
                 ],
             )
         };
+        let with_writer = |writer: Result<Option<DnsRecord>, String>| {
+            let DbObservation::Promotion(Some(facts)) =
+                promotion(primary("failed"), vec![replica(REPLICA, "available", "us-east-1b", Some(1.0))])
+            else {
+                unreachable!()
+            };
+            let location = facts.writer.clone().map(|(location, _)| location).unwrap();
+            DbObservation::Promotion(Some(PromotionFacts { writer: Some((location, writer)), ..facts }))
+        };
+        let moved_writer = with_writer(Ok(Some(DnsRecord {
+            value: Some("orders-db-replica-9.c0abc.us-east-1.rds.amazonaws.com.".into()),
+            ..writer_record()
+        })));
+        let unreadable_writer = with_writer(Err("AccessDenied (HTTP 403)".into()));
         let rows: Vec<(&str, &DbEvent, DbObservation, &Policy, &str)> = vec![
             (
                 "two replicas: the lowest lag wins",
@@ -964,6 +1044,20 @@ mod tests {
                 "alert critical: orders-db is failed with a Multi-AZ standby: not promoting",
             ),
             ("primary gone", &failed, DbObservation::Promotion(None), &default, "skip target-not-found"),
+            (
+                "writer record already moved away from the primary",
+                &failed,
+                moved_writer,
+                &default,
+                "alert critical: orders-db is failed but its writer record points elsewhere: not promoting",
+            ),
+            (
+                "writer record unreadable: promote, leave DNS to a human",
+                &failed,
+                unreadable_writer,
+                &default,
+                "act promote orders-db-replica-1",
+            ),
         ];
         for (name, event, observation, policy, expected) in rows {
             let plan = decide_db(event, &observation, policy, NOW);
@@ -989,6 +1083,7 @@ mod tests {
                 record_name: "writer.db.internal.".into(),
                 endpoint: "orders-db-replica-1.c0abc.us-east-1.rds.amazonaws.com".into(),
                 ttl: 30,
+                health_check_id: None,
             }
         );
         assert!(actions[1].action.needs_previous());
@@ -1033,6 +1128,7 @@ mod tests {
             weight: Some(weight),
             value: Some(format!("{id}.c0abc.us-east-1.rds.amazonaws.com")),
             ttl: Some(60),
+            health_check_id: Some(format!("hc-{id}")),
         }
     }
 
@@ -1042,8 +1138,9 @@ mod tests {
         replica.tags.extend(tags(replica_tags));
         let source_tags =
             tags(&[("medic:managed", "true"), (ZONE_TAG, "Z0DB"), (READER_RECORD_TAG, "reader.db.internal")]);
-        let readers = reader_record_location(&replica.tags, &source_tags).map(|location| (location, records));
-        DbObservation::Replica(Some(ReplicaFacts { replica, source_tags, readers }))
+        let readers = reader_record_location(&replica.tags, &source_tags).map(|location| (location, Ok(records)));
+        let lag = Some(LagSample { seconds: 0.5, at: NOW - 60 });
+        DbObservation::Replica(Some(ReplicaFacts { replica, source_tags, readers, lag }))
     }
 
     #[test]
@@ -1099,6 +1196,30 @@ mod tests {
                 "act weight orders-db-replica-1 40",
             ),
             (
+                "resumed but still lagging: stays out",
+                "replica-replication-resumed.json",
+                match replica_facts("available", &[], vec![reader(REPLICA, 0)]) {
+                    DbObservation::Replica(Some(facts)) => DbObservation::Replica(Some(ReplicaFacts {
+                        lag: Some(LagSample { seconds: 95.0, at: NOW - 60 }),
+                        ..facts
+                    })),
+                    other => other,
+                },
+                "alert warning: replication to orders-db-replica-1 resumed; it stays out of the reader set",
+            ),
+            (
+                "reader set unreadable",
+                "replica-replication-error.json",
+                match replica_facts("available", &[], vec![]) {
+                    DbObservation::Replica(Some(facts)) => DbObservation::Replica(Some(ReplicaFacts {
+                        readers: facts.readers.clone().map(|(location, _)| (location, Err("AccessDenied".to_owned()))),
+                        ..facts
+                    })),
+                    other => other,
+                },
+                "alert warning: cannot read the reader set of orders-db-replica-1",
+            ),
+            (
                 "resumed while in rotation",
                 "replica-replication-resumed.json",
                 replica_facts("available", &[], two()),
@@ -1133,6 +1254,19 @@ mod tests {
             let plan = decide_db(&event(file), &observation, &Policy::default(), NOW);
             assert_eq!(summary(&plan), expected, "{name}");
         }
+        let plan = decide_db(
+            &event("replica-replication-error.json"),
+            &replica_facts("available", &[], two()),
+            &Policy::default(),
+            NOW,
+        );
+        let Decision::Act { actions } = plan.decision else { panic!("{plan:?}") };
+        let Action::SetReaderWeight { reader, .. } = &actions[0].action else { panic!("{actions:?}") };
+        assert_eq!(
+            reader.health_check_id.as_deref(),
+            Some("hc-orders-db-replica-1"),
+            "the UPSERT keeps the health check"
+        );
     }
 
     fn cluster(writer_status: &str, readers: &[(&str, &str, &str, Option<f64>)]) -> DbObservation {
@@ -1161,7 +1295,7 @@ mod tests {
                 tags: tags(&[("medic:managed", "true")]),
                 members,
             },
-            retried_until: None,
+            failover_guard: None,
         }))
     }
 
@@ -1174,9 +1308,10 @@ mod tests {
             ("orders-aurora-3", "available", "us-east-1c", Some(0.5)),
         ];
         let retried = match cluster("available", &readers) {
-            DbObservation::Cluster(Some(facts)) => {
-                DbObservation::Cluster(Some(ClusterFacts { retried_until: Some(NOW + 60), ..facts }))
-            }
+            DbObservation::Cluster(Some(facts)) => DbObservation::Cluster(Some(ClusterFacts {
+                failover_guard: Some(Cooldown { until: NOW + 60, started_by: "event#rds:earlier".into() }),
+                ..facts
+            })),
             other => other,
         };
         let rows: Vec<(&str, &str, DbObservation, &Policy, &str)> = vec![
@@ -1235,6 +1370,23 @@ mod tests {
             let plan = decide_db(&event(file), &observation, policy, NOW);
             assert!(summary(&plan).starts_with(expected), "{name}: {}", summary(&plan));
         }
+        let failed = event("cluster-failover-failed.json");
+        let guarded_by_this_event = match cluster("available", &readers) {
+            DbObservation::Cluster(Some(facts)) => DbObservation::Cluster(Some(ClusterFacts {
+                failover_guard: Some(Cooldown {
+                    until: NOW + 60,
+                    started_by: guard::event_key(&failed.idempotency_key()),
+                }),
+                ..facts
+            })),
+            other => other,
+        };
+        let retry_of_this_event = decide_db(&failed, &guarded_by_this_event, &default, NOW);
+        assert_eq!(
+            summary(&retry_of_this_event),
+            "act failover orders-aurora",
+            "the engine recognises its own earlier call"
+        );
         let target = |policy: &Policy| match decide_db(
             &event("cluster-failover-failed.json"),
             &cluster("available", &readers),

@@ -11,7 +11,7 @@ use medic_aws::ports::{
     DbInspector, DnsInspector, LagInspector, Ledger, Notifier, PortResult, Remediator, Remediators,
 };
 use medic_aws::{Engine, HandlerError, MedicConfig};
-use medic_core::rds::{parse_db_event, DbEvent};
+use medic_core::rds::{parse_db_event, DbEvent, DbEventKind};
 use medic_core::rerouter::{
     self, ClusterFacts, DbInstance, DbObservation, Need, PromotionFacts, Replica, ReplicaFacts,
 };
@@ -107,8 +107,10 @@ where
                 }
                 let writer = match rerouter::writer_record_location(&primary.tags) {
                     Some(location) => {
-                        let records = self.dns.record_sets(&location).await?;
-                        let record = records.iter().find(|r| r.set_identifier.is_none()).or(records.first()).cloned();
+                        let records = readable(self.dns.record_sets(&location).await)?;
+                        let record = records.map(|records| {
+                            records.iter().find(|r| r.set_identifier.is_none()).or(records.first()).cloned()
+                        });
                         Some((location, record))
                     }
                     None => None,
@@ -123,12 +125,17 @@ where
                 let source_tags = self.source_tags(Some(&replica)).await?;
                 let readers = match rerouter::reader_record_location(&replica.tags, &source_tags) {
                     Some(location) => {
-                        let records = self.dns.record_sets(&location).await?;
+                        let records = readable(self.dns.record_sets(&location).await)?;
                         Some((location, records))
                     }
                     None => None,
                 };
-                DbObservation::Replica(Some(ReplicaFacts { replica, source_tags, readers }))
+                let lag = if event.kind == DbEventKind::ReplicationResumed {
+                    self.metrics.replica_lag(id, false, now).await?
+                } else {
+                    None
+                };
+                DbObservation::Replica(Some(ReplicaFacts { replica, source_tags, readers, lag }))
             }
             Need::Cluster => {
                 let Some(mut cluster) = self.databases.db_cluster(id).await? else {
@@ -137,10 +144,20 @@ where
                 for member in cluster.members.iter_mut().filter(|m| !m.writer && m.status == "available") {
                     member.lag = self.metrics.replica_lag(&member.id, true, now).await?;
                 }
-                let retried_until =
-                    self.ledger.cooldown_until(&rerouter::failover_guard_key(id), now).await?.map(|c| c.until);
-                DbObservation::Cluster(Some(ClusterFacts { cluster, retried_until }))
+                let failover_guard = self.ledger.cooldown_until(&rerouter::failover_guard_key(id), now).await?;
+                DbObservation::Cluster(Some(ClusterFacts { cluster, failover_guard }))
             }
         })
+    }
+}
+
+/// Records that cannot be read for good (access denied, a zone that does not exist) are a fact
+/// to decide on, not a reason to drop the event: medic then acts without DNS and says so.
+/// Retryable failures still fail the invocation so Lambda retries.
+fn readable<T>(result: PortResult<T>) -> PortResult<Result<T, String>> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(error) if error.retryable => Err(error),
+        Err(error) => Ok(Err(error.to_string())),
     }
 }

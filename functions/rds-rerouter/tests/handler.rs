@@ -43,6 +43,7 @@ fn cname(name: &str, set_identifier: Option<&str>, value: &str) -> (String, DnsR
         weight: set_identifier.map(|_| 100),
         value: Some(value.into()),
         ttl: Some(60),
+        health_check_id: None,
     };
     (ZONE.into(), record)
 }
@@ -247,7 +248,7 @@ async fn given_replication_error_then_resumed_when_handled_then_reader_leaves_an
     let rerouter = rerouter(&world);
     rerouter.handle(fixture("replica-replication-error.json"), NOW).await.unwrap();
     assert_eq!(weights(&world), [("orders-db-replica-1".to_owned(), 0), ("orders-db-replica-2".to_owned(), 100)]);
-    let resumed = rerouter.handle(fixture("replica-replication-resumed.json"), NOW + 600).await.unwrap();
+    let resumed = rerouter.handle(fixture("replica-replication-resumed.json"), NOW + 120).await.unwrap();
     assert_eq!(resumed.status, Status::Acted, "{resumed:?}");
     assert_eq!(weights(&world), [("orders-db-replica-1".to_owned(), 100), ("orders-db-replica-2".to_owned(), 100)]);
     let subjects = rerouter.notifier.subjects();

@@ -44,11 +44,17 @@ impl LagInspector for AwsMetrics {
             .send()
             .await
             .map_err(|e| classify("cloudwatch:GetMetricData", e))?;
-        let latest = output
+        let samples: Vec<(i64, f64)> = output
             .metric_data_results()
             .iter()
             .flat_map(|result| result.timestamps().iter().zip(result.values()))
-            .max_by_key(|(at, _)| at.secs());
-        Ok(latest.map(|(at, value)| LagSample { seconds: value / per_second, at: at.secs() }))
+            .map(|(at, value)| (at.secs(), *value))
+            .collect();
+        // A replica whose source is gone reports -1 (replication not running) from then on; the
+        // lag it had before, if recent, is what a promotion may lose.
+        let latest =
+            |usable: fn(f64) -> bool| samples.iter().filter(|(_, v)| usable(*v)).max_by_key(|(at, _)| *at).copied();
+        let chosen = latest(|v| v >= 0.0).or_else(|| latest(|_| true));
+        Ok(chosen.map(|(at, value)| LagSample { seconds: value / per_second, at }))
     }
 }

@@ -66,6 +66,7 @@ impl DnsInspector for AwsDns {
                     weight: set.weight(),
                     value: set.resource_records().first().map(|r| r.value().to_owned()),
                     ttl: set.ttl(),
+                    health_check_id: set.health_check_id().map(str::to_owned),
                 });
             }
             if page.is_truncated() && !past_ours {
@@ -97,14 +98,16 @@ impl Remediator for AwsDns {
             PortError::permanent("route53:ChangeResourceRecordSets", e.to_string())
         };
         match action {
-            Action::PointWriterRecord { zone_id, record_name, endpoint, ttl, .. } => {
-                let record = cname(record_name, endpoint, *ttl).map_err(invalid)?;
+            Action::PointWriterRecord { zone_id, record_name, endpoint, ttl, health_check_id, .. } => {
+                let mut record = cname(record_name, endpoint, *ttl).map_err(invalid)?;
+                record.health_check_id.clone_from(health_check_id);
                 self.upsert(zone_id, record, &action.describe(true)).await
             }
             Action::SetReaderWeight { reader, to, .. } => {
                 let mut record = cname(&reader.record_name, &reader.endpoint, reader.ttl).map_err(invalid)?;
                 record.set_identifier = Some(reader.replica.clone());
                 record.weight = Some(*to);
+                record.health_check_id.clone_from(&reader.health_check_id);
                 self.upsert(&reader.zone_id, record, &action.describe(true)).await
             }
             other => Err(PortError::permanent("apply", format!("{} is not a Route 53 action", other.api_call()))),

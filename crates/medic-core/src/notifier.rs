@@ -1,0 +1,316 @@
+//! Notifier: Auto Scaling activity (launch / terminate, successful or not, lifecycle actions) and
+//! AWS Health events, turned into notices. Nothing here changes AWS. Launch failures of one group
+//! are counted over a window, and the Nth within it escalates to one critical notice instead of
+//! a stream of warnings.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::event::{EventBridgeEnvelope, MalformedEvent, Trigger};
+use crate::plan::{Alert, Decision, Plan, Severity, SkipReason};
+use crate::policy::Policy;
+use crate::time::{parse_timestamp, EpochSeconds};
+
+/// Launch failures of one group are counted over this span (the current and the previous
+/// epoch-aligned window, as the breaker counts).
+pub const LAUNCH_FAILURE_WINDOW_SECONDS: i64 = 900;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsgActivityKind {
+    LaunchSuccessful,
+    LaunchUnsuccessful,
+    TerminateSuccessful,
+    TerminateUnsuccessful,
+    LaunchLifecycleAction,
+    TerminateLifecycleAction,
+}
+
+impl AsgActivityKind {
+    pub fn from_detail_type(detail_type: &str) -> Option<Self> {
+        Some(match detail_type {
+            "EC2 Instance Launch Successful" => Self::LaunchSuccessful,
+            "EC2 Instance Launch Unsuccessful" => Self::LaunchUnsuccessful,
+            "EC2 Instance Terminate Successful" => Self::TerminateSuccessful,
+            "EC2 Instance Terminate Unsuccessful" => Self::TerminateUnsuccessful,
+            "EC2 Instance-launch Lifecycle Action" => Self::LaunchLifecycleAction,
+            "EC2 Instance-terminate Lifecycle Action" => Self::TerminateLifecycleAction,
+            _ => return None,
+        })
+    }
+}
+
+/// One Auto Scaling activity or lifecycle action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsgActivity {
+    pub event_id: String,
+    pub kind: AsgActivityKind,
+    pub group: String,
+    pub instance_id: Option<String>,
+    /// What Auto Scaling says happened, best first: StatusMessage, Cause, Description.
+    pub cause: String,
+    pub lifecycle_hook: Option<String>,
+    pub lifecycle_transition: Option<String>,
+    pub occurred_at: EpochSeconds,
+}
+
+/// One AWS Health event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthEvent {
+    pub event_id: String,
+    pub arn: String,
+    pub service: String,
+    pub type_code: String,
+    pub category: String,
+    pub description: String,
+    pub entities: Vec<String>,
+    pub occurred_at: EpochSeconds,
+}
+
+impl AsgActivity {
+    pub fn summary(&self) -> String {
+        let instance = self.instance_id.as_deref().map_or(String::new(), |id| format!(" for {id}"));
+        let what = match self.kind {
+            AsgActivityKind::LaunchSuccessful => "launched an instance",
+            AsgActivityKind::LaunchUnsuccessful => "failed to launch an instance",
+            AsgActivityKind::TerminateSuccessful => "terminated an instance",
+            AsgActivityKind::TerminateUnsuccessful => "failed to terminate an instance",
+            AsgActivityKind::LaunchLifecycleAction => "paused a launch at a lifecycle hook",
+            AsgActivityKind::TerminateLifecycleAction => "paused a termination at a lifecycle hook",
+        };
+        let cause =
+            if self.cause.is_empty() { String::new() } else { format!(": {}", self.cause.trim_end_matches('.')) };
+        format!("Auto Scaling group {} {what}{instance}{cause}", self.group)
+    }
+}
+
+impl HealthEvent {
+    pub fn summary(&self) -> String {
+        format!("AWS Health {} event {} ({})", self.service, self.type_code, self.category)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AsgDetail {
+    auto_scaling_group_name: String,
+    #[serde(rename = "EC2InstanceId")]
+    ec2_instance_id: Option<String>,
+    status_message: Option<String>,
+    cause: Option<String>,
+    description: Option<String>,
+    lifecycle_hook_name: Option<String>,
+    lifecycle_transition: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthDetail {
+    #[serde(default)]
+    event_arn: String,
+    #[serde(default)]
+    service: String,
+    event_type_code: String,
+    #[serde(default)]
+    event_type_category: String,
+    #[serde(default)]
+    event_description: Vec<HealthDescription>,
+    #[serde(default)]
+    affected_entities: Vec<HealthEntity>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthDescription {
+    #[serde(default)]
+    latest_description: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthEntity {
+    entity_value: String,
+}
+
+fn occurred_at(time: &str) -> Result<EpochSeconds, MalformedEvent> {
+    parse_timestamp(time).ok_or_else(|| MalformedEvent::new(format!("`time` `{time}` is not an RFC 3339 timestamp")))
+}
+
+/// Parses an Auto Scaling activity / lifecycle event or an AWS Health event.
+pub fn parse_notice_event(raw: &Value) -> Result<Trigger, MalformedEvent> {
+    let source = raw.get("source").and_then(Value::as_str).unwrap_or_default();
+    let detail_type = raw.get("detail-type").and_then(Value::as_str).unwrap_or_default();
+    let not_empty = |id: &str| {
+        if id.trim().is_empty() {
+            Err(MalformedEvent::new("EventBridge `id` is empty"))
+        } else {
+            Ok(())
+        }
+    };
+    match (source, AsgActivityKind::from_detail_type(detail_type)) {
+        ("aws.autoscaling", Some(kind)) => {
+            let envelope: EventBridgeEnvelope<AsgDetail> = EventBridgeEnvelope::deserialize(raw)
+                .map_err(|e| MalformedEvent::new(format!("{detail_type}: {e}")))?;
+            not_empty(&envelope.id)?;
+            let detail = envelope.detail;
+            if detail.auto_scaling_group_name.trim().is_empty() {
+                return Err(MalformedEvent::new(format!("{detail_type}: detail.AutoScalingGroupName is empty")));
+            }
+            let cause = [detail.status_message, detail.cause, detail.description]
+                .into_iter()
+                .flatten()
+                .map(|text| text.trim().to_owned())
+                .find(|text| !text.is_empty())
+                .unwrap_or_default();
+            Ok(Trigger::AsgActivity(AsgActivity {
+                occurred_at: occurred_at(&envelope.time)?,
+                event_id: envelope.id,
+                kind,
+                group: detail.auto_scaling_group_name,
+                instance_id: detail.ec2_instance_id.filter(|id| !id.is_empty()),
+                cause,
+                lifecycle_hook: detail.lifecycle_hook_name,
+                lifecycle_transition: detail.lifecycle_transition,
+            }))
+        }
+        ("aws.health", _) => {
+            let envelope: EventBridgeEnvelope<HealthDetail> = EventBridgeEnvelope::deserialize(raw)
+                .map_err(|e| MalformedEvent::new(format!("{detail_type}: {e}")))?;
+            not_empty(&envelope.id)?;
+            let detail = envelope.detail;
+            Ok(Trigger::Health(HealthEvent {
+                occurred_at: occurred_at(&envelope.time)?,
+                event_id: envelope.id,
+                arn: detail.event_arn,
+                service: detail.service,
+                type_code: detail.event_type_code,
+                category: detail.event_type_category,
+                description: detail
+                    .event_description
+                    .into_iter()
+                    .map(|d| d.latest_description)
+                    .next()
+                    .unwrap_or_default(),
+                entities: detail.affected_entities.into_iter().map(|e| e.entity_value).collect(),
+            }))
+        }
+        _ => Err(MalformedEvent::new(format!(
+            "not an Auto Scaling activity or AWS Health event: source `{source}` with detail-type `{detail_type}`"
+        ))),
+    }
+}
+
+/// Ledger key of the set of launch failures of `group` in the window containing `at`.
+pub fn launch_failures_key(group: &str, at: EpochSeconds) -> String {
+    format!("launch-failures#{group}#{}", crate::guard::window_start(at, LAUNCH_FAILURE_WINDOW_SECONDS))
+}
+
+/// Ledger key of "the critical launch-failure notice of this window was sent".
+pub fn launch_escalation_key(group: &str, at: EpochSeconds) -> String {
+    format!("launch-escalated#{group}#{}", crate::guard::window_start(at, LAUNCH_FAILURE_WINDOW_SECONDS))
+}
+
+/// How many launch failures of the group fall in the counting span, and whether this one is the
+/// first to reach the threshold in its window (it then escalates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaunchFailures {
+    pub count: usize,
+    pub escalate: bool,
+}
+
+fn alert(
+    resource: &str,
+    severity: Severity,
+    scope_label: String,
+    headline: String,
+    reason: String,
+    advice: &str,
+) -> Plan {
+    Plan {
+        resource: resource.to_owned(),
+        decision: Decision::Alert(Alert { severity, headline, reason, advice: advice.to_owned(), scope_label }),
+    }
+}
+
+/// The notice for an Auto Scaling activity; `failures` is given for launch failures.
+pub fn decide_activity(activity: &AsgActivity, failures: Option<LaunchFailures>, policy: &Policy) -> Plan {
+    let group = &activity.group;
+    let label = format!("asg {group}");
+    let instance = activity.instance_id.as_deref().unwrap_or("an instance");
+    let cause = if activity.cause.is_empty() { "no cause given".to_owned() } else { activity.cause.clone() };
+    let threshold = policy.launch_failure_threshold as usize;
+    match activity.kind {
+        AsgActivityKind::LaunchUnsuccessful => {
+            let count = failures.map_or(1, |f| f.count);
+            if failures.is_some_and(|f| f.escalate) {
+                return alert(
+                    group,
+                    Severity::Critical,
+                    format!("ASG {group} cannot launch"),
+                    cause.clone(),
+                    format!("{count} launch failures of {group} within 15 minutes (threshold {threshold}): {cause}"),
+                    "The group cannot reach its desired capacity. Common causes: no capacity for the instance type in the AZ (allow more instance types or AZs), a deleted or invalid launch template, AMI, key pair or security group, a subnet out of addresses, an EC2 quota. Read the group's activity history. medic sends this at most once per 15 minutes while the failures go on.",
+                );
+            }
+            if count >= threshold {
+                return Plan::skip(group, SkipReason::LaunchFailuresEscalated { group: group.clone(), count });
+            }
+            alert(
+                group,
+                Severity::Warning,
+                label,
+                format!("launch failed ({count} of {threshold} in 15 min)"),
+                format!("Auto Scaling could not launch an instance in {group}: {cause}"),
+                "Auto Scaling retries by itself; medic escalates to a critical notice if the failures reach the threshold within 15 minutes.",
+            )
+        }
+        AsgActivityKind::TerminateUnsuccessful => alert(
+            group,
+            Severity::Warning,
+            label,
+            format!("could not terminate {instance}"),
+            format!("Auto Scaling could not terminate {instance} in {group}: {cause}"),
+            "Check the instance (termination protection, a stuck lifecycle hook) and the group's activity history; it may keep running and cost money.",
+        ),
+        AsgActivityKind::LaunchSuccessful | AsgActivityKind::TerminateSuccessful => {
+            let verb = if activity.kind == AsgActivityKind::LaunchSuccessful { "launched" } else { "terminated" };
+            alert(
+                group,
+                Severity::Info,
+                label,
+                format!("{verb} {instance}"),
+                format!("Auto Scaling {verb} {instance} in {group}: {cause}"),
+                "Nothing to fix.",
+            )
+        }
+        AsgActivityKind::LaunchLifecycleAction | AsgActivityKind::TerminateLifecycleAction => {
+            let hook = activity.lifecycle_hook.as_deref().unwrap_or("a lifecycle hook");
+            let transition = activity.lifecycle_transition.as_deref().unwrap_or("a lifecycle transition");
+            alert(
+                group,
+                Severity::Info,
+                label,
+                format!("{hook} holds {instance}"),
+                format!("{hook} paused {instance} in {group} at {transition}; medic reports lifecycle actions and never completes them"),
+                "The hook's owner completes the action (CompleteLifecycleAction); otherwise it times out with the hook's default result.",
+            )
+        }
+    }
+}
+
+/// The notice for an AWS Health event.
+pub fn decide_health(event: &HealthEvent) -> Plan {
+    let severity = match event.category.as_str() {
+        "issue" | "scheduledChange" => Severity::Warning,
+        _ => Severity::Info,
+    };
+    let entities = if event.entities.is_empty() { "no resource named".to_owned() } else { event.entities.join(", ") };
+    let description = event.description.split_whitespace().collect::<Vec<_>>().join(" ");
+    alert(
+        &event.arn,
+        severity,
+        format!("health {}", event.service.to_ascii_lowercase()),
+        format!("{} ({entities})", event.type_code),
+        format!("AWS Health reports {} for {entities}: {description}", event.type_code),
+        "Read the event in the AWS Health dashboard and plan the change it asks for before its start time.",
+    )
+}
