@@ -162,6 +162,7 @@ struct Record {
     completed: Option<(String, Option<String>, bool)>,
     number: i64,
     started_by: String,
+    members: std::collections::BTreeSet<String>,
 }
 
 /// A ledger in a map, with the same claim / cooldown / breaker rules as the DynamoDB one.
@@ -207,6 +208,7 @@ impl Ledger for MemoryLedger {
             completed: Some((outcome.to_owned(), notice.map(str::to_owned), notice.is_none())),
             number: 0,
             started_by: String::new(),
+            members: std::collections::BTreeSet::new(),
         };
         lock(&self.items).insert(key.to_owned(), record);
         Ok(())
@@ -246,7 +248,15 @@ impl Ledger for MemoryLedger {
         if items.get(key).is_some_and(|r| r.number > now) {
             return Ok(false);
         }
-        items.insert(key.to_owned(), Record { completed: None, number: until, started_by: started_by.to_owned() });
+        items.insert(
+            key.to_owned(),
+            Record {
+                completed: None,
+                number: until,
+                started_by: started_by.to_owned(),
+                members: std::collections::BTreeSet::new(),
+            },
+        );
         Ok(true)
     }
 
@@ -270,6 +280,19 @@ impl Ledger for MemoryLedger {
     async fn breaker_count(&self, key: &str) -> PortResult<u32> {
         self.call("breaker?", key);
         Ok(lock(&self.items).get(key).map_or(0, |r| u32::try_from(r.number).unwrap_or(u32::MAX)))
+    }
+
+    async fn add_to_set(&self, key: &str, member: &str, _expires_at: EpochSeconds) -> PortResult<usize> {
+        self.call("add", key);
+        let mut items = lock(&self.items);
+        let record = items.entry(key.to_owned()).or_default();
+        record.members.insert(member.to_owned());
+        Ok(record.members.len())
+    }
+
+    async fn set_size(&self, key: &str) -> PortResult<usize> {
+        self.call("size", key);
+        Ok(lock(&self.items).get(key).map_or(0, |r| r.members.len()))
     }
 
     async fn first_time(&self, key: &str, _expires_at: EpochSeconds) -> PortResult<bool> {

@@ -55,6 +55,16 @@ pub trait Ledger {
     ) -> impl Future<Output = PortResult<BreakerVerdict>> + Send;
     /// Actions counted so far in a breaker window (for dry-run, which counts nothing).
     fn breaker_count(&self, key: &str) -> impl Future<Output = PortResult<u32>> + Send;
+    /// Adds `member` to the set at `key` (adding it again changes nothing) and returns the set's
+    /// size: counts that a retried event cannot inflate.
+    fn add_to_set(
+        &self,
+        key: &str,
+        member: &str,
+        expires_at: EpochSeconds,
+    ) -> impl Future<Output = PortResult<usize>> + Send;
+    /// The size of the set at `key` (0 when there is none).
+    fn set_size(&self, key: &str) -> impl Future<Output = PortResult<usize>> + Send;
     /// True exactly once per key: for "send this notice once per window".
     fn first_time(&self, key: &str, expires_at: EpochSeconds) -> impl Future<Output = PortResult<bool>> + Send;
 }
@@ -166,5 +176,22 @@ impl<T: Remediator + Sync> Remediator for &T {
 
     fn performs(&self, action: &Action) -> bool {
         (**self).performs(action)
+    }
+}
+
+/// For a function that only reports: any action reaching it is a bug, refused for good.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoRemediation;
+
+impl Remediator for NoRemediation {
+    async fn apply(&self, action: &Action) -> PortResult<()> {
+        Err(PortError::permanent(
+            "apply",
+            format!("this function changes nothing, yet was asked to: {}", action.api_call()),
+        ))
+    }
+
+    fn performs(&self, _action: &Action) -> bool {
+        false
     }
 }

@@ -314,3 +314,102 @@ pub fn decide_health(event: &HealthEvent) -> Plan {
         "Read the event in the AWS Health dashboard and plan the change it asks for before its start time.",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn fixture(name: &str) -> Value {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../events/notifier").join(name);
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn activity(name: &str) -> AsgActivity {
+        match parse_notice_event(&fixture(name)).unwrap() {
+            Trigger::AsgActivity(activity) => activity,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+
+    fn summary(plan: &Plan) -> String {
+        match &plan.decision {
+            Decision::Alert(alert) => format!("{} {}: {}", alert.severity.as_str(), alert.scope_label, alert.headline),
+            Decision::Skip { reason } => format!("skip {}", reason.label()),
+            Decision::Act { .. } => "act".into(),
+        }
+    }
+
+    #[test]
+    fn given_each_asg_file_when_decided_then_severity_and_headline() {
+        let rows = [
+            ("launch-successful.json", "info asg web-prod: launched i-0b2c3d4e5f6a7b8c9"),
+            ("terminate-successful.json", "info asg web-prod: terminated i-0a1b2c3d4e5f67890"),
+            ("terminate-unsuccessful.json", "warning asg web-prod: could not terminate i-0a1b2c3d4e5f67890"),
+            ("launch-lifecycle-action.json", "info asg web-prod: web-prod-warmup holds i-0b2c3d4e5f6a7b8c9"),
+            ("terminate-lifecycle-action.json", "info asg web-prod: web-prod-drain holds i-0a1b2c3d4e5f67890"),
+            ("launch-unsuccessful.json", "warning asg web-prod: launch failed (1 of 3 in 15 min)"),
+        ];
+        for (file, expected) in rows {
+            let first = Some(LaunchFailures { count: 1, escalate: false });
+            assert_eq!(summary(&decide_activity(&activity(file), first, &Policy::default())), expected, "{file}");
+        }
+    }
+
+    #[test]
+    fn given_launch_failures_when_counted_then_warnings_until_one_critical_then_quiet() {
+        let failed = activity("launch-unsuccessful.json");
+        let policy = Policy::default();
+        let rows = [
+            (LaunchFailures { count: 2, escalate: false }, "warning asg web-prod: launch failed (2 of 3 in 15 min)"),
+            (
+                LaunchFailures { count: 3, escalate: true },
+                "critical ASG web-prod cannot launch: We currently do not have sufficient t3.large capacity in the Availability Zone you requested (us-east-1b). Our system will be working on provisioning additional capacity.",
+            ),
+            (LaunchFailures { count: 4, escalate: false }, "skip launch-failures-escalated"),
+        ];
+        for (failures, expected) in rows {
+            assert_eq!(summary(&decide_activity(&failed, Some(failures), &policy)), expected, "{failures:?}");
+        }
+        let lower = Policy { launch_failure_threshold: 1, ..Policy::default() };
+        let escalated = decide_activity(&failed, Some(LaunchFailures { count: 1, escalate: true }), &lower);
+        assert!(summary(&escalated).starts_with("critical ASG web-prod cannot launch"));
+    }
+
+    #[test]
+    fn given_health_event_when_decided_then_warning_naming_the_instance() {
+        let Trigger::Health(event) = parse_notice_event(&fixture("health-instance-retirement.json")).unwrap() else {
+            panic!("not a health event")
+        };
+        assert_eq!(
+            summary(&decide_health(&event)),
+            "warning health ec2: AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED (i-0a1b2c3d4e5f67890)"
+        );
+    }
+
+    #[test]
+    fn given_malformed_or_foreign_events_when_parsed_then_error_names_the_problem() {
+        let mut no_id = fixture("launch-successful.json");
+        no_id["id"] = Value::from("");
+        let cases = [
+            (fixture("malformed-missing-group.json"), "missing field `AutoScalingGroupName`"),
+            (no_id, "EventBridge `id` is empty"),
+            (
+                serde_json::json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification"}),
+                "not an Auto Scaling activity or AWS Health event",
+            ),
+        ];
+        for (event, expected) in cases {
+            let error = parse_notice_event(&event).expect_err("must be rejected");
+            assert!(error.to_string().contains(expected), "{error} should contain {expected}");
+        }
+    }
+
+    #[test]
+    fn given_failures_in_one_window_when_keyed_then_same_key_per_group() {
+        let start = crate::guard::window_start(1_795_252_000, LAUNCH_FAILURE_WINDOW_SECONDS);
+        assert_eq!(launch_failures_key("web", start + 1), launch_failures_key("web", start + 899));
+        assert_ne!(launch_failures_key("web", start), launch_failures_key("api", start));
+        assert_ne!(launch_escalation_key("web", start), launch_escalation_key("web", start + 900));
+    }
+}

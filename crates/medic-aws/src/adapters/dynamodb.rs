@@ -209,6 +209,33 @@ impl Ledger for DynamoLedger {
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
+    async fn add_to_set(&self, key: &str, member: &str, expires_at: EpochSeconds) -> PortResult<usize> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("ADD #members :member SET expires_at = :expires")
+            .expression_attribute_names("#members", "members")
+            .expression_attribute_values(":member", AttributeValue::Ss(vec![member.to_owned()]))
+            .expression_attribute_values(":expires", n(expires_at))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:UpdateItem(set)", e))?;
+        Ok(updated
+            .attributes
+            .as_ref()
+            .and_then(|item| item.get("members"))
+            .and_then(|v| v.as_ss().ok())
+            .map_or(1, Vec::len))
+    }
+
+    async fn set_size(&self, key: &str) -> PortResult<usize> {
+        let item = self.get(key).await?;
+        Ok(item.as_ref().and_then(|item| item.get("members")).and_then(|v| v.as_ss().ok()).map_or(0, Vec::len))
+    }
+
     async fn first_time(&self, key: &str, expires_at: EpochSeconds) -> PortResult<bool> {
         let written = self
             .client

@@ -1,0 +1,81 @@
+//! Notifier: Auto Scaling activity and lifecycle actions, and AWS Health events, as notices. It
+//! changes nothing in AWS. Launch failures of one group are counted in the ledger (by event, so a
+//! retried event counts once), and the Nth within 15 minutes sends one critical notice.
+
+use medic_aws::adapters::dynamodb::DynamoLedger;
+use medic_aws::adapters::sns::SnsNotifier;
+use medic_aws::ports::{Ledger, NoRemediation, Notifier, PortResult};
+use medic_aws::{Engine, HandlerError, MedicConfig};
+use medic_core::notifier::{
+    self, launch_escalation_key, launch_failures_key, AsgActivity, AsgActivityKind, LaunchFailures,
+    LAUNCH_FAILURE_WINDOW_SECONDS,
+};
+use medic_core::time::EpochSeconds;
+use medic_core::{guard, Outcome, Plan, Policy, Trigger};
+use serde_json::Value;
+
+/// Everything the handler needs, built once per cold start.
+#[derive(Debug)]
+pub struct NoticeDesk<L, N> {
+    pub ledger: L,
+    pub notifier: N,
+    pub policy: Policy,
+}
+
+pub type AwsNoticeDesk = NoticeDesk<DynamoLedger, SnsNotifier>;
+
+impl AwsNoticeDesk {
+    pub async fn from_env() -> Result<Self, HandlerError> {
+        let config = MedicConfig::from_env()?;
+        Ok(Self::from_sdk_config(&medic_aws::load_sdk_config().await, config))
+    }
+
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, config: MedicConfig) -> Self {
+        Self {
+            ledger: DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), config.ledger_table, &config.policy),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
+            policy: config.policy,
+        }
+    }
+}
+
+impl<L: Ledger + Sync, N: Notifier + Sync> NoticeDesk<L, N> {
+    pub async fn handle(&self, event: Value, now: EpochSeconds) -> Result<Outcome, HandlerError> {
+        let trigger = notifier::parse_notice_event(&event)?;
+        let engine =
+            Engine { ledger: &self.ledger, notifier: &self.notifier, remediator: &NoRemediation, policy: &self.policy };
+        engine.run(&trigger, now, || self.decide(&trigger)).await
+    }
+
+    async fn decide(&self, trigger: &Trigger) -> PortResult<Plan> {
+        Ok(match trigger {
+            Trigger::AsgActivity(activity) => {
+                let failures = match activity.kind {
+                    AsgActivityKind::LaunchUnsuccessful => Some(self.count_launch_failure(trigger, activity).await?),
+                    _ => None,
+                };
+                notifier::decide_activity(activity, failures, &self.policy)
+            }
+            Trigger::Health(event) => notifier::decide_health(event),
+            other => Plan::skip(
+                other.resource(),
+                medic_core::SkipReason::OutOfScope { why: "not an event the notifier handles".into() },
+            ),
+        })
+    }
+
+    /// Counts this failure in its window and tells whether it is the first to reach the
+    /// threshold there. Windows follow the event's time, so late deliveries count where they
+    /// belong; the previous window counts too, so failures around a boundary still add up.
+    async fn count_launch_failure(&self, trigger: &Trigger, activity: &AsgActivity) -> PortResult<LaunchFailures> {
+        let (group, at) = (&activity.group, activity.occurred_at);
+        let expires = guard::window_start(at, LAUNCH_FAILURE_WINDOW_SECONDS) + 3 * LAUNCH_FAILURE_WINDOW_SECONDS;
+        let current =
+            self.ledger.add_to_set(&launch_failures_key(group, at), &trigger.idempotency_key(), expires).await?;
+        let previous = self.ledger.set_size(&launch_failures_key(group, at - LAUNCH_FAILURE_WINDOW_SECONDS)).await?;
+        let count = current + previous;
+        let escalate = count >= self.policy.launch_failure_threshold as usize
+            && self.ledger.first_time(&launch_escalation_key(group, at), expires).await?;
+        Ok(LaunchFailures { count, escalate })
+    }
+}

@@ -1,0 +1,13 @@
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use notifier::AwsNoticeDesk;
+use serde_json::Value;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    medic_aws::init_tracing();
+    let desk = &AwsNoticeDesk::from_env().await?;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        desk.handle(event.payload, medic_aws::now_epoch_seconds()).await
+    }))
+    .await
+}
