@@ -2,6 +2,7 @@
 fed every events/notifier file over the Runtime API, then the same launch failure three more
 times as new events: two warnings came before, the third escalates to one critical notice."""
 
+import json
 import uuid
 
 from medic_bench import EVENTS, Runtime, World, assert_responses, load_event
@@ -43,6 +44,10 @@ def test_given_each_notifier_file_then_launch_failures_when_invoked_then_one_cri
             event = load_event(FUNCTION, "launch-unsuccessful.json")
             event["id"] = str(uuid.uuid4())
             escalation.append(runtime.invoke(event).get("label"))
+        emf = [json.loads(line) for line in runtime.log().splitlines() if '"_aws":' in line]
+    assert len(emf) == len(EXPECTED) - 1 + 3, "one EMF record per decision (none for the malformed event)"
+    assert {r["_aws"]["CloudWatchMetrics"][0]["Namespace"] for r in emf} == {"Medic"}
+    assert sum(r["Skipped"] for r in emf) == 1 and all(r["Function"] == "notifier" for r in emf)
     assert escalation == [None, None, "launch-failures-escalated"], escalation
     notices = world.notices()
     assert [n["severity"] for n in notices] == ["warning", "critical"], [n["subject"] for n in notices]

@@ -16,6 +16,8 @@ use crate::ports::{Ledger, Notifier, Remediator};
 
 #[derive(Debug)]
 pub struct Engine<'a, L, N, R> {
+    /// The function's short name (`instance-healer`…), the `Function` metric dimension.
+    pub function: &'a str,
     pub ledger: &'a L,
     pub notifier: &'a N,
     pub remediator: &'a R,
@@ -72,7 +74,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
     pub fn skip_without_observation(&self, trigger: &Trigger, reason: &SkipReason) -> Outcome {
         let plan = Plan::skip(trigger.resource(), reason.clone());
         let outcome = skipped(trigger, &plan, reason, self.policy);
-        log_decision(trigger, &outcome);
+        self.log_decision(trigger, &outcome, std::time::Instant::now());
         outcome
     }
 
@@ -88,11 +90,12 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Plan, PortError>>,
     {
+        let started = std::time::Instant::now();
         let key = guard::event_key(&trigger.idempotency_key());
         match self.ledger.claim(&key, now).await? {
             Claim::Claimed => {}
             Claim::Completed { outcome, pending_notice } => {
-                return self.duplicate(trigger, &key, &outcome, pending_notice.as_deref()).await;
+                return self.duplicate(trigger, &key, &outcome, pending_notice.as_deref(), started).await;
             }
             Claim::InProgress => {
                 // Another invocation holds the claim. Succeeding here would drop the event if
@@ -125,7 +128,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         if let Some(notice) = &notice {
             self.deliver(&key, notice).await?;
         }
-        log_decision(trigger, &outcome);
+        self.log_decision(trigger, &outcome, started);
         Ok(outcome)
     }
 
@@ -135,6 +138,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         key: &str,
         first: &str,
         pending_notice: Option<&str>,
+        started: std::time::Instant,
     ) -> Result<Outcome, HandlerError> {
         let first: Option<Outcome> = serde_json::from_str(first).ok();
         let first_outcome = first
@@ -156,8 +160,18 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             dry_run: self.policy.dry_run,
             notice: None,
         };
-        log_decision(trigger, &outcome);
+        self.log_decision(trigger, &outcome, started);
         Ok(outcome)
+    }
+
+    /// One structured log line and one EMF metrics line per decision.
+    fn log_decision(&self, trigger: &Trigger, outcome: &Outcome, started: std::time::Instant) {
+        log_decision(trigger, outcome);
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let timestamp_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        crate::emf::emit(&crate::emf::decision_record(self.function, outcome, latency_ms, timestamp_ms));
     }
 
     async fn deliver(&self, key: &str, notice: &Notice) -> Result<(), HandlerError> {
@@ -514,6 +528,7 @@ mod tests {
 
         async fn run_at(&self, event_id: &str, plan: Plan, now: EpochSeconds) -> Outcome {
             let engine = Engine {
+                function: "test",
                 ledger: &self.ledger,
                 notifier: &self.notifier,
                 remediator: &self.instances,
@@ -620,7 +635,7 @@ mod tests {
         plan: Plan,
     ) -> Result<Outcome, HandlerError> {
         let policy = Policy::default();
-        let engine = Engine { ledger, notifier, remediator, policy: &policy };
+        let engine = Engine { function: "test", ledger, notifier, remediator, policy: &policy };
         engine.run(&trigger(event_id), NOW, || async { Ok(plan) }).await
     }
 
@@ -640,7 +655,8 @@ mod tests {
         let (ledger, notifier) = (MemoryLedger::default(), MemoryNotifier::default());
         let steps = FailingStep { fail: "none", error: PortError::permanent("x", "y"), calls: Default::default() };
         let policy = Policy { breaker_max_actions: 1, ..Policy::default() };
-        let engine = Engine { ledger: &ledger, notifier: &notifier, remediator: &steps, policy: &policy };
+        let engine =
+            Engine { function: "test", ledger: &ledger, notifier: &notifier, remediator: &steps, policy: &policy };
         let outcome = engine.run(&trigger("e1"), NOW, || async { Ok(promotion_plan()) }).await.unwrap();
         assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
         assert_eq!(*steps.calls.lock().unwrap(), ["promote", "reroute-writer"]);

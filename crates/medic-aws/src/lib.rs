@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod config;
+pub mod emf;
 pub mod engine;
 pub mod error;
 #[cfg(any(test, feature = "fakes"))]

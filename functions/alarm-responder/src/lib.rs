@@ -69,6 +69,7 @@ where
 
     async fn handle_change(&self, change: AlarmChanged, now: EpochSeconds) -> Result<Outcome, HandlerError> {
         let engine = Engine {
+            function: "alarm-responder",
             ledger: &self.ledger,
             notifier: &self.notifier,
             remediator: &self.instances,

@@ -50,6 +50,7 @@ where
         return Err(HandlerError::WrongFunction(trigger.summary()));
     };
     let engine = Engine {
+        function: "instance-healer",
         ledger: &healer.ledger,
         notifier: &healer.notifier,
         remediator: &healer.instances,

@@ -42,8 +42,13 @@ impl AwsNoticeDesk {
 impl<L: Ledger + Sync, N: Notifier + Sync> NoticeDesk<L, N> {
     pub async fn handle(&self, event: Value, now: EpochSeconds) -> Result<Outcome, HandlerError> {
         let trigger = notifier::parse_notice_event(&event)?;
-        let engine =
-            Engine { ledger: &self.ledger, notifier: &self.notifier, remediator: &NoRemediation, policy: &self.policy };
+        let engine = Engine {
+            function: "notifier",
+            ledger: &self.ledger,
+            notifier: &self.notifier,
+            remediator: &NoRemediation,
+            policy: &self.policy,
+        };
         engine.run(&trigger, now, || self.decide(&trigger)).await
     }
 

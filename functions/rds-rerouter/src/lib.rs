@@ -65,8 +65,13 @@ where
         let event = parse_db_event(&event)?;
         let trigger = Trigger::DbEvent(event.clone());
         let remediator = Remediators(&self.databases, &self.dns);
-        let engine =
-            Engine { ledger: &self.ledger, notifier: &self.notifier, remediator: &remediator, policy: &self.policy };
+        let engine = Engine {
+            function: "rds-rerouter",
+            ledger: &self.ledger,
+            notifier: &self.notifier,
+            remediator: &remediator,
+            policy: &self.policy,
+        };
         match rerouter::need(&event) {
             Need::Ignore(reason) => Ok(engine.skip_without_observation(&trigger, &reason)),
             need => engine.run(&trigger, now, || self.observe_and_decide(&event, need, now)).await,
