@@ -5,6 +5,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV ?= .venv
+CHECKOV_VENV ?= .venv-checkov
 PYTHON ?= python3
 
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
@@ -24,7 +25,13 @@ $(VENV)/.installed: requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-venv: $(VENV)/.installed ## Create .venv with the Python-side tools
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@echo "== Setting up $(CHECKOV_VENV) from PyPI (requirements-checkov.txt)"
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@touch $@
+
+venv: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Create .venv (and .venv-checkov) with the Python-side tools
 
 build: ## Debug build of every function (what the tests and the demo run)
 	cargo build --workspace --bins
@@ -32,10 +39,10 @@ build: ## Debug build of every function (what the tests and the demo run)
 test: venv ## Every test tier: fmt, clippy, unit, emulated AWS (moto), runtime (RIE), template lint
 	scripts/test.sh
 
-lint: venv ## fmt, clippy (-D warnings), sam validate --lint
+lint: venv ## fmt, clippy (-D warnings), and the template gates (sam validate, cfn-lint + serverless rules on the transformed template, checkov)
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	sam validate --lint -t template.yaml
+	scripts/template-gates.sh
 
 demo: venv ## Self-healing story on emulated AWS, through the real bootstraps under the runtime emulator
 	@echo "== Building the functions (debug)"
@@ -52,4 +59,4 @@ sam-build: venv ## sam build (cargo-lambda under SAM) into .aws-sam/
 
 clean: ## Remove build output and .venv
 	cargo clean
-	rm -rf $(VENV) .aws-sam
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam

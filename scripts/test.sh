@@ -15,8 +15,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "Build (debug: tests and bootstraps)"
 cargo build --workspace --all-targets
 
-step "Template (sam validate --lint)"
-sam validate --lint -t template.yaml
+step "Template gates (sam validate --lint, cfn-lint + serverless rules on the transformed template, checkov)"
+scripts/template-gates.sh
 
 scripts/with-moto.sh bash -c '
   set -euo pipefail
@@ -24,5 +24,7 @@ scripts/with-moto.sh bash -c '
   cargo test --workspace -- --include-ignored
   printf "\n== Runtime (bootstraps under the Lambda Runtime Interface Emulator)\n"
   .venv/bin/pytest -q tests/runtime
+  printf "\n== Template (the transformed template: dashboard, alarms; every event file matches its own rule and no other)\n"
+  .venv/bin/pytest -q tests/template
 '
 printf '\nmake test: all tiers passed in %ss\n' "$((SECONDS - started))"

@@ -1,0 +1,154 @@
+"""The transformed template (what CloudFormation deploys): the operability it promises exists,
+and every EventBridge-shaped file in events/ reaches exactly its own function through the real
+rule patterns, checked by moto's EventBridge (put_events -> rule -> SQS target)."""
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+from transform import transformed
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+FUNCTIONS = {
+    "InstanceHealerFunction": "instance-healer",
+    "AlarmResponderFunction": "alarm-responder",
+    "RdsRerouterFunction": "rds-rerouter",
+    "NotifierFunction": "notifier",
+}
+# The deployment the patterns are checked for: alarm names in the files start with web-prod-.
+PARAMETERS = {"AlarmNamePrefix": "web-prod-"}
+# Valid events the rules keep away from medic on purpose; each must reach no function at all.
+FILTERED_BY_DESIGN = {
+    "instance-healer/instance-running.json": "the rule forwards only states medic heals",
+    "alarm-responder/eventbridge-ok-transition.json": "OK transitions are forwarded only with NotifyOnOk=true",
+    "rds-rerouter/instance-unknown-event-id.json": "the rule forwards only the EventIDs medic handles",
+    "rds-rerouter/snapshot-event.json": "snapshot events are not DB instance or cluster events",
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return transformed()
+
+
+def resources(template: dict, kind: str) -> dict:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def test_dashboard_and_alarms_on_medic_itself_exist_and_notify_the_ops_topic(template):
+    dashboards = resources(template, "AWS::CloudWatch::Dashboard")
+    assert len(dashboards) == 1
+    body = json.dumps(dashboards["Dashboard"]["Properties"]["DashboardBody"])
+    for metric in ("Remediations", "Skipped", "BreakerOpen", "DecisionLatency", "ApproximateNumberOfMessagesVisible", "Errors", "Duration"):
+        assert metric in body, metric
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    for function in FUNCTIONS:
+        alarm = alarms[f"{function}ErrorsAlarm"]["Properties"]
+        assert (alarm["MetricName"], alarm["Dimensions"][0]["Value"]) == ("Errors", {"Ref": function})
+    assert alarms["DeadLetterQueueAlarm"]["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    breaker = alarms["BreakerOpenAlarm"]["Properties"]["Metrics"]
+    assert {m["MetricStat"]["Metric"]["MetricName"] for m in breaker if "MetricStat" in m} == {"BreakerOpen"}
+    for name in ("DeadLetterQueueAlarm", "BreakerOpenAlarm", *(f"{f}ErrorsAlarm" for f in FUNCTIONS)):
+        assert alarms[name]["Properties"]["AlarmActions"] == [{"Ref": "OpsTopic"}], name
+    critical = template["Resources"]["CriticalNoticeSubscription"]["Properties"]
+    assert critical["FilterPolicy"] == {"severity": ["critical"]}
+
+
+def test_functions_are_hardened(template):
+    lambdas = resources(template, "AWS::Lambda::Function")
+    log_groups = resources(template, "AWS::Logs::LogGroup")
+    for function in FUNCTIONS:
+        properties = lambdas[function]["Properties"]
+        assert properties["LoggingConfig"]["LogFormat"] == "JSON", function
+        assert "ReservedConcurrentExecutions" in properties, function
+        assert properties["KmsKeyArn"] == {"Fn::GetAtt": ["MedicKey", "Arn"]}, function
+        group = log_groups[f"{function}Logs"]["Properties"]
+        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"} and "KmsKeyId" in group, function
+    invoke_configs = resources(template, "AWS::Lambda::EventInvokeConfig")
+    destinations = {c["Properties"]["FunctionName"]["Ref"]: c["Properties"]["DestinationConfig"]["OnFailure"] for c in invoke_configs.values()}
+    assert set(destinations) == set(FUNCTIONS), "an on-failure destination on every function"
+    for rule_name, rule in resources(template, "AWS::Events::Rule").items():
+        for target in rule["Properties"]["Targets"]:
+            assert "DeadLetterConfig" in target, f"{rule_name}: every EventBridge target has a DLQ"
+    for kind in ("AWS::SNS::Topic", "AWS::SQS::Queue"):
+        for name, resource in resources(template, kind).items():
+            assert resource["Properties"]["KmsMasterKeyId"] == {"Ref": "MedicKey"}, name
+
+
+def resolve(value, template: dict):
+    """Resolves Ref to a parameter and Fn::If over the template's conditions, with PARAMETERS
+    over the parameters' defaults."""
+    parameters = {k: v.get("Default") for k, v in template.get("Parameters", {}).items()} | PARAMETERS
+
+    def condition(name: str) -> bool:
+        return evaluate(template["Conditions"][name])
+
+    def evaluate(node):
+        if isinstance(node, dict) and len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Ref" and arg in parameters:
+                return parameters[arg]
+            if key == "Fn::If":
+                return evaluate(arg[1] if condition(arg[0]) else arg[2])
+            if key == "Fn::Equals":
+                return evaluate(arg[0]) == evaluate(arg[1])
+            if key == "Fn::Not":
+                return not evaluate(arg[0])
+            if key == "Condition":
+                return condition(arg)
+        if isinstance(node, dict):
+            return {k: evaluate(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [evaluate(v) for v in node]
+        return node
+
+    return evaluate(value)
+
+
+def eventbridge_files():
+    for path in sorted(EVENTS.glob("*/*.json")):
+        event = json.loads(path.read_text())
+        if "detail-type" in event and "malformed" not in path.name:
+            yield f"{path.parent.name}/{path.name}", event
+
+
+def test_every_eventbridge_event_file_reaches_its_own_function_and_no_other(template):
+    assert os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://127.0.0.1"), "run with `make test` (moto)"
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    run = uuid.uuid4().hex[:6]
+    inboxes = {}
+    for rule_name, rule in resources(template, "AWS::Events::Rule").items():
+        function = rule["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0]
+        if function not in inboxes:
+            url = sqs.create_queue(QueueName=f"conformance-{run}-{FUNCTIONS[function]}")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            inboxes[function] = (url, arn)
+        pattern = resolve(rule["Properties"]["EventPattern"], template)
+        name = f"conformance-{run}-{rule_name}"[:64]
+        events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
+        events.put_targets(Rule=name, Targets=[{"Id": "inbox", "Arn": inboxes[function][1]}])
+    assert set(inboxes) == set(FUNCTIONS), "every function has an EventBridge rule"
+
+    def drained(url: str) -> int:
+        count = 0
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages"):
+            for message in messages:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            count += len(messages)
+        return count
+
+    reached = {}
+    for name, event in eventbridge_files():
+        entry = {"Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"]),
+                 "Resources": event.get("resources", [])}
+        assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0, name
+        reached[name] = sorted(FUNCTIONS[function] for function, (url, _) in inboxes.items() if drained(url))
+    assert len(reached) >= 40, "the files were found"
+    for name, functions in reached.items():
+        expected = [] if name in FILTERED_BY_DESIGN else [name.split("/")[0]]
+        assert functions == expected, (name, FILTERED_BY_DESIGN.get(name, "should reach its own function only"), functions)
