@@ -431,7 +431,11 @@ fn combine(mut reports: Vec<(Outcome, Option<Notice>)>) -> Option<(Outcome, Opti
     }
     if let Some(notice) = notice.as_mut() {
         notice.subject = notice::truncate_subject(&format!("{} (+{} more)", notice.subject, others.len()));
-        notice.body = format!("{}\nAlso in this plan:\n- {}\n", notice.body, others.join("\n- "));
+        let also = format!("Also in this plan:\n- {}\n", others.join("\n- "));
+        notice.body = match notice.body.split_once("\nRecord:\n") {
+            Some((text, record)) => format!("{text}{also}\nRecord:\n{record}"),
+            None => format!("{}\n{also}", notice.body),
+        };
         outcome.notice = Some(notice.subject.clone());
         outcome.severity = Some(outcome.severity.map_or(notice.severity, |s| s.max(notice.severity)));
     }
@@ -552,6 +556,10 @@ mod tests {
         assert_eq!(bench.notifier.subjects(), ["[WARNING] asg web-prod: replaced i-1 (unhealthy target) (+1 more)"]);
         let body = &bench.notifier.sent.lock().unwrap()[0].body;
         assert!(body.contains("Also in this plan:\n- acted: replaced i-3"), "{body}");
+        assert!(
+            body.find("Also in this plan").unwrap() < body.find("Record:").unwrap(),
+            "the JSON record comes last: {body}"
+        );
     }
 
     #[tokio::test]

@@ -39,7 +39,7 @@ pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Va
         NoticeKind::Action { action, reason, done } => (
             if *done { action.done_severity() } else { Severity::Info },
             action.scope_label(),
-            format!("{} ({reason})", action.describe(*done)),
+            format!("{} ({})", action.describe(*done), first_clause(reason)),
             action.name().to_owned(),
             if *done { "acted" } else { "would-act" },
             format!("{}: {}", if *done { "medic called" } else { "medic would have called" }, action.api_call()),
@@ -152,6 +152,12 @@ fn action_advice(action: &Action) -> String {
             "Confirm {target} is the writer of {cluster} (RDS-EVENT-0071) and that the cluster endpoint answers writes; medic retries a failed failover once per 24 h, so a further failure needs a human."
         ),
     }
+}
+
+/// The reason's first clause, for the subject; the body carries all of it.
+fn first_clause(reason: &str) -> &str {
+    let end = [reason.find("; "), reason.find(": ")].into_iter().flatten().min().unwrap_or(reason.len());
+    &reason[..end]
 }
 
 /// SNS subjects must be printable ASCII of at most 100 characters: anything else is replaced by

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::event::{EventBridgeEnvelope, MalformedEvent, Trigger};
-use crate::plan::{Alert, Decision, Plan, Severity, SkipReason};
+use crate::plan::{alert, Plan, Severity, SkipReason};
 use crate::policy::Policy;
 use crate::time::{parse_timestamp, EpochSeconds};
 
@@ -217,20 +217,6 @@ pub struct LaunchFailures {
     pub escalate: bool,
 }
 
-fn alert(
-    resource: &str,
-    severity: Severity,
-    scope_label: String,
-    headline: String,
-    reason: String,
-    advice: &str,
-) -> Plan {
-    Plan {
-        resource: resource.to_owned(),
-        decision: Decision::Alert(Alert { severity, headline, reason, advice: advice.to_owned(), scope_label }),
-    }
-}
-
 /// The notice for an Auto Scaling activity; `failures` is given for launch failures.
 pub fn decide_activity(activity: &AsgActivity, failures: Option<LaunchFailures>, policy: &Policy) -> Plan {
     let group = &activity.group;
@@ -318,6 +304,7 @@ pub fn decide_health(event: &HealthEvent) -> Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Decision;
     use std::path::PathBuf;
 
     fn fixture(name: &str) -> Value {

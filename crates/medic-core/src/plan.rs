@@ -406,3 +406,19 @@ impl Plan {
         Self { resource: resource.to_owned(), decision: Decision::Skip { reason } }
     }
 }
+
+/// A plan that only tells a human: `scope_label: headline` in the subject, then why and what to
+/// check.
+pub(crate) fn alert(
+    resource: &str,
+    severity: Severity,
+    scope_label: String,
+    headline: String,
+    reason: String,
+    advice: impl Into<String>,
+) -> Plan {
+    Plan {
+        resource: resource.to_owned(),
+        decision: Decision::Alert(Alert { severity, headline, reason, advice: advice.into(), scope_label }),
+    }
+}

@@ -4,7 +4,7 @@
 //! Aurora failover is retried once; everything else is a notice.
 
 use crate::guard::{self, Cooldown};
-use crate::plan::{Action, Alert, Decision, Plan, PlannedAction, ReaderRecord, Severity, SkipReason};
+use crate::plan::{alert, Action, Decision, Plan, PlannedAction, ReaderRecord, Severity, SkipReason};
 use crate::policy::{Policy, Scope};
 use crate::rds::{DbEvent, DbEventKind, DbSourceType};
 use crate::scope::{out_of_scope, tag_value, Tags};
@@ -256,20 +256,6 @@ pub fn decide_db(event: &DbEvent, observation: &DbObservation, policy: &Policy, 
     }
 }
 
-fn alert(
-    resource: &str,
-    severity: Severity,
-    scope_label: String,
-    headline: String,
-    reason: String,
-    advice: String,
-) -> Plan {
-    Plan {
-        resource: resource.to_owned(),
-        decision: Decision::Alert(Alert { severity, headline, reason, advice, scope_label }),
-    }
-}
-
 fn not_found(event: &DbEvent, what: &str) -> Plan {
     Plan::skip(&event.identifier, SkipReason::TargetNotFound { what: format!("{what} {}", event.identifier) })
 }
@@ -507,9 +493,9 @@ fn decide_promotion(event: &DbEvent, facts: Option<&PromotionFacts>, policy: &Po
     let az = replica.az.as_deref().unwrap_or("an unknown AZ");
     let preferred = if in_preferred_az(replica.az.as_deref(), policy) { " (the preferred AZ)" } else { "" };
     let mut reason = format!(
-        "{id} is {status} with no Multi-AZ standby; {} is available in {az}{preferred} with ReplicaLag {lag} s (limit {max} s): writes from about the last {} s before the failure may be missing on it",
+        "up to {loss} s of writes lost; {id} is {status} with no Multi-AZ standby; {} is available in {az}{preferred} with ReplicaLag {lag} s (limit {max} s): writes from about the last {loss} s before the failure may be missing on it",
         replica.id,
-        lag.ceil()
+        loss = lag.ceil()
     );
     if !refused.is_empty() {
         reason.push_str(&format!("; passed over: {}", refused.join("; ")));
@@ -586,7 +572,7 @@ fn decide_replica(event: &DbEvent, facts: Option<&ReplicaFacts>, policy: &Policy
                 label.clone(),
                 format!("replication to {id} resumed"),
                 format!("{what}; {id} is not in a reader set medic manages (no {READER_RECORD_TAG} tag)"),
-                "Nothing to fix.".into(),
+                "Nothing to fix.",
             );
         }
         return warn(
