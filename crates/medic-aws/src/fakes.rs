@@ -282,17 +282,17 @@ impl Ledger for MemoryLedger {
         Ok(lock(&self.items).get(key).map_or(0, |r| u32::try_from(r.number).unwrap_or(u32::MAX)))
     }
 
-    async fn add_to_set(&self, key: &str, member: &str, _expires_at: EpochSeconds) -> PortResult<usize> {
+    async fn add_to_set(&self, key: &str, member: &str, _expires_at: EpochSeconds) -> PortResult<Vec<String>> {
         self.call("add", key);
         let mut items = lock(&self.items);
         let record = items.entry(key.to_owned()).or_default();
         record.members.insert(member.to_owned());
-        Ok(record.members.len())
+        Ok(record.members.iter().cloned().collect())
     }
 
-    async fn set_size(&self, key: &str) -> PortResult<usize> {
-        self.call("size", key);
-        Ok(lock(&self.items).get(key).map_or(0, |r| r.members.len()))
+    async fn set_members(&self, key: &str) -> PortResult<Vec<String>> {
+        self.call("members", key);
+        Ok(lock(&self.items).get(key).map(|r| r.members.iter().cloned().collect()).unwrap_or_default())
     }
 
     async fn first_time(&self, key: &str, _expires_at: EpochSeconds) -> PortResult<bool> {

@@ -56,15 +56,15 @@ pub trait Ledger {
     /// Actions counted so far in a breaker window (for dry-run, which counts nothing).
     fn breaker_count(&self, key: &str) -> impl Future<Output = PortResult<u32>> + Send;
     /// Adds `member` to the set at `key` (adding it again changes nothing) and returns the set's
-    /// size: counts that a retried event cannot inflate.
+    /// members: counts that a retried event cannot inflate.
     fn add_to_set(
         &self,
         key: &str,
         member: &str,
         expires_at: EpochSeconds,
-    ) -> impl Future<Output = PortResult<usize>> + Send;
-    /// The size of the set at `key` (0 when there is none).
-    fn set_size(&self, key: &str) -> impl Future<Output = PortResult<usize>> + Send;
+    ) -> impl Future<Output = PortResult<Vec<String>>> + Send;
+    /// The members of the set at `key` (none when there is no set).
+    fn set_members(&self, key: &str) -> impl Future<Output = PortResult<Vec<String>>> + Send;
     /// True exactly once per key: for "send this notice once per window".
     fn first_time(&self, key: &str, expires_at: EpochSeconds) -> impl Future<Output = PortResult<bool>> + Send;
 }

@@ -11,8 +11,8 @@ use crate::plan::{alert, Plan, Severity, SkipReason};
 use crate::policy::Policy;
 use crate::time::{parse_timestamp, EpochSeconds};
 
-/// Launch failures of one group are counted over this span (the current and the previous
-/// epoch-aligned window, as the breaker counts).
+/// Launch failures of one group are counted over the last this-many seconds (by event time), and
+/// the critical notice they escalate to is sent at most once per this span.
 pub const LAUNCH_FAILURE_WINDOW_SECONDS: i64 = 900;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,14 +199,30 @@ pub fn parse_notice_event(raw: &Value) -> Result<Trigger, MalformedEvent> {
     }
 }
 
-/// Ledger key of the set of launch failures of `group` in the window containing `at`.
+/// Ledger key of the bucket of launch failures of `group` whose time falls in the epoch-aligned
+/// window containing `at`. Counting reads this bucket and the one before, and keeps the failures
+/// of the 15 minutes up to the failure being counted.
 pub fn launch_failures_key(group: &str, at: EpochSeconds) -> String {
     format!("launch-failures#{group}#{}", crate::guard::window_start(at, LAUNCH_FAILURE_WINDOW_SECONDS))
 }
 
-/// Ledger key of "the critical launch-failure notice of this window was sent".
-pub fn launch_escalation_key(group: &str, at: EpochSeconds) -> String {
-    format!("launch-escalated#{group}#{}", crate::guard::window_start(at, LAUNCH_FAILURE_WINDOW_SECONDS))
+/// A failure as stored in its bucket: its time and its event, so a retried event is one member.
+pub fn launch_failure_member(at: EpochSeconds, event_key: &str) -> String {
+    format!("{at}#{event_key}")
+}
+
+/// How many stored failures fall within the 15 minutes up to and including `at`.
+pub fn failures_in_window(members: &[String], at: EpochSeconds) -> usize {
+    members
+        .iter()
+        .filter_map(|member| member.split_once('#').and_then(|(time, _)| time.parse::<EpochSeconds>().ok()))
+        .filter(|time| *time > at - LAUNCH_FAILURE_WINDOW_SECONDS && *time <= at)
+        .count()
+}
+
+/// Ledger key of the quiet period after a critical launch-failure notice of `group`.
+pub fn launch_escalation_key(group: &str) -> String {
+    format!("launch-escalated#{group}")
 }
 
 /// How many launch failures of the group fall in the counting span, and whether this one is the
@@ -397,6 +413,19 @@ mod tests {
         let start = crate::guard::window_start(1_795_252_000, LAUNCH_FAILURE_WINDOW_SECONDS);
         assert_eq!(launch_failures_key("web", start + 1), launch_failures_key("web", start + 899));
         assert_ne!(launch_failures_key("web", start), launch_failures_key("api", start));
-        assert_ne!(launch_escalation_key("web", start), launch_escalation_key("web", start + 900));
+        assert_ne!(launch_escalation_key("web"), launch_escalation_key("api"));
+    }
+
+    #[test]
+    fn given_failures_spread_over_time_when_counted_then_only_the_15_minutes_up_to_this_one_count() {
+        let at = 1_795_252_000;
+        let members: Vec<String> = [at - 1_000, at - 899, at - 600, at - 5, at]
+            .iter()
+            .enumerate()
+            .map(|(n, time)| launch_failure_member(*time, &format!("event#e{n}")))
+            .collect();
+        assert_eq!(failures_in_window(&members, at), 4, "the one 1000 s before is too old");
+        assert_eq!(failures_in_window(&members, at - 600), 3, "later ones do not count for an earlier failure");
+        assert_eq!(failures_in_window(&["garbage".to_owned()], at), 0);
     }
 }

@@ -365,7 +365,7 @@ impl std::fmt::Display for SkipReason {
             }
             Self::LaunchFailuresEscalated { group, count } => write!(
                 f,
-                "{count} launch failures of {group} within 15 minutes: the critical notice of this window was already sent"
+                "{count} launch failures of {group} within 15 minutes: a critical notice about it went out less than 15 minutes ago"
             ),
             Self::ReplicaNotAvailable { replica, status } => {
                 write!(f, "{replica} is {status}, not available; medic puts it back once RDS reports it resumed and available")

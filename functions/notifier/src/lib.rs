@@ -7,8 +7,8 @@ use medic_aws::adapters::sns::SnsNotifier;
 use medic_aws::ports::{Ledger, NoRemediation, Notifier, PortResult};
 use medic_aws::{Engine, HandlerError, MedicConfig};
 use medic_core::notifier::{
-    self, launch_escalation_key, launch_failures_key, AsgActivity, AsgActivityKind, LaunchFailures,
-    LAUNCH_FAILURE_WINDOW_SECONDS,
+    self, launch_escalation_key, launch_failure_member, launch_failures_key, AsgActivity, AsgActivityKind,
+    LaunchFailures, LAUNCH_FAILURE_WINDOW_SECONDS,
 };
 use medic_core::time::EpochSeconds;
 use medic_core::{guard, Outcome, Plan, Policy, Trigger};
@@ -69,18 +69,28 @@ impl<L: Ledger + Sync, N: Notifier + Sync> NoticeDesk<L, N> {
         })
     }
 
-    /// Counts this failure in its window and tells whether it is the first to reach the
-    /// threshold there. Windows follow the event's time, so late deliveries count where they
-    /// belong; the previous window counts too, so failures around a boundary still add up.
+    /// Counts this failure with the group's failures of the 15 minutes up to it (by event time,
+    /// so late deliveries count where they belong) and tells whether it escalates: the count
+    /// reached the threshold and no critical notice went out for the group in the last 15
+    /// minutes. A retry of the event that escalated escalates again, so its notice is not lost.
     async fn count_launch_failure(&self, trigger: &Trigger, activity: &AsgActivity) -> PortResult<LaunchFailures> {
         let (group, at) = (&activity.group, activity.occurred_at);
+        let event = guard::event_key(&trigger.idempotency_key());
         let expires = guard::window_start(at, LAUNCH_FAILURE_WINDOW_SECONDS) + 3 * LAUNCH_FAILURE_WINDOW_SECONDS;
-        let current =
-            self.ledger.add_to_set(&launch_failures_key(group, at), &trigger.idempotency_key(), expires).await?;
-        let previous = self.ledger.set_size(&launch_failures_key(group, at - LAUNCH_FAILURE_WINDOW_SECONDS)).await?;
-        let count = current + previous;
-        let escalate = count >= self.policy.launch_failure_threshold as usize
-            && self.ledger.first_time(&launch_escalation_key(group, at), expires).await?;
+        let mut members = self
+            .ledger
+            .add_to_set(&launch_failures_key(group, at), &launch_failure_member(at, &event), expires)
+            .await?;
+        members.extend(self.ledger.set_members(&launch_failures_key(group, at - LAUNCH_FAILURE_WINDOW_SECONDS)).await?);
+        let count = notifier::failures_in_window(&members, at);
+        if count < self.policy.launch_failure_threshold as usize {
+            return Ok(LaunchFailures { count, escalate: false });
+        }
+        let quiet_key = launch_escalation_key(group);
+        let escalate = match self.ledger.cooldown_until(&quiet_key, at).await? {
+            Some(quiet) => quiet.started_by == event,
+            None => self.ledger.start_cooldown(&quiet_key, at + LAUNCH_FAILURE_WINDOW_SECONDS, at, &event).await?,
+        };
         Ok(LaunchFailures { count, escalate })
     }
 }

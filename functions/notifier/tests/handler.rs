@@ -67,3 +67,35 @@ async fn given_five_launch_failures_and_a_duplicate_when_handled_then_two_warnin
         "{subjects:?}"
     );
 }
+
+#[tokio::test]
+async fn given_three_failures_spread_over_twenty_minutes_when_handled_then_no_critical() {
+    let desk = desk();
+    for (n, time) in ["2026-11-21T09:00:00Z", "2026-11-21T09:10:00Z", "2026-11-21T09:20:00Z"].iter().enumerate() {
+        let mut event = fixture("launch-unsuccessful.json");
+        event["id"] = json!(format!("spread-{n}"));
+        event["time"] = json!(time);
+        desk.handle(event, NOW).await.unwrap();
+    }
+    let subjects = desk.notifier.subjects();
+    assert!(subjects.iter().all(|s| s.starts_with("[WARNING]")), "{subjects:?}");
+    assert!(subjects[2].contains("(2 of 3 in 15 min)"), "09:00 is more than 15 minutes before 09:20: {subjects:?}");
+}
+
+#[tokio::test]
+async fn given_failures_continuing_when_the_quiet_period_ends_then_the_next_critical_goes_out() {
+    let desk = desk();
+    let times = ["09:00:00", "09:01:00", "09:02:00", "09:10:00", "09:16:00", "09:17:30"];
+    for (n, time) in times.iter().enumerate() {
+        let mut event = fixture("launch-unsuccessful.json");
+        event["id"] = json!(format!("continuing-{n}"));
+        event["time"] = json!(format!("2026-11-21T{time}Z"));
+        desk.handle(event, NOW).await.unwrap();
+    }
+    let critical: Vec<String> = desk.notifier.subjects().into_iter().filter(|s| s.starts_with("[CRITICAL]")).collect();
+    assert_eq!(
+        critical.len(),
+        2,
+        "09:02 escalates; 09:10 is quiet; 09:16 is quiet (14 min later); 09:17:30 escalates again: {critical:?}"
+    );
+}

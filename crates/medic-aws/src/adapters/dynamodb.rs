@@ -209,7 +209,7 @@ impl Ledger for DynamoLedger {
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
-    async fn add_to_set(&self, key: &str, member: &str, expires_at: EpochSeconds) -> PortResult<usize> {
+    async fn add_to_set(&self, key: &str, member: &str, expires_at: EpochSeconds) -> PortResult<Vec<String>> {
         let updated = self
             .client
             .update_item()
@@ -223,17 +223,13 @@ impl Ledger for DynamoLedger {
             .send()
             .await
             .map_err(|e| classify("dynamodb:UpdateItem(set)", e))?;
-        Ok(updated
-            .attributes
-            .as_ref()
-            .and_then(|item| item.get("members"))
-            .and_then(|v| v.as_ss().ok())
-            .map_or(1, Vec::len))
+        let members = updated.attributes.as_ref().and_then(|item| item.get("members")).and_then(|v| v.as_ss().ok());
+        Ok(members.cloned().unwrap_or_else(|| vec![member.to_owned()]))
     }
 
-    async fn set_size(&self, key: &str) -> PortResult<usize> {
+    async fn set_members(&self, key: &str) -> PortResult<Vec<String>> {
         let item = self.get(key).await?;
-        Ok(item.as_ref().and_then(|item| item.get("members")).and_then(|v| v.as_ss().ok()).map_or(0, Vec::len))
+        Ok(item.as_ref().and_then(|item| item.get("members")).and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default())
     }
 
     async fn first_time(&self, key: &str, expires_at: EpochSeconds) -> PortResult<bool> {
