@@ -36,7 +36,7 @@ venv: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Create .venv (and .venv-c
 build: ## Debug build of every function (what the tests and the demo run)
 	cargo build --workspace --bins
 
-test: venv ## Every test tier: fmt, clippy, unit, emulated AWS (moto), runtime (RIE), template lint
+test: venv ## Every test tier: fmt, clippy, template gates, unit, emulated AWS (moto), runtime (RIE), template conformance
 	scripts/test.sh
 
 lint: venv ## fmt, clippy (-D warnings), and the template gates (sam validate, cfn-lint + serverless rules on the transformed template, checkov)
@@ -57,6 +57,6 @@ release: venv ## Release bootstraps with cargo-lambda for arm64 (Lambda's archit
 sam-build: venv ## sam build (cargo-lambda under SAM) into .aws-sam/
 	sam build
 
-clean: ## Remove build output and .venv
+clean: ## Remove build output, .venv and .venv-checkov
 	cargo clean
 	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam
