@@ -256,18 +256,33 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 return Ok(ActionResult::Cooldown { until: cooldown.until });
             }
         }
-        if policy.dry_run && follow_up {
-            return Ok(ActionResult::WouldDo);
-        }
-        if !follow_up {
-            if let Some(refused) = self.breaker(action, now).await? {
-                return Ok(refused);
+        if policy.dry_run {
+            // Dry-run writes no cooldown and counts nothing; it only says whether the breaker
+            // would let the action through.
+            if follow_up {
+                return Ok(ActionResult::WouldDo);
             }
+            return Ok(self.breaker(action, now).await?.unwrap_or(ActionResult::WouldDo));
         }
+        // The cooldown is taken before the breaker slot, so of two events racing for the same
+        // resource only the winner uses up a slot.
         let cooldown_seconds = guard::cooldown_seconds(action, policy);
         let until = now + cooldown_seconds;
         if cooldown_seconds > 0 && !self.ledger.start_cooldown(&cooldown_key, until, now, event_key).await? {
             return Ok(ActionResult::Cooldown { until });
+        }
+        if !follow_up {
+            let refused = self.breaker(action, now).await;
+            if !matches!(refused, Ok(None)) {
+                // Not acting after all: give the cooldown back, or a retry would take it for a
+                // step already done.
+                if let Err(clear_error) = self.ledger.clear_cooldown(&cooldown_key).await {
+                    tracing::error!(key = %cooldown_key, error = %clear_error, "could not clear the cooldown of an action the breaker refused");
+                }
+                if let Some(refused) = refused? {
+                    return Ok(refused);
+                }
+            }
         }
         match self.remediator.apply(action).await {
             Ok(()) => Ok(ActionResult::Done),
@@ -571,6 +586,19 @@ mod tests {
         assert_eq!(
             bench.notifier.subjects(),
             ["[CRITICAL] asg web-prod: breaker open (limit 1 per 15 min), left i-3 alone (+1 more)"]
+        );
+    }
+
+    #[tokio::test]
+    async fn given_breaker_open_when_an_action_is_refused_then_it_leaves_no_cooldown_behind() {
+        let bench = Bench::new(Policy { breaker_max_actions: 1, ..Policy::default() });
+        assert_eq!(bench.run("e1", plan(vec![replace("i-1")])).await.status, Status::Acted);
+        assert_eq!(bench.run("e2", plan(vec![replace("i-2")])).await.status, Status::Blocked);
+        let keys = bench.ledger.keys();
+        assert!(keys.contains(&"cooldown#i-1#replace".to_owned()), "{keys:?}");
+        assert!(
+            !keys.contains(&"cooldown#i-2#replace".to_owned()),
+            "i-2 may be replaced once the breaker closes: {keys:?}"
         );
     }
 
