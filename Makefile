@@ -45,8 +45,8 @@ lint: venv ## fmt, clippy (-D warnings), and the template gates (sam validate, c
 	scripts/template-gates.sh
 
 demo: venv ## Self-healing story on emulated AWS, through the real bootstraps under the runtime emulator
-	@echo "== Building the functions (debug)"
-	cargo build --workspace --bins
+	@echo "== Building the functions (debug; all targets, as make test does, so one build serves both)"
+	cargo build --workspace --all-targets
 	scripts/with-moto.sh $(VENV)/bin/python demo/demo.py
 
 release: venv ## Release bootstraps with cargo-lambda for arm64 (Lambda's architecture), zipped
