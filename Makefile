@@ -34,7 +34,7 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 venv: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Create .venv (and .venv-checkov) with the Python-side tools
 
 build: ## Debug build of every function (what the tests and the demo run)
-	cargo build --workspace --bins
+	cargo build --workspace --all-targets
 
 test: venv ## Every test tier: fmt, clippy, template gates, unit, emulated AWS (moto), runtime (RIE), template conformance
 	scripts/test.sh
