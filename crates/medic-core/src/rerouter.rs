@@ -197,6 +197,16 @@ pub fn need(event: &DbEvent) -> Need {
     }
 }
 
+/// Whether `primary` is a case for promotion at all: a standalone instance, lost for good, with
+/// no Multi-AZ standby. Anything else is decided on the primary alone, so the replicas, their lag
+/// and the writer record need not be read.
+pub fn may_need_promotion(primary: &DbInstance) -> bool {
+    primary.source.is_none()
+        && primary.cluster.is_none()
+        && !primary.multi_az
+        && LOST_STATUSES.contains(&primary.status.as_str())
+}
+
 /// The ledger key of the once-per-day promotion guard of `primary`.
 pub fn promotion_guard_key(primary: &str) -> String {
     guard::cooldown_key(&Action::PromoteReplica {
@@ -1074,6 +1084,31 @@ mod tests {
         );
         assert!(actions[1].action.needs_previous());
         assert_eq!(actions[0].action.done_severity(), Severity::Critical);
+    }
+
+    #[test]
+    fn given_primary_not_a_promotion_case_when_decided_then_replicas_and_records_change_nothing() {
+        let failed = event("instance-failed.json");
+        let replicas = || vec![replica(REPLICA, "available", "us-east-1b", Some(1.0))];
+        let cases = [
+            primary("available"),
+            primary("rebooting"),
+            DbInstance { multi_az: true, ..primary("failed") },
+            DbInstance { source: Some("other-db".into()), ..primary("failed") },
+            DbInstance { cluster: Some("orders-aurora".into()), ..primary("failed") },
+        ];
+        for primary in cases {
+            assert!(!may_need_promotion(&primary), "{primary:?}");
+            let with = decide_db(&failed, &promotion(primary.clone(), replicas()), &Policy::default(), NOW);
+            let bare = DbObservation::Promotion(Some(PromotionFacts {
+                primary: primary.clone(),
+                replicas: vec![],
+                writer: None,
+                promotion_guard: None,
+            }));
+            assert_eq!(decide_db(&failed, &bare, &Policy::default(), NOW), with, "{primary:?}");
+        }
+        assert!(may_need_promotion(&primary("failed")) && may_need_promotion(&primary("stopped")));
     }
 
     #[test]

@@ -103,6 +103,11 @@ where
                 let Some(primary) = self.databases.db_instance(id).await? else {
                     return Ok(DbObservation::Promotion(None));
                 };
+                let promotion_guard = self.ledger.cooldown_until(&rerouter::promotion_guard_key(id), now).await?;
+                if !rerouter::may_need_promotion(&primary) {
+                    let facts = PromotionFacts { primary, replicas: vec![], writer: None, promotion_guard };
+                    return Ok(DbObservation::Promotion(Some(facts)));
+                }
                 let mut replicas = Vec::with_capacity(primary.replicas.len());
                 for replica_id in &primary.replicas {
                     if let Some(db) = self.databases.db_instance(replica_id).await? {
@@ -120,7 +125,6 @@ where
                     }
                     None => None,
                 };
-                let promotion_guard = self.ledger.cooldown_until(&rerouter::promotion_guard_key(id), now).await?;
                 DbObservation::Promotion(Some(PromotionFacts { primary, replicas, writer, promotion_guard }))
             }
             Need::Replica => {
@@ -146,8 +150,11 @@ where
                 let Some(mut cluster) = self.databases.db_cluster(id).await? else {
                     return Ok(DbObservation::Cluster(None));
                 };
-                for member in cluster.members.iter_mut().filter(|m| !m.writer && m.status == "available") {
-                    member.lag = self.metrics.replica_lag(&member.id, true, now).await?;
+                // Only a failover retry chooses among the readers.
+                if event.kind == DbEventKind::AuroraFailoverFailed {
+                    for member in cluster.members.iter_mut().filter(|m| !m.writer && m.status == "available") {
+                        member.lag = self.metrics.replica_lag(&member.id, true, now).await?;
+                    }
                 }
                 let failover_guard = self.ledger.cooldown_until(&rerouter::failover_guard_key(id), now).await?;
                 DbObservation::Cluster(Some(ClusterFacts { cluster, failover_guard }))
