@@ -13,7 +13,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv build test lint demo release sam-build clean
+.PHONY: help venv build test lint demo bench release sam-build clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,10 +49,17 @@ demo: venv ## Self-healing story on emulated AWS, through the real bootstraps un
 	cargo build --workspace --all-targets
 	scripts/with-moto.sh $(VENV)/bin/python demo/demo.py
 
-release: venv ## Release bootstraps with cargo-lambda for arm64 (Lambda's architecture), zipped
+bench: venv ## Release builds (x86_64 + arm64), then size, cold start, warm latency, peak RSS, time to remediate under the emulator against moto: BENCHMARKS.md
+	$(VENV)/bin/python bench/run.py
+
+FUNCTIONS := instance-healer alarm-responder rds-rerouter notifier
+
+# One package per cargo invocation: one invocation unifies features across its packages, which
+# would link every SDK crate into every function.
+release: venv ## Release bootstraps with cargo-lambda for arm64 (Lambda's architecture), zipped, one package at a time
 	rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
-	cargo lambda build --release --arm64 --output-format zip
-	@ls -l target/lambda/*/bootstrap.zip
+	for function in $(FUNCTIONS); do cargo lambda build --release --arm64 -p $$function --output-format zip || exit 1; done
+	@ls -l $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
 
 sam-build: venv ## sam build (cargo-lambda under SAM) into .aws-sam/
 	sam build

@@ -42,11 +42,21 @@ def free_port() -> int:
 
 
 class Runtime:
-    """One function process under the Runtime Interface Emulator."""
+    """One function process under the Runtime Interface Emulator: the debug bootstrap of
+    `function`, or `executable` when given (`make bench` runs release builds); its log goes to
+    `log_dir` (default target/)."""
 
-    def __init__(self, function: str, env: dict[str, str]):
+    def __init__(self, function: str, env: dict[str, str], executable: Path | None = None, log_dir: Path | None = None):
+        # A port free when chosen can be taken (by an outgoing connection) before the emulator
+        # binds it; the emulator then exits with "address already in use", and a retry takes others.
+        for _ in range(5):
+            if self._start(function, env, executable, log_dir):
+                return
+        raise RuntimeError(f"runtime emulator did not start; see {self.log_path}")
+
+    def _start(self, function: str, env: dict[str, str], executable: Path | None, log_dir: Path | None) -> bool:
         self.port, api_port = free_port(), free_port()
-        self.log_path = ROOT / "target" / f"rie-{function}-{self.port}.log"
+        self.log_path = (log_dir or ROOT / "target") / f"rie-{function}-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
@@ -54,7 +64,7 @@ class Runtime:
                 str(rie_binary()),
                 "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
                 "--runtime-api-address", f"127.0.0.1:{api_port}",
-                str(bootstrap(function)),
+                str(executable or bootstrap(function)),
             ],
             env={**os.environ, **env},
             stdout=self._log,
@@ -64,8 +74,11 @@ class Runtime:
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    break
+                    return True
             except OSError:
+                if self.process.poll() is not None and "address already in use" in self.log():
+                    self._log.close()
+                    return False
                 if self.process.poll() is not None or time.time() > deadline:
                     raise RuntimeError(f"runtime emulator did not start; see {self.log_path}")
                 time.sleep(0.05)

@@ -1,13 +1,16 @@
 //! Decision-only latency: parse + decide for every file in `events/`, per function, with the
 //! observation a real invocation would bring (no I/O, no AWS). `cargo bench -p medic-core`.
+//! Besides criterion's batch figures, each call is timed alone for p50 / p99, written as JSON to
+//! `$MEDIC_DECIDE_PERCENTILES` (`make bench` sets it) or printed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // bench setup fails loudly by design
 #![allow(missing_debug_implementations)]
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::Criterion;
 use medic_core::alarm::parse_alarm_event;
 use medic_core::instance::{self, GroupMember, InstanceFacts, InstanceObservation};
 use medic_core::notifier::{self, LaunchFailures};
@@ -75,60 +78,106 @@ fn promotion() -> DbObservation {
     }))
 }
 
-fn decide(c: &mut Criterion) {
-    let policy = Policy::default();
-    let healer = events("instance-healer");
-    c.bench_function("instance-healer: parse + decide, every file", |b| {
-        b.iter(|| {
-            for raw in &healer {
-                if let Ok(Trigger::InstanceStateChanged(change)) = parse_event(black_box(raw)) {
-                    black_box(instance::decide(&change, &asg_member(), &policy, NOW));
-                }
-            }
-        });
-    });
-    let alarms = events("alarm-responder");
+/// One function's decision over one parsed-at-call-time event file.
+type DecideOne = Box<dyn Fn(&Value, &Policy)>;
+
+fn deciders() -> Vec<(&'static str, Vec<Value>, DecideOne)> {
     let capacity = GroupCapacity { min: 1, max: 4, desired: 2, ..GroupCapacity::default() };
-    c.bench_function("alarm-responder: parse + decide, every file", |b| {
-        b.iter(|| {
-            for raw in &alarms {
+    vec![
+        (
+            "instance-healer",
+            events("instance-healer"),
+            Box::new(|raw, policy| {
+                if let Ok(Trigger::InstanceStateChanged(change)) = parse_event(black_box(raw)) {
+                    black_box(instance::decide(&change, &asg_member(), policy, NOW));
+                }
+            }),
+        ),
+        (
+            "alarm-responder",
+            events("alarm-responder"),
+            Box::new(move |raw, policy| {
                 for change in parse_alarm_event(black_box(raw)).unwrap_or_default() {
                     let remediation = responder::remediation(&change, &[], change.comparison_operator.as_deref());
                     let target =
                         Target::Group { group: "web-prod".into(), capacity: capacity.clone(), group_tags: managed() };
-                    black_box(responder::decide_alarm(&change, &[], &remediation, &target, &policy, NOW));
+                    black_box(responder::decide_alarm(&change, &[], &remediation, &target, policy, NOW));
                 }
-            }
-        });
-    });
-    let rds = events("rds-rerouter");
-    c.bench_function("rds-rerouter: parse + decide, every file", |b| {
-        b.iter(|| {
-            for raw in &rds {
+            }),
+        ),
+        (
+            "rds-rerouter",
+            events("rds-rerouter"),
+            Box::new(|raw, policy| {
                 if let Ok(event) = parse_db_event(black_box(raw)) {
-                    black_box(rerouter::decide_db(&event, &promotion(), &policy, NOW));
+                    black_box(rerouter::decide_db(&event, &promotion(), policy, NOW));
                 }
-            }
-        });
-    });
-    let notices = events("notifier");
-    c.bench_function("notifier: parse + decide, every file", |b| {
-        b.iter(|| {
-            for raw in &notices {
-                match notifier::parse_notice_event(black_box(raw)) {
-                    Ok(Trigger::AsgActivity(activity)) => {
-                        let failures = Some(LaunchFailures { count: 1, escalate: false });
-                        black_box(notifier::decide_activity(&activity, failures, &policy));
-                    }
-                    Ok(Trigger::Health(event)) => {
-                        black_box(notifier::decide_health(&event));
-                    }
-                    _ => {}
+            }),
+        ),
+        (
+            "notifier",
+            events("notifier"),
+            Box::new(|raw, policy| match notifier::parse_notice_event(black_box(raw)) {
+                Ok(Trigger::AsgActivity(activity)) => {
+                    let failures = Some(LaunchFailures { count: 1, escalate: false });
+                    black_box(notifier::decide_activity(&activity, failures, policy));
                 }
-            }
-        });
-    });
+                Ok(Trigger::Health(event)) => {
+                    black_box(notifier::decide_health(&event));
+                }
+                _ => {}
+            }),
+        ),
+    ]
 }
 
-criterion_group!(benches, decide);
-criterion_main!(benches);
+/// Criterion times a batch (every file of a function) and reports its mean; the targets are
+/// about single calls, so each call is also timed on its own for p50 / p99.
+const TIMED_ROUNDS: usize = 2_000;
+
+fn per_call_percentiles(deciders: &[(&'static str, Vec<Value>, DecideOne)], policy: &Policy) -> Value {
+    let mut report = serde_json::Map::new();
+    for (function, files, decide) in deciders {
+        let mut nanos: Vec<u128> = Vec::with_capacity(TIMED_ROUNDS * files.len());
+        for _ in 0..TIMED_ROUNDS {
+            for raw in files {
+                let started = Instant::now();
+                decide(raw, policy);
+                nanos.push(started.elapsed().as_nanos());
+            }
+        }
+        nanos.sort_unstable();
+        let rank = |q: f64| nanos[((q * nanos.len() as f64).ceil() as usize).clamp(1, nanos.len()) - 1];
+        report.insert(
+            (*function).to_owned(),
+            serde_json::json!({
+                "files": files.len(),
+                "calls": nanos.len(),
+                "p50_ns": rank(0.50),
+                "p99_ns": rank(0.99),
+                "max_ns": nanos.last(),
+            }),
+        );
+    }
+    Value::Object(report)
+}
+
+fn main() {
+    let policy = Policy::default();
+    let deciders = deciders();
+    let mut criterion = Criterion::default().configure_from_args();
+    for (function, files, decide) in &deciders {
+        criterion.bench_function(&format!("{function}: parse + decide, every file"), |b| {
+            b.iter(|| files.iter().for_each(|raw| decide(raw, &policy)));
+        });
+    }
+    criterion.final_summary();
+    // `cargo test --benches` runs each benchmark once; only a real run times single calls.
+    if std::env::args().any(|arg| arg == "--bench") {
+        let report = serde_json::to_string_pretty(&per_call_percentiles(&deciders, &policy)).unwrap();
+        match std::env::var_os("MEDIC_DECIDE_PERCENTILES") {
+            Some(path) => std::fs::write(path, report).unwrap(),
+            None => println!("per call: {report}"),
+        }
+    }
+}
