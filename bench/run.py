@@ -731,6 +731,7 @@ def machine_facts() -> dict:
 
 def main() -> None:
     os.environ["PATH"] = f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"  # cargo-lambda, zig
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--skip-build", action="store_true", help="measure the builds already in target/bench")
     parser.add_argument("--no-arm64", action="store_true", help="skip the arm64 builds (sizes reported as not built)")
