@@ -673,7 +673,7 @@ def render(results: dict) -> str:
             f"**`make bench` took {meta['total_seconds'] / 60:.1f} min here, over the 15 min issue 6 asks for.** Cause: it is"
             f" CPU-bound on {meta['cores']} cores. The first build of each architecture compiles every dependency"
             f" ({', '.join(f'{k}: {v:.0f} s' for k, v in first_builds.items())}; `aws-sdk-ec2` alone is about 4 min"
-            f" of each). Every later build is mostly one fat-LTO link on one core ({rest:.0f} s for the other"
+            f" of each). Every later build is mostly one fat-LTO link on one core ({rest:.0f} s for the"
             f" {len(later)} other packages, {min(later, default=0):.0f}-{max(later, default=0):.0f} s each)."
             " What would close it: more cores, since the two architectures and the links are independent of each other;"
             " or fewer links, for example taking the arm64 sizes from `make release` instead of building them here.",
