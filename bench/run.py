@@ -278,8 +278,7 @@ class Scenario:
         self.count += 1
         world, tag = self.world, f"{self.world.name}-{self.count}"
         if self.function == "instance-healer":
-            instances = world.named_group(tag, 1, 5, 3, MANAGED)
-            world.asg.update_auto_scaling_group(AutoScalingGroupName=tag, HealthCheckGracePeriod=0)
+            instances = world.named_group(tag, 1, 5, 3, MANAGED, grace_seconds=0)
             world.stop(instances[0])
             return load_event(self.function, "asg-instance-stopped.json", instance_id=instances[0])
         if self.function == "alarm-responder":

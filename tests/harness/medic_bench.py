@@ -170,30 +170,13 @@ class World:
         return env
 
     def group(self, size: int, tags: dict[str, str] | None = None, grace_seconds: int = 0) -> tuple[str, list[str]]:
-        group, template = f"{self.name}-web", f"{self.name}-lt"
-        self.ec2.create_launch_template(
-            LaunchTemplateName=template, LaunchTemplateData={"ImageId": IMAGE_ID, "InstanceType": "t3.micro"}
-        )
-        self.asg.create_auto_scaling_group(
-            AutoScalingGroupName=group,
-            LaunchTemplate={"LaunchTemplateName": template, "Version": "$Latest"},
-            MinSize=1,
-            MaxSize=size + 2,
-            DesiredCapacity=size,
-            AvailabilityZones=["us-east-1a"],
-            HealthCheckType="EC2",
-            Tags=[
-                {"ResourceId": group, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": True}
-                for k, v in (tags or {}).items()
-            ],
-        )
-        # moto's create turns a grace period of 0 into 300; its update keeps the value.
-        self.asg.update_auto_scaling_group(AutoScalingGroupName=group, HealthCheckGracePeriod=grace_seconds)
-        described = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
-        return group, [i["InstanceId"] for i in described["Instances"]]
+        group = f"{self.name}-web"
+        return group, self.named_group(group, 1, size + 2, size, tags or {}, grace_seconds)
 
-    def named_group(self, group: str, minimum: int, maximum: int, desired: int, tags: dict[str, str]) -> list[str]:
-        """A group with a chosen name (fixtures name theirs), in a launch template of this world."""
+    def named_group(self, group: str, minimum: int, maximum: int, desired: int, tags: dict[str, str],
+                    grace_seconds: int | None = None) -> list[str]:
+        """A group with a chosen name (fixtures name theirs), in a launch template of this world;
+        its health-check grace period is moto's default (300 s) unless `grace_seconds` is given."""
         template = f"{self.name}-{group}-lt"
         self.ec2.create_launch_template(
             LaunchTemplateName=template, LaunchTemplateData={"ImageId": IMAGE_ID, "InstanceType": "t3.micro"}
@@ -205,11 +188,15 @@ class World:
             MaxSize=maximum,
             DesiredCapacity=desired,
             AvailabilityZones=["us-east-1a"],
+            HealthCheckType="EC2",
             Tags=[
                 {"ResourceId": group, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": True}
                 for k, v in tags.items()
             ],
         )
+        if grace_seconds is not None:
+            # moto's create turns a grace period of 0 into 300; its update keeps the value.
+            self.asg.update_auto_scaling_group(AutoScalingGroupName=group, HealthCheckGracePeriod=grace_seconds)
         described = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]
         return [i["InstanceId"] for i in described["Instances"]]
 
