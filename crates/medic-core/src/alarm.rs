@@ -296,6 +296,7 @@ fn from_detail(
             (true, _) => AlarmSubject::MetricMath { expressions: vec![] },
         }
     };
+    checked_ids(&detail.alarm_name, alarm_arn.as_deref(), &subject)?;
     Ok(AlarmChanged {
         alarm_name: detail.alarm_name,
         alarm_arn,
@@ -365,6 +366,7 @@ fn from_sns_message(message: SnsAlarmMessage, index: usize) -> Result<AlarmChang
             return Err(malformed(format!("Records[{index}]: alarm notification has neither Trigger nor AlarmRule")))
         }
     };
+    checked_ids(&message.alarm_name, message.alarm_arn.as_deref(), &subject)?;
     // The message's Region is a display name ("US East (N. Virginia)"); the ARN has the code.
     let region = message.alarm_arn.as_deref().and_then(|arn| arn.split(':').nth(3)).unwrap_or_default().to_owned();
     Ok(AlarmChanged {
@@ -381,6 +383,25 @@ fn from_sns_message(message: SnsAlarmMessage, index: usize) -> Result<AlarmChang
         account: message.aws_account_id,
         region,
     })
+}
+
+/// The alarm's name and ARN, and the dimensions medic passes to AWS calls, in their documented
+/// formats.
+fn checked_ids(name: &str, arn: Option<&str>, subject: &AlarmSubject) -> Result<(), MalformedEvent> {
+    crate::ids::alarm_name("alarm name", name)?;
+    if let Some(arn) = arn {
+        crate::ids::arn("alarm ARN", arn, "cloudwatch")?;
+    }
+    if let Some(id) = subject.dimension("InstanceId") {
+        crate::ids::instance_id("dimension InstanceId", id)?;
+    }
+    if let Some(group) = subject.dimension("AutoScalingGroupName") {
+        crate::ids::group_name("dimension AutoScalingGroupName", group)?;
+    }
+    if let Some(target_group) = subject.dimension("TargetGroup") {
+        crate::ids::target_group_dimension("dimension TargetGroup", target_group)?;
+    }
+    Ok(())
 }
 
 fn millis(text: &str, field: &str) -> Result<i64, MalformedEvent> {

@@ -161,9 +161,7 @@ fn parse_instance_state_change(raw: &Value) -> Result<Trigger, MalformedEvent> {
         return Err(MalformedEvent::new("EventBridge `id` is empty"));
     }
     let instance_id = envelope.detail.instance_id;
-    if !instance_id.starts_with("i-") || instance_id.len() < 4 {
-        return Err(MalformedEvent::new(format!("detail.instance-id `{instance_id}` is not an EC2 instance id (i-…)")));
-    }
+    crate::ids::instance_id("detail.instance-id", &instance_id)?;
     let occurred_at = parse_timestamp(&envelope.time)
         .ok_or_else(|| MalformedEvent::new(format!("`time` `{}` is not an RFC 3339 timestamp", envelope.time)))?;
     Ok(Trigger::InstanceStateChanged(InstanceStateChanged {

@@ -5,6 +5,7 @@
 pub mod alarm;
 pub mod event;
 pub mod guard;
+pub mod ids;
 pub mod instance;
 pub mod notice;
 pub mod notifier;

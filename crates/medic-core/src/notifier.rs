@@ -155,6 +155,10 @@ pub fn parse_notice_event(raw: &Value) -> Result<Trigger, MalformedEvent> {
             if detail.auto_scaling_group_name.trim().is_empty() {
                 return Err(MalformedEvent::new(format!("{detail_type}: detail.AutoScalingGroupName is empty")));
             }
+            crate::ids::group_name("detail.AutoScalingGroupName", &detail.auto_scaling_group_name)?;
+            if let Some(instance_id) = detail.ec2_instance_id.as_deref().filter(|id| !id.is_empty()) {
+                crate::ids::instance_id("detail.EC2InstanceId", instance_id)?;
+            }
             let cause = [detail.status_message, detail.cause, detail.description]
                 .into_iter()
                 .flatten()

@@ -169,6 +169,8 @@ pub fn parse_db_event(raw: &Value) -> Result<DbEvent, MalformedEvent> {
     let Some((_, identifier)) = detail.source_arn.split_once(arn_kind) else {
         return Err(malformed(format!("detail.SourceArn `{}` is not an RDS {arn_kind} ARN", detail.source_arn)));
     };
+    crate::ids::arn("detail.SourceArn", &detail.source_arn, "rds")?;
+    crate::ids::db_identifier("detail.SourceArn's identifier", identifier)?;
     let identifier = identifier.to_owned();
     if let Some(given) = &detail.source_identifier {
         let given = given.strip_prefix("rds:").unwrap_or(given);

@@ -139,3 +139,26 @@ async fn given_notify_on_ok_when_alarm_returns_to_ok_then_one_info_notice_and_no
     assert!(responder.alarms.calls.lock().unwrap().is_empty());
     assert!(responder.instances.calls.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn rule13_given_hostile_alarm_dimensions_when_handled_then_non_retryable_naming_them_and_no_aws_call() {
+    let rows = [
+        ("eventbridge-status-check-failed.json", "InstanceId", "i-../../etc/passwd\"; DROP"),
+        ("eventbridge-cpu-high.json", "AutoScalingGroupName", "web prod:*"),
+        ("eventbridge-unhealthy-hosts.json", "TargetGroup", "targetgroup/web/../../x"),
+    ];
+    for (file, dimension, value) in rows {
+        let responder = responder();
+        let mut event = fixture(file);
+        event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"][dimension] =
+            Value::from(value);
+
+        let error = responder.handle(event, NOW).await.expect_err(file);
+
+        let diagnostic = Diagnostic::from(error);
+        assert_eq!(diagnostic.error_type, "NonRetryable", "{file}");
+        assert!(diagnostic.error_message.contains(dimension), "{file}: {}", diagnostic.error_message);
+        assert!(responder.instances.calls.lock().unwrap().is_empty(), "{file}");
+        assert!(responder.alarms.calls.lock().unwrap().is_empty(), "{file}");
+    }
+}

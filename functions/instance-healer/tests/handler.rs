@@ -209,3 +209,22 @@ async fn given_event_claimed_by_a_running_invocation_when_delivered_then_retryab
     assert!(calls(&healer).is_empty(), "no observation, no action: {:?}", calls(&healer));
     assert!(healer.notifier.subjects().is_empty());
 }
+
+#[tokio::test]
+async fn rule13_given_a_hostile_instance_id_when_handled_then_non_retryable_naming_it_and_no_aws_call() {
+    let healer = healer(standalone("stopped"));
+    let mut event = fixture("standalone-instance-stopped.json");
+    event["detail"]["instance-id"] = Value::from("i-../../etc/passwd\"; DROP");
+
+    let error = handle(&healer, event, NOW).await.unwrap_err();
+
+    let diagnostic = Diagnostic::from(error);
+    assert_eq!(diagnostic.error_type, "NonRetryable");
+    assert!(
+        diagnostic.error_message.contains("detail.instance-id `i-../../etc/passwd"),
+        "{}",
+        diagnostic.error_message
+    );
+    assert!(calls(&healer).is_empty(), "{:?}", calls(&healer));
+    assert!(healer.ledger.calls.lock().unwrap().is_empty(), "nothing claimed for a bad id");
+}

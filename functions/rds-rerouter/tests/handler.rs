@@ -263,3 +263,18 @@ async fn given_replication_error_then_resumed_when_handled_then_reader_leaves_an
     let body = &rerouter.notifier.sent.lock().unwrap()[0].body;
     assert!(body.contains("rebooted replica orders-db-replica-1"), "{body}");
 }
+
+#[tokio::test]
+async fn rule13_given_a_hostile_db_identifier_when_handled_then_non_retryable_naming_it_and_no_aws_call() {
+    let world = world();
+    let mut event = fixture("instance-failed.json");
+    event["detail"]["SourceArn"] = Value::from("arn:aws:rds:us-east-1:123456789012:db:orders/../../x\"; DROP");
+    event["detail"]["SourceIdentifier"] = Value::from("orders/../../x\"; DROP");
+
+    let error = rerouter(&world).handle(event, NOW).await.expect_err("a hostile identifier");
+
+    let diagnostic = Diagnostic::from(error);
+    assert_eq!(diagnostic.error_type, "NonRetryable");
+    assert!(diagnostic.error_message.contains("orders/../../x"), "{}", diagnostic.error_message);
+    assert!(world.calls.lock().unwrap().is_empty(), "{:?}", world.calls.lock().unwrap());
+}
