@@ -256,13 +256,14 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 return Ok(ActionResult::Cooldown { until: cooldown.until });
             }
         }
+        let member = guard::breaker_member(event_key, action);
         if policy.dry_run {
             // Dry-run writes no cooldown and counts nothing; it only says whether the breaker
             // would let the action through.
             if follow_up {
                 return Ok(ActionResult::WouldDo);
             }
-            return Ok(self.breaker(action, now).await?.unwrap_or(ActionResult::WouldDo));
+            return Ok(self.breaker(action, &member, now).await?.err().unwrap_or(ActionResult::WouldDo));
         }
         // The cooldown is taken before the breaker slot, so of two events racing for the same
         // resource only the winner uses up a slot.
@@ -271,16 +272,19 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         if cooldown_seconds > 0 && !self.ledger.start_cooldown(&cooldown_key, until, now, event_key).await? {
             return Ok(ActionResult::Cooldown { until });
         }
+        let mut slot = None;
         if !follow_up {
-            let refused = self.breaker(action, now).await;
-            if !matches!(refused, Ok(None)) {
-                // Not acting after all: give the cooldown back, or a retry would take it for a
-                // step already done.
-                if let Err(clear_error) = self.ledger.clear_cooldown(&cooldown_key).await {
-                    tracing::error!(key = %cooldown_key, error = %clear_error, "could not clear the cooldown of an action the breaker refused");
-                }
-                if let Some(refused) = refused? {
-                    return Ok(refused);
+            match self.breaker(action, &member, now).await {
+                Ok(Ok(taken)) => slot = taken,
+                refused => {
+                    // Not acting after all: give the cooldown back, or a retry would take it for
+                    // a step already done.
+                    if let Err(clear_error) = self.ledger.clear_cooldown(&cooldown_key).await {
+                        tracing::error!(key = %cooldown_key, error = %clear_error, "could not clear the cooldown of an action the breaker refused");
+                    }
+                    if let Err(refused) = refused? {
+                        return Ok(refused);
+                    }
                 }
             }
         }
@@ -289,6 +293,14 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             Err(error) => {
                 if let Err(clear_error) = self.ledger.clear_cooldown(&cooldown_key).await {
                     tracing::error!(key = %cooldown_key, error = %clear_error, "could not clear the cooldown of a failed action");
+                }
+                // AWS answered with an error code (throttled, refused, invalid state): it did
+                // not act, so the slot goes back. A timeout or a lost answer keeps it: the call
+                // may have happened.
+                if let (Some(breaker_key), Some(_)) = (&slot, &error.code) {
+                    if let Err(release_error) = self.ledger.breaker_release(breaker_key, &member).await {
+                        tracing::error!(key = %breaker_key, error = %release_error, "could not give back the breaker slot of a failed action");
+                    }
                 }
                 if error.retryable {
                     Err(error)
@@ -299,35 +311,46 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         }
     }
 
-    /// Counts `action` against its blast-radius scope. `Some` when it must not run: the breaker
-    /// is open, or this is a dry run (which counts nothing).
-    async fn breaker(&self, action: &medic_core::Action, now: EpochSeconds) -> Result<Option<ActionResult>, PortError> {
+    /// Counts `member` (this action of this event) against the action's blast-radius scope.
+    /// `Ok` with the window key it was counted in (`None`: counted before, in the previous
+    /// window); `Err` when it must not run: the breaker is open, or this is a dry run (which
+    /// counts nothing).
+    async fn breaker(
+        &self,
+        action: &medic_core::Action,
+        member: &str,
+        now: EpochSeconds,
+    ) -> Result<Result<Option<String>, ActionResult>, PortError> {
         let policy = self.policy;
         let (scope, window, max) = (action.breaker_scope(), policy.breaker_window_seconds, policy.breaker_max_actions);
         let breaker_key = guard::breaker_key(&scope, now, window);
         // Fixed windows alone would let 2 x max through around a boundary. Counting the previous
         // window too keeps every span of one window length at or under max.
-        let previous = self.ledger.breaker_count(&guard::breaker_key(&scope, now - window, window)).await?;
-        let room = max.saturating_sub(previous);
+        let previous = self.ledger.set_members(&guard::breaker_key(&scope, now - window, window)).await?;
+        if previous.iter().any(|m| m == member) {
+            return Ok(if policy.dry_run { Err(ActionResult::WouldDo) } else { Ok(None) });
+        }
+        let room = max.saturating_sub(u32::try_from(previous.len()).unwrap_or(u32::MAX));
         if policy.dry_run {
-            let count = self.ledger.breaker_count(&breaker_key).await?;
-            if count >= room {
-                return Ok(Some(ActionResult::BreakerOpen { max, notify: false }));
+            let current = self.ledger.set_members(&breaker_key).await?;
+            let counted = u32::try_from(current.len()).unwrap_or(u32::MAX);
+            if !current.iter().any(|m| m == member) && counted >= room {
+                return Ok(Err(ActionResult::BreakerOpen { max, notify: false }));
             }
-            return Ok(Some(ActionResult::WouldDo));
+            return Ok(Err(ActionResult::WouldDo));
         }
         let expires = guard::breaker_expiry(policy, now);
         let verdict = if room == 0 {
             BreakerVerdict::Open { max: room }
         } else {
-            self.ledger.breaker_acquire(&breaker_key, room, expires).await?
+            self.ledger.breaker_acquire(&breaker_key, member, room, expires).await?
         };
         if let BreakerVerdict::Open { .. } = verdict {
             let notice_key = guard::breaker_notice_key(&scope, now, window);
             let notify = self.ledger.first_time(&notice_key, expires).await?;
-            return Ok(Some(ActionResult::BreakerOpen { max, notify }));
+            return Ok(Err(ActionResult::BreakerOpen { max, notify }));
         }
-        Ok(None)
+        Ok(Ok(Some(breaker_key)))
     }
 
     fn report_action(
@@ -627,6 +650,54 @@ mod tests {
         ];
         assert_eq!(statuses, [Status::Acted, Status::Acted, Status::Blocked, Status::Acted]);
         assert_eq!(bench.applied(), ["replace i-1", "replace i-2", "replace i-4"]);
+    }
+
+    #[tokio::test]
+    async fn rule5_given_two_throttled_attempts_when_the_breaker_holds_two_then_no_slot_is_used() {
+        let throttled = PortError {
+            code: Some("Throttling".into()),
+            ..PortError::retryable("autoscaling:SetInstanceHealth", "Throttling (HTTP 400): Rate exceeded")
+        };
+        let mut bench = Bench::new(Policy { breaker_max_actions: 2, ..Policy::default() });
+        bench.instances.apply_error = Some(throttled);
+        for attempt in ["e1", "e1"] {
+            let engine = Engine {
+                function: "test",
+                ledger: &bench.ledger,
+                notifier: &bench.notifier,
+                remediator: &bench.instances,
+                policy: &bench.policy,
+            };
+            let result = engine.run(&trigger(attempt), NOW, || async { Ok(plan(vec![replace("i-1")])) }).await;
+            assert!(result.is_err_and(|e| e.is_retryable()), "throttled attempts are retried");
+        }
+        bench.instances.apply_error = None;
+
+        let statuses = [
+            bench.run("e1", plan(vec![replace("i-1")])).await.status,
+            bench.run("e2", plan(vec![replace("i-2")])).await.status,
+        ];
+
+        assert_eq!(
+            statuses,
+            [Status::Acted, Status::Acted],
+            "nothing changed AWS until now: {:?}",
+            bench.notifier.subjects()
+        );
+    }
+
+    #[tokio::test]
+    async fn rule5_given_an_attempt_that_acted_and_died_when_the_event_is_retried_then_it_takes_no_second_slot() {
+        let bench = Bench::new(Policy { breaker_max_actions: 2, cooldown_seconds: 0, ..Policy::default() });
+        assert_eq!(bench.run("e1", plan(vec![replace("i-1")])).await.status, Status::Acted);
+        // The invocation died after acting, before its outcome was recorded: the claim expires
+        // and Lambda delivers the event again.
+        bench.ledger.release(&guard::event_key(&trigger("e1").idempotency_key())).await.unwrap();
+        assert_eq!(bench.run("e1", plan(vec![replace("i-1")])).await.status, Status::Acted);
+
+        let other = bench.run("e2", plan(vec![replace("i-2")])).await;
+
+        assert_eq!(other.status, Status::Acted, "one event is one slot: {other:?}");
     }
 
     /// Applies every action, except that actions named `fail` fail with `error`.

@@ -266,20 +266,29 @@ impl Ledger for MemoryLedger {
         Ok(())
     }
 
-    async fn breaker_acquire(&self, key: &str, max: u32, _expires_at: EpochSeconds) -> PortResult<BreakerVerdict> {
+    async fn breaker_acquire(
+        &self,
+        key: &str,
+        member: &str,
+        max: u32,
+        _expires_at: EpochSeconds,
+    ) -> PortResult<BreakerVerdict> {
         self.call("breaker", key);
         let mut items = lock(&self.items);
         let record = items.entry(key.to_owned()).or_default();
-        if record.number >= i64::from(max) {
+        if !record.members.contains(member) && record.members.len() >= max as usize {
             return Ok(BreakerVerdict::Open { max });
         }
-        record.number += 1;
-        Ok(BreakerVerdict::Allowed { count: u32::try_from(record.number).unwrap_or(u32::MAX) })
+        record.members.insert(member.to_owned());
+        Ok(BreakerVerdict::Allowed { count: u32::try_from(record.members.len()).unwrap_or(u32::MAX) })
     }
 
-    async fn breaker_count(&self, key: &str) -> PortResult<u32> {
-        self.call("breaker?", key);
-        Ok(lock(&self.items).get(key).map_or(0, |r| u32::try_from(r.number).unwrap_or(u32::MAX)))
+    async fn breaker_release(&self, key: &str, member: &str) -> PortResult<()> {
+        self.call("breaker-release", key);
+        if let Some(record) = lock(&self.items).get_mut(key) {
+            record.members.remove(member);
+        }
+        Ok(())
     }
 
     async fn add_to_set(&self, key: &str, member: &str, _expires_at: EpochSeconds) -> PortResult<Vec<String>> {

@@ -46,15 +46,17 @@ pub trait Ledger {
         started_by: &str,
     ) -> impl Future<Output = PortResult<bool>> + Send;
     fn clear_cooldown(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
-    /// Counts one more action in a breaker window unless it already holds `max`.
+    /// Adds `member` (one action of one event) to a breaker window unless the window already
+    /// holds `max` other members; a member already in it is allowed again without counting twice.
     fn breaker_acquire(
         &self,
         key: &str,
+        member: &str,
         max: u32,
         expires_at: EpochSeconds,
     ) -> impl Future<Output = PortResult<BreakerVerdict>> + Send;
-    /// Actions counted so far in a breaker window (for dry-run, which counts nothing).
-    fn breaker_count(&self, key: &str) -> impl Future<Output = PortResult<u32>> + Send;
+    /// Gives `member`'s slot back: its call failed without changing AWS.
+    fn breaker_release(&self, key: &str, member: &str) -> impl Future<Output = PortResult<()>> + Send;
     /// Adds `member` to the set at `key` (adding it again changes nothing) and returns the set's
     /// members: counts that a retried event cannot inflate.
     fn add_to_set(

@@ -57,6 +57,12 @@ pub fn breaker_key(scope: &str, now: EpochSeconds, window_seconds: i64) -> Strin
     format!("breaker#{scope}#{}", window_start(now, window_seconds))
 }
 
+/// What one breaker slot stands for: one action of one event. A retry of the event is the same
+/// member, so it never takes a second slot.
+pub fn breaker_member(event_key: &str, action: &Action) -> String {
+    format!("{event_key}|{}|{}", action.name(), action.resource())
+}
+
 /// Ledger partition key for "the breaker-open notice of this window was sent".
 pub fn breaker_notice_key(scope: &str, now: EpochSeconds, window_seconds: i64) -> String {
     format!("breaker-notice#{scope}#{}", window_start(now, window_seconds))

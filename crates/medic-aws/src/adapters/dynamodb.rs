@@ -178,16 +178,25 @@ impl Ledger for DynamoLedger {
         self.delete(key).await
     }
 
-    async fn breaker_acquire(&self, key: &str, max: u32, expires_at: EpochSeconds) -> PortResult<BreakerVerdict> {
+    async fn breaker_acquire(
+        &self,
+        key: &str,
+        member: &str,
+        max: u32,
+        expires_at: EpochSeconds,
+    ) -> PortResult<BreakerVerdict> {
         let updated = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))
-            .update_expression("ADD #count :one SET expires_at = :expires")
-            .condition_expression("attribute_not_exists(#count) OR #count < :max")
-            .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":one", n(1))
+            .update_expression("ADD #members :members SET expires_at = :expires")
+            .condition_expression(
+                "attribute_not_exists(#members) OR size(#members) < :max OR contains(#members, :member)",
+            )
+            .expression_attribute_names("#members", "members")
+            .expression_attribute_values(":members", AttributeValue::Ss(vec![member.to_owned()]))
+            .expression_attribute_values(":member", s(member))
             .expression_attribute_values(":max", n(max))
             .expression_attribute_values(":expires", n(expires_at))
             .return_values(ReturnValue::UpdatedNew)
@@ -196,7 +205,12 @@ impl Ledger for DynamoLedger {
             .map_err(|e| classify("dynamodb:UpdateItem(breaker)", e));
         match updated {
             Ok(output) => {
-                let count = output.attributes.as_ref().and_then(|item| number_attr(item, "count")).unwrap_or(1);
+                let count = output
+                    .attributes
+                    .as_ref()
+                    .and_then(|item| item.get("members"))
+                    .and_then(|v| v.as_ss().ok())
+                    .map_or(1, Vec::len);
                 Ok(BreakerVerdict::Allowed { count: u32::try_from(count).unwrap_or(u32::MAX) })
             }
             Err(error) if error.code.as_deref() == Some(CONDITION_FAILED) => Ok(BreakerVerdict::Open { max }),
@@ -204,9 +218,18 @@ impl Ledger for DynamoLedger {
         }
     }
 
-    async fn breaker_count(&self, key: &str) -> PortResult<u32> {
-        let count = self.get(key).await?.and_then(|item| number_attr(&item, "count")).unwrap_or(0);
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    async fn breaker_release(&self, key: &str, member: &str) -> PortResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("DELETE #members :members")
+            .expression_attribute_names("#members", "members")
+            .expression_attribute_values(":members", AttributeValue::Ss(vec![member.to_owned()]))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:UpdateItem(breaker release)", e))?;
+        Ok(())
     }
 
     async fn add_to_set(&self, key: &str, member: &str, expires_at: EpochSeconds) -> PortResult<Vec<String>> {
