@@ -84,13 +84,14 @@ def test_given_asg_member_terminated_outside_auto_scaling_when_rebound_then_left
     assert world.notices() == []
 
 
-def test_given_standalone_stopped_when_file_rebound_and_invoked_then_started(world):
+def test_rule1_given_standalone_stopped_by_a_person_when_file_rebound_and_invoked_then_left_alone(world):
     instance = world.standalone(MANAGED)
     world.stop(instance)
     with Runtime(FUNCTION, world.env()) as runtime:
         response = runtime.invoke(load_event(FUNCTION, "standalone-instance-stopped.json", instance_id=instance))
-    assert response["status"] == "acted", response
-    assert world.ec2_state(instance) == "running"
+    assert (response["status"], response["severity"]) == ("alerted", "info"), response
+    assert world.ec2_state(instance) == "stopped"
+    assert [n["subject"] for n in world.notices()] == [f"[INFO] ec2 {instance}: stopped by a user: left alone"]
 
 
 def test_given_standalone_terminated_when_file_rebound_and_invoked_then_critical_notice(world):

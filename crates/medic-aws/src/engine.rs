@@ -204,7 +204,8 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                     // A step that only completes the one before it (reroute after promote, reboot
                     // after leaving the reader set) is the same remediation: the breaker counted
                     // it with its lead step.
-                    let follow_up = planned.action.needs_previous() && index > 0;
+                    let follow_up =
+                        (planned.action.needs_previous() && index > 0) || planned.action.completes_recovery();
                     let result = if planned.action.needs_previous() && !previous_happened {
                         ActionResult::NotAttempted
                     } else {

@@ -349,7 +349,12 @@ pub fn asg_member(state: &str, now: EpochSeconds) -> InstanceObservation {
     let mut instance_tags = managed.clone();
     instance_tags.push((GROUP_NAME_TAG.to_owned(), "web-prod".to_owned()));
     InstanceObservation {
-        instance: Some(InstanceFacts { state: state.into(), tags: instance_tags, launched_at: Some(now - 7200) }),
+        instance: Some(InstanceFacts {
+            state: state.into(),
+            tags: instance_tags,
+            launched_at: Some(now - 7200),
+            ..InstanceFacts::default()
+        }),
         member: Some(GroupMember {
             group: "web-prod".into(),
             lifecycle_state: "InService".into(),
@@ -358,5 +363,6 @@ pub fn asg_member(state: &str, now: EpochSeconds) -> InstanceObservation {
             suspended_processes: vec![],
             group_tags: managed,
         }),
+        stopped_by_medic: false,
     }
 }

@@ -43,7 +43,12 @@ fn managed() -> Vec<(String, String)> {
 
 fn asg_member() -> InstanceObservation {
     InstanceObservation {
-        instance: Some(InstanceFacts { state: "stopped".into(), tags: managed(), launched_at: Some(NOW - 7200) }),
+        instance: Some(InstanceFacts {
+            state: "stopped".into(),
+            tags: managed(),
+            launched_at: Some(NOW - 7200),
+            ..InstanceFacts::default()
+        }),
         member: Some(GroupMember {
             group: "web-prod".into(),
             lifecycle_state: "InService".into(),
@@ -52,6 +57,7 @@ fn asg_member() -> InstanceObservation {
             suspended_processes: vec![],
             group_tags: managed(),
         }),
+        stopped_by_medic: false,
     }
 }
 

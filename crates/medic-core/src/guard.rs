@@ -23,10 +23,16 @@ pub fn resource_cooldown_key(resource: &str, name: &str) -> String {
 /// Promotions and cluster failovers happen at most once per primary or cluster in this span.
 pub const ONCE_PER_DAY_SECONDS: i64 = 24 * 3600;
 
+/// How long medic's stop of an instance for recovery marks it as medic's own stop, whatever the
+/// cooldown: the instance healer starts an instance stopped within this span.
+pub const RECOVERY_MARK_SECONDS: i64 = 3600;
+
 /// Every cooldown that holds `action` back: its own, and for a scale-in also a recent scale-out
-/// of the same group (never shrink a group that just had to grow).
+/// of the same group (never shrink a group that just had to grow). The start that completes
+/// medic's own recovery is never held back: it is the second half of one remediation.
 pub fn blocking_cooldown_keys(action: &Action) -> Vec<String> {
     match action {
+        Action::StartInstance { completes_recovery: true, .. } => vec![],
         Action::ScaleGroup { group, from, to } if to < from => {
             vec![cooldown_key(action), format!("cooldown#{group}#scale-out")]
         }
@@ -40,6 +46,8 @@ pub fn cooldown_seconds(action: &Action, policy: &Policy) -> i64 {
         Action::ScaleGroup { from, to, .. } if to < from => policy.scale_in_cooldown_seconds,
         Action::ScaleGroup { .. } => policy.scale_out_cooldown_seconds,
         Action::PromoteReplica { .. } | Action::FailoverCluster { .. } => ONCE_PER_DAY_SECONDS,
+        Action::StopForRecovery { .. } => RECOVERY_MARK_SECONDS,
+        Action::StartInstance { completes_recovery: true, .. } => 0,
         // Absolute UPSERTs that only follow a guarded decision: a cooldown would leave a broken
         // replica in rotation, or a promoted writer unrouted.
         Action::PointWriterRecord { .. } | Action::SetReaderWeight { .. } => 0,
@@ -147,7 +155,7 @@ mod tests {
     #[test]
     fn given_action_when_keyed_then_cooldown_is_per_resource_and_action() {
         let replace = Action::ReplaceInstance { group: "web".into(), instance_id: "i-1".into() };
-        let start = Action::StartInstance { instance_id: "i-1".into() };
+        let start = Action::StartInstance { instance_id: "i-1".into(), completes_recovery: false };
         assert_eq!(cooldown_key(&replace), "cooldown#i-1#replace");
         assert_ne!(cooldown_key(&replace), cooldown_key(&start));
     }

@@ -20,6 +20,13 @@ pub struct InstanceFacts {
     pub state: String,
     pub tags: Tags,
     pub launched_at: Option<EpochSeconds>,
+    /// Why EC2 says the instance stopped (`StateReason.Code`): `Server.*` when EC2 stopped it,
+    /// `Client.UserInitiatedShutdown` for a StopInstances call, `Client.InstanceInitiatedShutdown`
+    /// for a shutdown from inside the OS.
+    pub state_reason: Option<String>,
+    /// EC2's simplified automatic recovery is on (`MaintenanceOptions.AutoRecovery=default`) for
+    /// an EBS-backed on-demand instance: EC2 recovers it in place after a system check failure.
+    pub auto_recovery: bool,
 }
 
 /// What Auto Scaling says about the instance and its group now.
@@ -37,6 +44,14 @@ pub struct GroupMember {
 pub struct InstanceObservation {
     pub instance: Option<InstanceFacts>,
     pub member: Option<GroupMember>,
+    /// The ledger holds medic's own stop of this instance for recovery (a failed host).
+    pub stopped_by_medic: bool,
+}
+
+/// The ledger key that marks medic's own stop of `instance_id` for recovery: the cooldown of its
+/// `StopForRecovery`.
+pub fn recovery_mark_key(instance_id: &str) -> String {
+    crate::guard::resource_cooldown_key(instance_id, "recover")
 }
 
 /// Why the event needs no AWS call at all (pending, running), or `None` when it needs a look.
@@ -77,15 +92,7 @@ pub fn decide(
         return skip(SkipReason::Recovered { state });
     }
     match change.state {
-        Ec2State::Stopped if facts.state == "stopped" => Plan {
-            resource: id.to_owned(),
-            decision: Decision::Act {
-                actions: vec![PlannedAction {
-                    action: Action::StartInstance { instance_id: id.to_owned() },
-                    reason: "standalone instance stopped".to_owned(),
-                }],
-            },
-        },
+        Ec2State::Stopped if facts.state == "stopped" => decide_stopped(id, facts, observed.stopped_by_medic),
         Ec2State::Terminated | Ec2State::ShuttingDown if matches!(facts.state.as_str(), "terminated" | "shutting-down") => {
             Plan {
                 resource: id.to_owned(),
@@ -101,6 +108,44 @@ pub fn decide(
             }
         }
         state => skip(SkipReason::Transitional { state }),
+    }
+}
+
+/// A stopped standalone instance is started only when EC2 stopped it (`Server.*`) or medic
+/// stopped it itself for recovery; a stop by a person or from inside the OS is left alone.
+fn decide_stopped(id: &str, facts: &InstanceFacts, stopped_by_medic: bool) -> Plan {
+    let reason = facts.state_reason.as_deref().unwrap_or("none given");
+    let start = |completes_recovery, why: String| Plan {
+        resource: id.to_owned(),
+        decision: Decision::Act {
+            actions: vec![PlannedAction {
+                action: Action::StartInstance { instance_id: id.to_owned(), completes_recovery },
+                reason: why,
+            }],
+        },
+    };
+    if stopped_by_medic {
+        return start(
+            true,
+            "medic stopped it to move it off a failed host; this start completes that recovery".to_owned(),
+        );
+    }
+    if reason.starts_with("Server.") {
+        return start(false, format!("EC2 stopped it ({reason})"));
+    }
+    Plan {
+        resource: id.to_owned(),
+        decision: Decision::Alert(Alert {
+            severity: Severity::Info,
+            headline: "stopped by a user: left alone".to_owned(),
+            reason: format!(
+                "standalone instance {id} stopped with StateReason {reason}: a person, a script or its own OS stopped it, not EC2, so medic does not start it"
+            ),
+            advice: format!(
+                "Nothing to do if the stop was intended. If not, find who stopped it (CloudTrail StopInstances, or the OS logs for a shutdown) and start {id} by hand."
+            ),
+            scope_label: format!("ec2 {id}"),
+        }),
     }
 }
 
@@ -212,7 +257,12 @@ mod tests {
     }
 
     fn facts(state: &str, extra: &[(&str, &str)]) -> InstanceFacts {
-        InstanceFacts { state: state.into(), tags: tags(extra), launched_at: Some(NOW - 3600) }
+        InstanceFacts {
+            state: state.into(),
+            tags: tags(extra),
+            launched_at: Some(NOW - 3600),
+            ..InstanceFacts::default()
+        }
     }
 
     fn member() -> GroupMember {
@@ -230,6 +280,7 @@ mod tests {
         InstanceObservation {
             instance: Some(facts(state, &[(GROUP_NAME_TAG, "web-prod"), (MANAGED_TAG, "true")])),
             member: Some(member()),
+            stopped_by_medic: false,
         }
     }
 
@@ -241,8 +292,14 @@ mod tests {
         observed
     }
 
+    fn stopped_because(reason: &str, stopped_by_medic: bool) -> InstanceObservation {
+        let mut facts = facts("stopped", &[(MANAGED_TAG, "true")]);
+        facts.state_reason = Some(reason.into());
+        InstanceObservation { instance: Some(facts), member: None, stopped_by_medic }
+    }
+
     fn standalone(state: &str, extra: &[(&str, &str)]) -> InstanceObservation {
-        InstanceObservation { instance: Some(facts(state, extra)), member: None }
+        InstanceObservation { instance: Some(facts(state, extra)), member: None, stopped_by_medic: false }
     }
 
     fn replace() -> Decision {
@@ -270,7 +327,13 @@ mod tests {
     fn given_event_and_observation_when_decided_then_expected_plan() {
         let start = Decision::Act {
             actions: vec![PlannedAction {
-                action: Action::StartInstance { instance_id: ID.into() },
+                action: Action::StartInstance { instance_id: ID.into(), completes_recovery: false },
+                reason: String::new(),
+            }],
+        };
+        let recovery_start = Decision::Act {
+            actions: vec![PlannedAction {
+                action: Action::StartInstance { instance_id: ID.into(), completes_recovery: true },
                 reason: String::new(),
             }],
         };
@@ -278,11 +341,13 @@ mod tests {
         let opted_out = InstanceObservation {
             instance: Some(facts("stopped", &[(GROUP_NAME_TAG, "web-prod"), (MANAGED_TAG, "false")])),
             member: Some(member()),
+            stopped_by_medic: false,
         };
         let untagged_group = with_member(|m| m.group_tags.clear());
         let untagged_member = InstanceObservation {
             instance: Some(facts("stopped", &[(GROUP_NAME_TAG, "web-prod")])),
             member: untagged_group.member.clone(),
+            stopped_by_medic: false,
         };
         let rows: Vec<(&str, Ec2State, InstanceObservation, Scope, String)> = vec![
             ("ASG member stopped", Ec2State::Stopped, asg_member("stopped"), Scope::Tagged, shape(&replace())),
@@ -405,11 +470,39 @@ mod tests {
                 skip("instance-not-found"),
             ),
             (
-                "standalone stopped",
+                "rule 1: standalone stopped by EC2 (Server.*)",
+                Ec2State::Stopped,
+                stopped_because("Server.InternalError", false),
+                Scope::Tagged,
+                shape(&start),
+            ),
+            (
+                "rule 1: standalone stopped by a person",
+                Ec2State::Stopped,
+                stopped_because("Client.UserInitiatedShutdown", false),
+                Scope::Tagged,
+                "alert info".into(),
+            ),
+            (
+                "rule 1: standalone shut down from its OS",
+                Ec2State::Stopped,
+                stopped_because("Client.InstanceInitiatedShutdown", false),
+                Scope::Tagged,
+                "alert info".into(),
+            ),
+            (
+                "rule 1: standalone stopped, reason unknown",
                 Ec2State::Stopped,
                 standalone("stopped", &[(MANAGED_TAG, "true")]),
                 Scope::Tagged,
-                shape(&start),
+                "alert info".into(),
+            ),
+            (
+                "rule 2: standalone stopped by medic's own recovery",
+                Ec2State::Stopped,
+                stopped_because("Client.UserInitiatedShutdown", true),
+                Scope::Tagged,
+                shape(&recovery_start),
             ),
             (
                 "standalone not opted in",

@@ -119,7 +119,7 @@ fn action_advice(action: &Action) -> String {
         Action::ReplaceInstance { group, .. } => format!(
             "Auto Scaling launches a replacement within minutes; confirm it in the activity history of {group} and find out why the instance went down (console output, CloudTrail StopInstances/TerminateInstances)."
         ),
-        Action::StartInstance { instance_id } => format!(
+        Action::StartInstance { instance_id, .. } => format!(
             "Confirm {instance_id} passes its status checks and serves again, and find out who or what stopped it (CloudTrail StopInstances)."
         ),
         Action::ScaleGroup { group, .. } => format!(

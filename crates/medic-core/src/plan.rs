@@ -30,8 +30,9 @@ impl Severity {
 pub enum Action {
     /// `SetInstanceHealth(Unhealthy, ShouldRespectGracePeriod=true)`: Auto Scaling replaces it.
     ReplaceInstance { group: String, instance_id: String },
-    /// `StartInstances` on a standalone instance that stopped.
-    StartInstance { instance_id: String },
+    /// `StartInstances` on a standalone instance that EC2 stopped, or that medic stopped itself to
+    /// recover it (`completes_recovery`: the second half of that one remediation).
+    StartInstance { instance_id: String, completes_recovery: bool },
     /// `SetDesiredCapacity` to an absolute value (idempotent), inside [min, max].
     ScaleGroup { group: String, from: i32, to: i32 },
     /// `RebootInstances`: a standalone instance failed its instance status check.
@@ -106,6 +107,12 @@ impl Action {
         }
     }
 
+    /// True for the start that completes medic's own stop for recovery: the breaker counted the
+    /// remediation with the stop.
+    pub fn completes_recovery(&self) -> bool {
+        matches!(self, Self::StartInstance { completes_recovery: true, .. })
+    }
+
     /// True when the action only makes sense after the one before it in the plan happened
     /// (reroute after the promotion, reboot after the replica left the reader set).
     pub fn needs_previous(&self) -> bool {
@@ -115,7 +122,7 @@ impl Action {
     pub fn resource(&self) -> &str {
         match self {
             Self::ReplaceInstance { instance_id, .. }
-            | Self::StartInstance { instance_id }
+            | Self::StartInstance { instance_id, .. }
             | Self::RebootInstance { instance_id }
             | Self::StopForRecovery { instance_id } => instance_id,
             Self::ScaleGroup { group, .. } => group,
@@ -146,7 +153,7 @@ impl Action {
     pub fn scope_label(&self) -> String {
         match self {
             Self::ReplaceInstance { group, .. } | Self::ScaleGroup { group, .. } => format!("asg {group}"),
-            Self::StartInstance { instance_id }
+            Self::StartInstance { instance_id, .. }
             | Self::RebootInstance { instance_id }
             | Self::StopForRecovery { instance_id } => format!("ec2 {instance_id}"),
             Self::PromoteReplica { primary, .. }
@@ -163,7 +170,7 @@ impl Action {
             Self::ReplaceInstance { instance_id, .. } => {
                 (format!("replaced {instance_id}"), format!("would replace {instance_id}"))
             }
-            Self::StartInstance { instance_id } => {
+            Self::StartInstance { instance_id, .. } => {
                 (format!("started {instance_id}"), format!("would start {instance_id}"))
             }
             Self::ScaleGroup { from, to, .. } => {
@@ -210,7 +217,7 @@ impl Action {
             Self::ReplaceInstance { group, instance_id } => format!(
                 "autoscaling:SetInstanceHealth({instance_id}, Unhealthy, ShouldRespectGracePeriod=true) in {group}"
             ),
-            Self::StartInstance { instance_id } => format!("ec2:StartInstances({instance_id})"),
+            Self::StartInstance { instance_id, .. } => format!("ec2:StartInstances({instance_id})"),
             Self::ScaleGroup { group, to, .. } => format!("autoscaling:SetDesiredCapacity({group}, {to})"),
             Self::RebootInstance { instance_id } => format!("ec2:RebootInstances({instance_id})"),
             Self::StopForRecovery { instance_id } => format!(

@@ -297,6 +297,16 @@ pub fn decide_alarm(
             if facts.state != "running" {
                 return Plan::skip(instance_id, SkipReason::NotRunning { state: facts.state.clone() });
             }
+            if facts.auto_recovery && *check != StatusCheck::Instance {
+                return alert(
+                    instance_id,
+                    Severity::Warning,
+                    format!("EC2 automatic recovery handles {instance_id}"),
+                    format!("{why} on {instance_id}, which has EC2's automatic recovery on (MaintenanceOptions.AutoRecovery=default): EC2 recovers it in place onto healthy hardware, without a stop, so medic does not stop it"),
+                    format!("Watch {instance_id} for the recovery (EC2 console, the AWS Health event); if it does not come back, stop and start it by hand."),
+                    format!("ec2 {instance_id}"),
+                );
+            }
             let action = match check {
                 StatusCheck::Instance => Action::RebootInstance { instance_id: instance_id.clone() },
                 StatusCheck::System | StatusCheck::Either => {
@@ -511,6 +521,7 @@ mod tests {
                     state: "running".into(),
                     tags: managed(),
                     launched_at: Some(NOW - 7200),
+                    ..InstanceFacts::default()
                 }),
                 member: Some(GroupMember {
                     group: "web-prod".into(),
@@ -520,14 +531,29 @@ mod tests {
                     suspended_processes: vec![],
                     group_tags: managed(),
                 }),
+                stopped_by_medic: false,
             }
         }
 
         fn standalone(state: &str) -> InstanceObservation {
             InstanceObservation {
-                instance: Some(InstanceFacts { state: state.into(), tags: managed(), launched_at: Some(NOW - 7200) }),
+                instance: Some(InstanceFacts {
+                    state: state.into(),
+                    tags: managed(),
+                    launched_at: Some(NOW - 7200),
+                    ..InstanceFacts::default()
+                }),
                 member: None,
+                stopped_by_medic: false,
             }
+        }
+
+        fn auto_recovering() -> InstanceObservation {
+            let mut observed = standalone("running");
+            if let Some(facts) = observed.instance.as_mut() {
+                facts.auto_recovery = true;
+            }
+            observed
         }
 
         fn shape(plan: &Plan) -> String {
@@ -646,6 +672,30 @@ mod tests {
                     replace(StatusCheck::System),
                     Target::Instance(standalone("running")),
                     "act recover i-0a1b2c3d4e5f67890",
+                ),
+                (
+                    "rule 2: system check, standalone with EC2 automatic recovery",
+                    "eventbridge-status-check-failed.json",
+                    &[],
+                    replace(StatusCheck::System),
+                    Target::Instance(auto_recovering()),
+                    "alert warning EC2 automatic recovery handles i-0a1b2c3d4e5f67890",
+                ),
+                (
+                    "rule 2: either check, standalone with EC2 automatic recovery",
+                    "eventbridge-status-check-failed.json",
+                    &[],
+                    replace(StatusCheck::Either),
+                    Target::Instance(auto_recovering()),
+                    "alert warning EC2 automatic recovery handles i-0a1b2c3d4e5f67890",
+                ),
+                (
+                    "rule 2: instance check, standalone with EC2 automatic recovery (a reboot, not a stop)",
+                    "eventbridge-status-check-failed.json",
+                    &[],
+                    replace(StatusCheck::Instance),
+                    Target::Instance(auto_recovering()),
+                    "act reboot i-0a1b2c3d4e5f67890",
                 ),
                 (
                     "standalone already stopped",

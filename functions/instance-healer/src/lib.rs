@@ -6,6 +6,7 @@ use medic_aws::adapters::instances::AwsInstances;
 use medic_aws::adapters::sns::SnsNotifier;
 use medic_aws::ports::{InstanceInspector, Ledger, Notifier, Remediator};
 use medic_aws::{Engine, HandlerError, MedicConfig};
+use medic_core::event::Ec2State;
 use medic_core::time::EpochSeconds;
 use medic_core::{instance, parse_event, Outcome, Policy, Trigger};
 use serde_json::Value;
@@ -61,7 +62,11 @@ where
     }
     engine
         .run(&trigger, now, || async {
-            let observed = healer.instances.observe_instance(&change.instance_id).await?;
+            let mut observed = healer.instances.observe_instance(&change.instance_id).await?;
+            if change.state == Ec2State::Stopped && observed.member.is_none() {
+                let mark = healer.ledger.cooldown_until(&instance::recovery_mark_key(&change.instance_id), now).await?;
+                observed.stopped_by_medic = mark.is_some();
+            }
             Ok(instance::decide(change, &observed, &healer.policy, now))
         })
         .await

@@ -244,20 +244,58 @@ async fn given_replace_unhealthy_suspended_when_instance_stopped_then_warning_an
 
 #[tokio::test]
 #[ignore = "needs moto: run `make test`"]
-async fn given_standalone_tagged_instance_when_stopped_then_started() {
-    let world = World::new("standalone").await;
+async fn rule1_given_a_standalone_instance_a_person_stopped_when_its_event_arrives_then_left_stopped_with_an_info_notice(
+) {
+    let world = World::new("person-stop").await;
     let instance = world.standalone(&[MANAGED]).await;
+    // moto records a StopInstances call as EC2 does: StateReason Client.UserInitiatedShutdown.
     world.stop(&instance).await;
-    assert_eq!(world.ec2_state(&instance).await, "stopped");
 
     let outcome = handle(&healer(&world, Policy::default()), state_change(&instance, "stopped"), now()).await.unwrap();
 
+    assert_eq!(outcome.status, Status::Alerted, "{outcome:?}");
+    assert_eq!(world.ec2_state(&instance).await, "stopped");
+    let notices = world.notices().await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let (subject, severity, body) = &notices[0];
+    assert_eq!(subject, &format!("[INFO] ec2 {instance}: stopped by a user: left alone"));
+    assert_eq!(severity, "info");
+    assert!(body.contains("StateReason Client.UserInitiatedShutdown"), "{body}");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn rule2_given_medic_stopped_a_standalone_instance_for_recovery_when_its_event_arrives_then_started_under_a_full_breaker(
+) {
+    use medic_aws::ports::Ledger;
+    use medic_core::{guard, instance, Action};
+    let world = World::new("recovery").await;
+    let instance = world.standalone(&[MANAGED]).await;
+    let policy = Policy { breaker_max_actions: 1, ..Policy::default() };
+    let at = now();
+    // What the alarm responder's stop for recovery leaves in the shared ledger: the mark (its
+    // cooldown) and its breaker slot, which fills a breaker of one.
+    let ledger = medic_aws::adapters::dynamodb::DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(&world.sdk),
+        world.config(policy.clone()).ledger_table,
+        &policy,
+    );
+    let stop = Action::StopForRecovery { instance_id: instance.clone() };
+    assert!(ledger
+        .start_cooldown(&instance::recovery_mark_key(&instance), at + guard::RECOVERY_MARK_SECONDS, at, "event#alarm")
+        .await
+        .unwrap());
+    let window = guard::breaker_key(&stop.breaker_scope(), at, policy.breaker_window_seconds);
+    ledger.breaker_acquire(&window, &guard::breaker_member("event#alarm", &stop), 1, at + 1800).await.unwrap();
+    world.stop(&instance).await;
+
+    let outcome = handle(&healer(&world, policy), state_change(&instance, "stopped"), at).await.unwrap();
+
     assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
     assert_eq!(world.ec2_state(&instance).await, "running");
-    assert_eq!(
-        world.notices().await[0].0,
-        format!("[WARNING] ec2 {instance}: started {instance} (standalone instance stopped)")
-    );
+    let notices = world.notices().await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].1 == "warning" && notices[0].2.contains("completes that recovery"), "{notices:?}");
 }
 
 #[tokio::test]

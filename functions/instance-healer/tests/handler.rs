@@ -24,14 +24,22 @@ fn asg_member(state: &str) -> InstanceObservation {
     medic_aws::fakes::asg_member(state, NOW)
 }
 
+/// A standalone opted-in instance that EC2 itself stopped (`Server.ScheduledStop`).
 fn standalone(state: &str) -> InstanceObservation {
+    stopped_because(state, "Server.ScheduledStop")
+}
+
+fn stopped_because(state: &str, reason: &str) -> InstanceObservation {
     InstanceObservation {
         instance: Some(InstanceFacts {
             state: state.into(),
             tags: tags(&[(MANAGED_TAG, "true")]),
             launched_at: Some(NOW),
+            state_reason: Some(reason.into()),
+            auto_recovery: false,
         }),
         member: None,
+        stopped_by_medic: false,
     }
 }
 
@@ -227,4 +235,45 @@ async fn rule13_given_a_hostile_instance_id_when_handled_then_non_retryable_nami
     );
     assert!(calls(&healer).is_empty(), "{:?}", calls(&healer));
     assert!(healer.ledger.calls.lock().unwrap().is_empty(), "nothing claimed for a bad id");
+}
+
+#[tokio::test]
+async fn rule1_given_a_standalone_instance_stopped_by_a_person_or_its_os_when_handled_then_info_notice_and_no_call() {
+    for reason in ["Client.UserInitiatedShutdown", "Client.InstanceInitiatedShutdown"] {
+        let healer = healer(stopped_because("stopped", reason));
+
+        let outcome = handle(&healer, fixture("standalone-instance-stopped.json"), NOW).await.unwrap();
+
+        assert_eq!((outcome.status, outcome.severity), (Status::Alerted, Some(medic_core::Severity::Info)), "{reason}");
+        assert!(!calls(&healer).iter().any(|c| c.starts_with("start")), "{reason}: {:?}", calls(&healer));
+        assert_eq!(
+            healer.notifier.subjects(),
+            ["[INFO] ec2 i-0fedcba9876543210: stopped by a user: left alone"],
+            "{reason}"
+        );
+        assert!(healer.notifier.sent.lock().unwrap()[0].body.contains(reason), "{reason}: the notice names the reason");
+    }
+}
+
+#[tokio::test]
+async fn rule2_given_medic_stopped_an_instance_for_recovery_when_its_stop_arrives_under_a_full_breaker_then_started() {
+    use medic_aws::ports::Ledger;
+    use medic_core::{guard, instance, Action};
+    let mut healer = healer(stopped_because("stopped", "Client.UserInitiatedShutdown"));
+    healer.policy.breaker_max_actions = 1;
+    // The alarm responder's stop for recovery: its mark and its breaker slot, in the shared ledger.
+    let stop = Action::StopForRecovery { instance_id: "i-0fedcba9876543210".into() };
+    let key = instance::recovery_mark_key("i-0fedcba9876543210");
+    assert!(healer.ledger.start_cooldown(&key, NOW + 3600, NOW - 60, "event#alarm").await.unwrap());
+    let window = guard::breaker_key(&stop.breaker_scope(), NOW, healer.policy.breaker_window_seconds);
+    let slot = guard::breaker_member("event#alarm", &stop);
+    healer.ledger.breaker_acquire(&window, &slot, 1, NOW + 1800).await.unwrap();
+    // A start of the same instance a little earlier would hold a cooldown too.
+    healer.ledger.start_cooldown("cooldown#i-0fedcba9876543210#start", NOW + 300, NOW - 300, "event#x").await.unwrap();
+
+    let outcome = handle(&healer, fixture("standalone-instance-stopped.json"), NOW).await.unwrap();
+
+    assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
+    assert!(calls(&healer).contains(&"start i-0fedcba9876543210".to_owned()), "{:?}", calls(&healer));
+    assert!(outcome.reason.contains("medic stopped it"), "{}", outcome.reason);
 }

@@ -2,6 +2,7 @@
 //! act on them (replace through Auto Scaling, scale, start, reboot, stop for recovery).
 
 use aws_sdk_autoscaling::Client as AutoScaling;
+use aws_sdk_ec2::types::{DeviceType, InstanceAutoRecoveryState};
 use aws_sdk_ec2::Client as Ec2;
 use medic_core::instance::{GroupMember, InstanceFacts, InstanceObservation};
 use medic_core::responder::GroupCapacity;
@@ -39,6 +40,13 @@ impl AwsInstances {
                 .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
                 .collect(),
             launched_at: instance.launch_time().map(aws_smithy_types::DateTime::secs),
+            state_reason: instance.state_reason().and_then(|r| r.code()).map(str::to_owned),
+            auto_recovery: instance
+                .maintenance_options()
+                .and_then(|o| o.auto_recovery())
+                .is_some_and(|r| *r == InstanceAutoRecoveryState::Default)
+                && instance.root_device_type() == Some(&DeviceType::Ebs)
+                && instance.instance_lifecycle().is_none(),
         }))
     }
 
@@ -90,7 +98,7 @@ impl AwsInstances {
 impl InstanceInspector for AwsInstances {
     async fn observe_instance(&self, instance_id: &str) -> PortResult<InstanceObservation> {
         let (instance, member) = tokio::join!(self.instance_facts(instance_id), self.group_member(instance_id));
-        Ok(InstanceObservation { instance: instance?, member: member? })
+        Ok(InstanceObservation { instance: instance?, member: member?, stopped_by_medic: false })
     }
 }
 
@@ -150,7 +158,7 @@ impl Remediator for AwsInstances {
                     .await
                     .map_err(|e| classify("autoscaling:SetInstanceHealth", e))?;
             }
-            Action::StartInstance { instance_id } => {
+            Action::StartInstance { instance_id, .. } => {
                 let started = self
                     .ec2
                     .start_instances()
