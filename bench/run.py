@@ -273,7 +273,7 @@ class Scenario:
         self.function, self.world, self.count = function, world, 0
 
     def fresh(self) -> dict:
-        from medic_bench import MANAGED, load_event
+        from medic_bench import MANAGED, load_event, set_alarm_time
 
         self.count += 1
         world, tag = self.world, f"{self.world.name}-{self.count}"
@@ -285,7 +285,7 @@ class Scenario:
             world.named_group(tag, 1, 6, 2, MANAGED)
             alarm = f"{tag}-cpu-high"
             world.metric_alarm(alarm, "AWS/EC2", "CPUUtilization", {"AutoScalingGroupName": tag}, "GreaterThanThreshold", 70.0)
-            event = load_event(self.function, "eventbridge-cpu-high.json")
+            event = set_alarm_time(load_event(self.function, "eventbridge-cpu-high.json"), world.fire(alarm))
             event["detail"]["alarmName"] = alarm
             event["resources"] = [f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{alarm}"]
             event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] = {"AutoScalingGroupName": tag}
@@ -311,10 +311,17 @@ class Scenario:
         iso = stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}"
         detail = event.get("detail", {})
         if isinstance(detail.get("state"), dict):  # an alarm's key is its ARN, state and state-change time
-            detail["state"]["timestamp"] = iso + "+0000"
+            # n ms before the alarm's live transition: a new key, and still within the second that
+            # medic counts as the same transition, so the alarm stays live for it.
+            fired = parse_alarm_time(detail["state"]["timestamp"]) - dt.timedelta(milliseconds=n % 1000)
+            detail["state"]["timestamp"] = fired.strftime("%Y-%m-%dT%H:%M:%S.") + f"{fired.microsecond // 1000:03d}+0000"
         if "Date" in detail:  # an RDS event's key is its source, EventID and date
             detail["Date"] = iso + "Z"
         return event
+
+
+def parse_alarm_time(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text.replace("+0000", "+00:00"), "%Y-%m-%dT%H:%M:%S.%f%z")
 
 
 def expect(response, statuses: tuple[str, ...], what: str) -> None:

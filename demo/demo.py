@@ -115,7 +115,9 @@ def alarm_scenarios(world: World, first_step: int, total: int) -> None:
     responder = Runtime(RESPONDER, world.env(scale_in_cooldown_seconds="0", scale_out_cooldown_seconds="0"))
     try:
         step(first_step, total, "CPU high: the alarm fires (EventBridge shape)")
-        outcome = deliver_alarm(responder, "EventBridge", alarm_event("eventbridge", "cpu-high", high_name, high, group, "2026-11-21T09:15:02.118+0000"), high_name)
+        fired = world.fire(high_name)
+        line("verified", f"DescribeAlarms: {high_name} is ALARM since {fired} (medic acts only on a live alarm)")
+        outcome = deliver_alarm(responder, "EventBridge", alarm_event("eventbridge", "cpu-high", high_name, high, group, fired), high_name)
         check("medic scaled out", outcome.get("status") == "acted", json.dumps(outcome))
         line("verified", f"DescribeAutoScalingGroups: desired capacity {world.desired(group)}")
         check(f"{group} desired capacity is 3 (clamp(2 + 1, 1, 4))", world.desired(group) == 3)
@@ -123,15 +125,15 @@ def alarm_scenarios(world: World, first_step: int, total: int) -> None:
             show_notice(notice)
 
         step(first_step + 1, total, "The same alarm transition arrives again, SNS-wrapped (wired two ways)")
-        outcome = deliver_alarm(responder, "SNS", alarm_event("sns", "cpu-high", high_name, high, group, "2026-11-21T09:15:02.118+0000"), high_name)
+        outcome = deliver_alarm(responder, "SNS", alarm_event("sns", "cpu-high", high_name, high, group, fired), high_name)
         check("medic recognised the duplicate across shapes", outcome.get("status") == "duplicate", json.dumps(outcome))
         check(f"{group} desired capacity is still 3", world.desired(group) == 3)
         check("no second notice", world.notices() == [])
 
         step(first_step + 2, total, "CPU low, three times (direct alarm action shape): scale in, but never below min")
         desired = []
-        for minute in ("20", "25", "30"):
-            changed_at = f"2026-11-21T09:{minute}:02.000+0000"
+        for _ in range(3):
+            changed_at = world.fire(low_name)
             outcome = deliver_alarm(responder, "direct", alarm_event("direct", "cpu-low", low_name, low, group, changed_at), low_name)
             desired.append(world.desired(group))
             line("verified", f"desired capacity {desired[-1]}")

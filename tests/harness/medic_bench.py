@@ -4,6 +4,7 @@ Interface Emulator, fed events over the Runtime API exactly as `sam local invoke
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
@@ -126,6 +127,19 @@ def load_event(function: str, name: str, **detail) -> dict:
     return event
 
 
+def set_alarm_time(event: dict, changed_at: str) -> dict:
+    """Sets the state-change time of an alarm event in any of its three shapes."""
+    if "alarmData" in event:
+        event["alarmData"]["state"]["timestamp"] = changed_at
+    elif "Records" in event:
+        message = json.loads(event["Records"][0]["Sns"]["Message"])
+        message["StateChangeTime"] = changed_at
+        event["Records"][0]["Sns"]["Message"] = json.dumps(message)
+    else:
+        event["detail"]["state"]["timestamp"] = changed_at
+    return event
+
+
 def assert_responses(expected: dict[str, tuple[str, str | None]], seen: dict[str, tuple[str, str | None]]) -> None:
     """Every file got its expected (status, label), or (error type, text in the error)."""
     for name, (status, detail) in expected.items():
@@ -210,6 +224,16 @@ class World:
             Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
         )
         return cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"]
+
+    def fire(self, alarm: str) -> str:
+        """Puts the alarm into ALARM as a new transition (through OK first) and returns the
+        transition's time as an alarm event carries it (medic acts only on a live alarm)."""
+        cloudwatch = boto3.client("cloudwatch")
+        for state in ("OK", "ALARM"):
+            cloudwatch.set_alarm_state(AlarmName=alarm, StateValue=state, StateReason="set by the test bench")
+        described = cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]
+        at = described.get("StateTransitionedTimestamp") or described["StateUpdatedTimestamp"]
+        return at.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}+0000"
 
     def desired(self, group: str) -> int:
         return self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"][0]["DesiredCapacity"]

@@ -10,7 +10,7 @@ use medic_core::guard::{BreakerVerdict, Claim, Cooldown};
 use medic_core::instance::{GroupMember, InstanceFacts, InstanceObservation, GROUP_NAME_TAG};
 use medic_core::notice::Notice;
 use medic_core::rerouter::{Cluster, DbInstance, DnsRecord, LagSample, RecordLocation};
-use medic_core::responder::{AlarmFacts, GroupCapacity};
+use medic_core::responder::{AlarmFacts, AlarmNow, GroupCapacity};
 use medic_core::scope::Tags;
 use medic_core::scope::MANAGED_TAG;
 use medic_core::time::EpochSeconds;
@@ -53,7 +53,10 @@ pub struct FakeAlarms {
 impl AlarmInspector for FakeAlarms {
     async fn alarm_facts(&self, change: &AlarmChanged) -> PortResult<AlarmFacts> {
         lock(&self.calls).push(format!("describe alarm {}", change.alarm_name));
-        Ok(self.facts.get(&change.alarm_name).cloned().unwrap_or_default())
+        let mut facts = self.facts.get(&change.alarm_name).cloned().unwrap_or_default();
+        // Unless a test says otherwise, the alarm is still in the event's own state.
+        facts.now = facts.now.or(Some(AlarmNow { state: change.state, changed_at_millis: change.changed_at_millis }));
+        Ok(facts)
     }
 }
 

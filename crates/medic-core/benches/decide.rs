@@ -16,7 +16,7 @@ use medic_core::instance::{self, GroupMember, InstanceFacts, InstanceObservation
 use medic_core::notifier::{self, LaunchFailures};
 use medic_core::rds::parse_db_event;
 use medic_core::rerouter::{self, DbInstance, DbObservation, LagSample, PromotionFacts, Replica};
-use medic_core::responder::{self, GroupCapacity, Target};
+use medic_core::responder::{self, AlarmFacts, AlarmNow, GroupCapacity, Target};
 use medic_core::{parse_event, Policy, Trigger};
 use serde_json::Value;
 
@@ -107,7 +107,11 @@ fn deciders() -> Vec<(&'static str, Vec<Value>, DecideOne)> {
                     let remediation = responder::remediation(&change, &[], change.comparison_operator.as_deref());
                     let target =
                         Target::Group { group: "web-prod".into(), capacity: capacity.clone(), group_tags: managed() };
-                    black_box(responder::decide_alarm(&change, &[], &remediation, &target, policy, NOW));
+                    let facts = AlarmFacts {
+                        now: Some(AlarmNow { state: change.state, changed_at_millis: change.changed_at_millis }),
+                        ..AlarmFacts::default()
+                    };
+                    black_box(responder::decide_alarm(&change, &facts, &remediation, &target, policy, NOW));
                 }
             }),
         ),

@@ -251,31 +251,102 @@ pub struct PlannedAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SkipReason {
-    StateNeedsNoHealing { state: Ec2State },
-    OutOfScope { why: String },
+    StateNeedsNoHealing {
+        state: Ec2State,
+    },
+    OutOfScope {
+        why: String,
+    },
     InstanceNotFound,
-    LeftGroup { group: String },
-    Recovered { state: String },
-    LifecycleState { group: String, lifecycle_state: String },
-    AlreadyUnhealthy { group: String },
-    InGracePeriod { group: String, remaining_seconds: i64 },
-    Transitional { state: Ec2State },
-    Duplicate { first_outcome: String },
+    LeftGroup {
+        group: String,
+    },
+    Recovered {
+        state: String,
+    },
+    LifecycleState {
+        group: String,
+        lifecycle_state: String,
+    },
+    AlreadyUnhealthy {
+        group: String,
+    },
+    InGracePeriod {
+        group: String,
+        remaining_seconds: i64,
+    },
+    Transitional {
+        state: Ec2State,
+    },
+    Duplicate {
+        first_outcome: String,
+    },
     DuplicateInProgress,
-    Cooldown { until: EpochSeconds },
-    AlarmNotFiring { state: AlarmState },
-    AtMinCapacity { group: String, min: i32 },
-    GroupCooldown { group: String, remaining_seconds: i64 },
-    NotRunning { state: String },
-    TargetNotFound { what: String },
-    NoEligibleTargets { target_group: String, why: String },
-    UnknownDbEvent { event_id: String },
-    AlreadyPromoted { primary: String, until: EpochSeconds },
-    NotInReaderSet { replica: String, record_name: String },
-    ReaderAlreadyOut { replica: String },
-    ReaderAlreadyIn { replica: String, weight: i64 },
-    ReplicaNotAvailable { replica: String, status: String },
-    LaunchFailuresEscalated { group: String, count: usize },
+    Cooldown {
+        until: EpochSeconds,
+    },
+    AlarmNotFiring {
+        state: AlarmState,
+    },
+    /// DescribeAlarms shows the alarm out of ALARM now.
+    AlarmNoLongerFiring {
+        state: AlarmState,
+        changed_at_millis: i64,
+    },
+    /// The alarm changed state after the event's transition: a newer event speaks for it.
+    AlarmReevaluated {
+        changed_at_millis: i64,
+    },
+    /// DescribeAlarms does not know the alarm any more.
+    AlarmGone,
+    /// The alarm's name lacks the deployment's alarm name prefix (a shared topic).
+    AlarmOutsidePrefix {
+        prefix: String,
+    },
+    AtMinCapacity {
+        group: String,
+        min: i32,
+    },
+    GroupCooldown {
+        group: String,
+        remaining_seconds: i64,
+    },
+    NotRunning {
+        state: String,
+    },
+    TargetNotFound {
+        what: String,
+    },
+    NoEligibleTargets {
+        target_group: String,
+        why: String,
+    },
+    UnknownDbEvent {
+        event_id: String,
+    },
+    AlreadyPromoted {
+        primary: String,
+        until: EpochSeconds,
+    },
+    NotInReaderSet {
+        replica: String,
+        record_name: String,
+    },
+    ReaderAlreadyOut {
+        replica: String,
+    },
+    ReaderAlreadyIn {
+        replica: String,
+        weight: i64,
+    },
+    ReplicaNotAvailable {
+        replica: String,
+        status: String,
+    },
+    LaunchFailuresEscalated {
+        group: String,
+        count: usize,
+    },
 }
 
 impl SkipReason {
@@ -295,6 +366,10 @@ impl SkipReason {
             Self::DuplicateInProgress => "duplicate-in-progress",
             Self::Cooldown { .. } => "cooldown",
             Self::AlarmNotFiring { .. } => "alarm-not-firing",
+            Self::AlarmNoLongerFiring { .. } => "alarm-no-longer-firing",
+            Self::AlarmReevaluated { .. } => "alarm-re-evaluated",
+            Self::AlarmGone => "alarm-gone",
+            Self::AlarmOutsidePrefix { .. } => "alarm-outside-prefix",
             Self::AtMinCapacity { .. } => "at-min-capacity",
             Self::GroupCooldown { .. } => "group-cooldown",
             Self::NotRunning { .. } => "not-running",
@@ -344,6 +419,20 @@ impl std::fmt::Display for SkipReason {
                 write!(f, "in cooldown until {}", format_timestamp(*until))
             }
             Self::AlarmNotFiring { state } => write!(f, "alarm is {state}, not ALARM: nothing to fix"),
+            Self::AlarmNoLongerFiring { state, changed_at_millis } => write!(
+                f,
+                "the alarm is {state} now (since {}): no longer firing, nothing to fix",
+                format_timestamp(changed_at_millis.div_euclid(1000))
+            ),
+            Self::AlarmReevaluated { changed_at_millis } => write!(
+                f,
+                "the alarm changed state again at {}, after this event's transition: the newer event decides",
+                format_timestamp(changed_at_millis.div_euclid(1000))
+            ),
+            Self::AlarmGone => write!(f, "the alarm no longer exists"),
+            Self::AlarmOutsidePrefix { prefix } => {
+                write!(f, "the alarm's name does not start with {prefix:?}: not one of this deployment's alarms")
+            }
             Self::AtMinCapacity { group, min } => write!(f, "{group} is already at its minimum capacity ({min})"),
             Self::GroupCooldown { group, remaining_seconds } => {
                 write!(f, "{group} is inside its own scaling cooldown ({remaining_seconds} s left)")

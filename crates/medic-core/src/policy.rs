@@ -39,6 +39,9 @@ pub struct Policy {
     pub max_promote_lag_seconds: i64,
     /// RDS rerouter: prefer replicas and Aurora readers in this Availability Zone.
     pub preferred_az: Option<String>,
+    /// Alarm responder: only alarms whose names start with this are the deployment's own; others
+    /// (on a shared alarm topic) are skipped without a call.
+    pub alarm_name_prefix: Option<String>,
     /// Notifier: this many launch failures of one group within 15 minutes escalate to one
     /// critical notice.
     pub launch_failure_threshold: u32,
@@ -71,6 +74,7 @@ impl Default for Policy {
             in_progress_seconds: 60,
             max_promote_lag_seconds: 30,
             preferred_az: None,
+            alarm_name_prefix: None,
             launch_failure_threshold: 3,
         }
     }
@@ -145,6 +149,7 @@ impl Policy {
                 3600,
             )?,
             preferred_az: get("MEDIC_PREFERRED_AZ"),
+            alarm_name_prefix: get("MEDIC_ALARM_NAME_PREFIX"),
             launch_failure_threshold: u32::try_from(number(
                 "MEDIC_LAUNCH_FAILURE_THRESHOLD",
                 defaults.launch_failure_threshold.into(),

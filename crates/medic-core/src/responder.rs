@@ -146,6 +146,16 @@ fn status_check(subject: &AlarmSubject) -> StatusCheck {
 pub struct AlarmFacts {
     pub tags: Tags,
     pub comparison_operator: Option<String>,
+    /// The alarm's state as DescribeAlarms shows it now; `None` when the alarm no longer exists.
+    pub now: Option<AlarmNow>,
+}
+
+/// An alarm's current state and when it last changed (`StateTransitionedTimestamp`, else
+/// `StateUpdatedTimestamp`), in epoch milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AlarmNow {
+    pub state: AlarmState,
+    pub changed_at_millis: i64,
 }
 
 /// An Auto Scaling group's capacity as observed.
@@ -209,6 +219,26 @@ pub enum Target {
     Nothing,
 }
 
+/// Why an alarm is none of this deployment's business: its name lacks the deployment's prefix
+/// (it arrived on a shared alarm topic). Decided before any call, since IAM allows reading only
+/// the deployment's own alarms.
+pub fn outside_prefix(change: &AlarmChanged, policy: &Policy) -> Option<SkipReason> {
+    let prefix = policy.alarm_name_prefix.as_deref()?;
+    (!change.alarm_name.starts_with(prefix)).then(|| SkipReason::AlarmOutsidePrefix { prefix: prefix.to_owned() })
+}
+
+/// Why an alarm event in ALARM must not lead to a change any more: the alarm is gone, out of
+/// ALARM, or changed state after the event's transition (then a newer event speaks for it).
+/// Timestamps within a second count as the same transition (precisions differ by shape).
+fn not_live(change: &AlarmChanged, now: Option<AlarmNow>) -> Option<SkipReason> {
+    let Some(now) = now else { return Some(SkipReason::AlarmGone) };
+    if now.state != AlarmState::Alarm {
+        return Some(SkipReason::AlarmNoLongerFiring { state: now.state, changed_at_millis: now.changed_at_millis });
+    }
+    (now.changed_at_millis >= change.changed_at_millis + 1000)
+        .then_some(SkipReason::AlarmReevaluated { changed_at_millis: now.changed_at_millis })
+}
+
 /// What to do about an alarm that is not in ALARM, without looking at anything: an info notice
 /// when it is back to OK and the policy asks for one, else nothing.
 pub fn decide_not_firing(change: &AlarmChanged, policy: &Policy) -> Plan {
@@ -230,18 +260,23 @@ pub fn decide_not_firing(change: &AlarmChanged, policy: &Policy) -> Plan {
 /// what the target looks like now, the policy, and the time.
 pub fn decide_alarm(
     change: &AlarmChanged,
-    alarm_tags: &[(String, String)],
+    facts: &AlarmFacts,
     remediation: &Remediation,
     target: &Target,
     policy: &Policy,
     now: EpochSeconds,
 ) -> Plan {
     let alarm = change.alarm_name.as_str();
-    if let Some(why) = out_of_scope(Scope::All, &[alarm_tags]) {
+    if let Some(why) = out_of_scope(Scope::All, &[&facts.tags]) {
         return Plan::skip(alarm, SkipReason::OutOfScope { why: format!("alarm {why}") });
     }
     if change.state != AlarmState::Alarm {
         return decide_not_firing(change, policy);
+    }
+    if !matches!(remediation, Remediation::Notify { .. }) {
+        if let Some(reason) = not_live(change, facts.now) {
+            return Plan::skip(alarm, reason);
+        }
     }
     match (remediation, target) {
         (Remediation::Notify { why }, _) => alert(
@@ -752,8 +787,60 @@ mod tests {
                 ),
             ];
             for (name, file, alarm_tags, remediation, target, expected) in rows {
-                let plan =
-                    decide_alarm(&change(file), &tags(alarm_tags), &remediation, &target, &Policy::default(), NOW);
+                let change = change(file);
+                let facts = AlarmFacts { tags: tags(alarm_tags), ..firing(&change) };
+                let plan = decide_alarm(&change, &facts, &remediation, &target, &Policy::default(), NOW);
+                assert_eq!(shape(&plan), expected, "row: {name}: {plan:?}");
+            }
+        }
+
+        /// The alarm as DescribeAlarms shows it when it is still in the event's ALARM episode.
+        fn firing(change: &AlarmChanged) -> AlarmFacts {
+            AlarmFacts {
+                now: Some(AlarmNow { state: AlarmState::Alarm, changed_at_millis: change.changed_at_millis }),
+                ..AlarmFacts::default()
+            }
+        }
+
+        #[test]
+        fn rule4_given_the_alarm_as_it_is_now_when_decided_then_medic_acts_only_on_a_live_alarm() {
+            let scale_out = Remediation::Scale { group: "web-prod".into(), direction: ScaleDirection::Out, step: 1 };
+            let notify = Remediation::Notify { why: "tagged medic:action=notify".into() };
+            let change = change("eventbridge-cpu-high.json");
+            let at = change.changed_at_millis;
+            let now = |state, changed_at_millis| Some(AlarmNow { state, changed_at_millis });
+            let rows = [
+                ("still in ALARM since the event", &scale_out, now(AlarmState::Alarm, at), "act scale-out web-prod"),
+                (
+                    "same transition, second precision",
+                    &scale_out,
+                    now(AlarmState::Alarm, at - at % 1000),
+                    "act scale-out web-prod",
+                ),
+                ("back to OK", &scale_out, now(AlarmState::Ok, at + 60_000), "skip alarm-no-longer-firing"),
+                (
+                    "INSUFFICIENT_DATA now",
+                    &scale_out,
+                    now(AlarmState::InsufficientData, at + 60_000),
+                    "skip alarm-no-longer-firing",
+                ),
+                (
+                    "ALARM again after an OK since",
+                    &scale_out,
+                    now(AlarmState::Alarm, at + 120_000),
+                    "skip alarm-re-evaluated",
+                ),
+                ("alarm deleted", &scale_out, None, "skip alarm-gone"),
+                (
+                    "a notice only, alarm back to OK",
+                    &notify,
+                    now(AlarmState::Ok, at + 60_000),
+                    "alert warning alarm web-prod-cpu-high in ALARM, no automatic fix",
+                ),
+            ];
+            for (name, remediation, live, expected) in rows {
+                let facts = AlarmFacts { now: live, ..AlarmFacts::default() };
+                let plan = decide_alarm(&change, &facts, remediation, &group_target(1, 4, 2), &Policy::default(), NOW);
                 assert_eq!(shape(&plan), expected, "row: {name}: {plan:?}");
             }
         }
@@ -761,14 +848,9 @@ mod tests {
         #[test]
         fn given_scale_out_when_decided_then_action_carries_bounds_and_reason() {
             let remediation = Remediation::Scale { group: "web-prod".into(), direction: ScaleDirection::Out, step: 5 };
-            let plan = decide_alarm(
-                &change("sns-cpu-high.json"),
-                &[],
-                &remediation,
-                &group_target(1, 4, 2),
-                &Policy::default(),
-                NOW,
-            );
+            let change = change("sns-cpu-high.json");
+            let plan =
+                decide_alarm(&change, &firing(&change), &remediation, &group_target(1, 4, 2), &Policy::default(), NOW);
             let Decision::Act { actions } = plan.decision else { panic!("expected an action") };
             assert_eq!(actions[0].action, Action::ScaleGroup { group: "web-prod".into(), from: 2, to: 4 });
             assert_eq!(actions[0].reason, "alarm web-prod-cpu-high");

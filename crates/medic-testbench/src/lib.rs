@@ -377,6 +377,29 @@ impl World {
         described.metric_alarms()[0].alarm_arn().unwrap().to_owned()
     }
 
+    /// Puts the alarm into ALARM as a new transition (through OK first) and returns the
+    /// transition's time as CloudWatch shows it, for the event that reports it.
+    pub async fn fire(&self, alarm: &str) -> String {
+        self.set_alarm_state(alarm, aws_sdk_cloudwatch::types::StateValue::Ok).await;
+        self.set_alarm_state(alarm, aws_sdk_cloudwatch::types::StateValue::Alarm).await
+    }
+
+    /// Sets the alarm's state and returns when CloudWatch says it changed.
+    pub async fn set_alarm_state(&self, alarm: &str, state: aws_sdk_cloudwatch::types::StateValue) -> String {
+        self.cloudwatch()
+            .set_alarm_state()
+            .alarm_name(alarm)
+            .state_value(state)
+            .state_reason("set by the test bench")
+            .send()
+            .await
+            .unwrap();
+        let described = self.cloudwatch().describe_alarms().alarm_names(alarm).send().await.unwrap();
+        let metric_alarm = &described.metric_alarms()[0];
+        let at = metric_alarm.state_transitioned_timestamp().or(metric_alarm.state_updated_timestamp()).unwrap();
+        at.fmt(aws_sdk_cloudwatch::primitives::DateTimeFormat::DateTime).unwrap()
+    }
+
     pub async fn desired(&self, group: &str) -> i32 {
         let described =
             self.autoscaling().describe_auto_scaling_groups().auto_scaling_group_names(group).send().await.unwrap();

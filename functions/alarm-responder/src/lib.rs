@@ -76,6 +76,9 @@ where
             policy: &self.policy,
         };
         let trigger = Trigger::AlarmChanged(change.clone());
+        if let Some(reason) = responder::outside_prefix(&change, &self.policy) {
+            return Ok(engine.skip_without_observation(&trigger, &reason));
+        }
         if change.state != AlarmState::Alarm {
             let plan = responder::decide_not_firing(&change, &self.policy);
             return match &plan.decision {
@@ -114,6 +117,6 @@ where
             }
             Remediation::Notify { .. } => Target::Nothing,
         };
-        Ok(responder::decide_alarm(change, &facts.tags, &remediation, &target, &self.policy, now))
+        Ok(responder::decide_alarm(change, &facts, &remediation, &target, &self.policy, now))
     }
 }

@@ -57,9 +57,6 @@ fn direct(file: &str, alarm: &str, arn: &str, dimensions: Value, changed_at: &st
     event
 }
 
-const T1: &str = "2026-11-21T09:15:02.118+0000";
-const T2: &str = "2026-11-21T09:17:02.004+0000";
-
 async fn one(responder: &AwsResponder, event: Value) -> Outcome {
     let mut outcomes = responder.handle(event, now()).await.unwrap();
     assert_eq!(outcomes.len(), 1, "{outcomes:?}");
@@ -93,7 +90,8 @@ async fn given_group_2_of_4_when_cpu_high_then_desired_3_and_redelivery_in_anoth
     let responder = responder(&world, Policy::default());
     let dims = json!({"AutoScalingGroupName": group});
 
-    let first = one(&responder, eventbridge("cpu-high.json", &alarm, &arn, dims.clone(), T1)).await;
+    let t1 = world.fire(&alarm).await;
+    let first = one(&responder, eventbridge("cpu-high.json", &alarm, &arn, dims.clone(), &t1)).await;
 
     assert_eq!(first.status, Status::Acted, "{first:?}");
     assert_eq!(world.desired(&group).await, 3);
@@ -102,7 +100,7 @@ async fn given_group_2_of_4_when_cpu_high_then_desired_3_and_redelivery_in_anoth
     assert_eq!(notices[0].0, format!("[WARNING] asg {group}: scaled out 2 -> 3 (alarm {alarm})"));
     assert!(notices[0].2.contains("Threshold Crossed: 2 out of the last 2 datapoints"), "{}", notices[0].2);
 
-    let again = one(&responder, sns("cpu-high.json", &alarm, &arn, dims, T1)).await;
+    let again = one(&responder, sns("cpu-high.json", &alarm, &arn, dims, &t1)).await;
 
     assert_eq!(again.status, Status::Duplicate, "{again:?}");
     assert_eq!(world.desired(&group).await, 3);
@@ -115,10 +113,12 @@ async fn given_recent_scale_out_when_alarm_fires_again_then_cooldown_holds_capac
     let (world, group, alarm, arn) = cpu_world("cool", 1, 4, 2, true).await;
     let responder = responder(&world, Policy::default());
     let dims = json!({"AutoScalingGroupName": group});
-    assert_eq!(one(&responder, direct("cpu-high.json", &alarm, &arn, dims.clone(), T1)).await.status, Status::Acted);
+    let t1 = world.fire(&alarm).await;
+    assert_eq!(one(&responder, direct("cpu-high.json", &alarm, &arn, dims.clone(), &t1)).await.status, Status::Acted);
 
     // SNS-shaped: the operator comes from the message, not from DescribeAlarms.
-    let second = one(&responder, sns("cpu-high.json", &alarm, &arn, dims, T2)).await;
+    let t2 = world.fire(&alarm).await;
+    let second = one(&responder, sns("cpu-high.json", &alarm, &arn, dims, &t2)).await;
 
     assert_eq!((second.status, second.label.as_deref()), (Status::Skipped, Some("cooldown")), "{second:?}");
     assert!(second.reason.starts_with("in cooldown until"), "{}", second.reason);
@@ -132,7 +132,7 @@ async fn given_group_at_max_when_cpu_high_then_warning_and_no_change() {
 
     let outcome = one(
         &responder(&world, Policy::default()),
-        eventbridge("cpu-high.json", &alarm, &arn, json!({"AutoScalingGroupName": group}), T1),
+        eventbridge("cpu-high.json", &alarm, &arn, json!({"AutoScalingGroupName": group}), &world.fire(&alarm).await),
     )
     .await;
 
@@ -148,14 +148,16 @@ async fn given_group_at_max_when_cpu_high_then_warning_and_no_change() {
 async fn given_cpu_low_when_alarm_fires_then_scales_in_but_never_below_min() {
     let (world, group, alarm, arn) = cpu_world("lo", 1, 4, 2, false).await;
     let dims = json!({"AutoScalingGroupName": group});
+    let t1 = world.fire(&alarm).await;
     let scaled =
-        one(&responder(&world, Policy::default()), eventbridge("cpu-low.json", &alarm, &arn, dims.clone(), T1)).await;
+        one(&responder(&world, Policy::default()), eventbridge("cpu-low.json", &alarm, &arn, dims.clone(), &t1)).await;
     assert_eq!(scaled.status, Status::Acted, "{scaled:?}");
     assert_eq!(world.desired(&group).await, 1);
 
     // Now at min; no cooldown in the way, so only the bound stops it.
     let policy = Policy { scale_in_cooldown_seconds: 0, ..Policy::default() };
-    let at_min = one(&responder(&world, policy), eventbridge("cpu-low.json", &alarm, &arn, dims, T2)).await;
+    let t2 = world.fire(&alarm).await;
+    let at_min = one(&responder(&world, policy), eventbridge("cpu-low.json", &alarm, &arn, dims, &t2)).await;
 
     assert_eq!((at_min.status, at_min.label.as_deref()), (Status::Skipped, Some("at-min-capacity")), "{at_min:?}");
     assert_eq!(world.desired(&group).await, 1);
@@ -165,7 +167,8 @@ async fn given_cpu_low_when_alarm_fires_then_scales_in_but_never_below_min() {
 #[ignore = "needs moto: run `make test`"]
 async fn given_ok_transition_when_delivered_then_nothing_changes() {
     let (world, group, alarm, arn) = cpu_world("ok", 1, 4, 2, true).await;
-    let mut event = eventbridge("ok-transition.json", &alarm, &arn, json!({"AutoScalingGroupName": group}), T1);
+    let t1 = world.set_alarm_state(&alarm, aws_sdk_cloudwatch::types::StateValue::Ok).await;
+    let mut event = eventbridge("ok-transition.json", &alarm, &arn, json!({"AutoScalingGroupName": group}), &t1);
     event["detail"]["state"]["value"] = json!("OK");
 
     let outcome = one(&responder(&world, Policy::default()), event).await;
@@ -202,7 +205,13 @@ async fn given_unhealthy_targets_when_alarm_fires_then_exactly_those_instances_m
 
     let outcome = one(
         &responder(&world, Policy::default()),
-        eventbridge("unhealthy-hosts.json", &alarm, &arn, json!({"TargetGroup": target_group}), T1),
+        eventbridge(
+            "unhealthy-hosts.json",
+            &alarm,
+            &arn,
+            json!({"TargetGroup": target_group}),
+            &world.fire(&alarm).await,
+        ),
     )
     .await;
 
@@ -235,7 +244,13 @@ async fn given_status_check_failed_on_asg_member_when_alarm_fires_then_replaced(
 
     let outcome = one(
         &responder(&world, Policy::default()),
-        eventbridge("status-check-failed.json", &alarm, &arn, json!({"InstanceId": instances[0]}), T1),
+        eventbridge(
+            "status-check-failed.json",
+            &alarm,
+            &arn,
+            json!({"InstanceId": instances[0]}),
+            &world.fire(&alarm).await,
+        ),
     )
     .await;
 
@@ -262,7 +277,13 @@ async fn given_instance_check_failed_on_standalone_when_alarm_fires_then_reboote
             tags: &[],
         })
         .await;
-    let mut event = eventbridge("status-check-failed.json", &alarm, &arn, json!({"InstanceId": instance}), T1);
+    let mut event = eventbridge(
+        "status-check-failed.json",
+        &alarm,
+        &arn,
+        json!({"InstanceId": instance}),
+        &world.fire(&alarm).await,
+    );
     event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["name"] =
         json!("StatusCheckFailed_Instance");
 
@@ -296,11 +317,51 @@ async fn given_alarm_tagged_notify_when_it_fires_then_warning_and_no_change() {
 
     let outcome = one(
         &responder(&world, Policy::default()),
-        eventbridge("cpu-high.json", &alarm, &arn, json!({"AutoScalingGroupName": group}), T1),
+        eventbridge("cpu-high.json", &alarm, &arn, json!({"AutoScalingGroupName": group}), &world.fire(&alarm).await),
     )
     .await;
 
     assert_eq!(outcome.status, Status::Alerted, "{outcome:?}");
     assert_eq!(world.desired(&group).await, 2);
     assert_eq!(world.notices().await.len(), 1);
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn rule4_given_an_alarm_back_to_ok_when_its_alarm_event_arrives_then_nothing_changes() {
+    let (world, group, alarm, arn) = cpu_world("live", 1, 4, 2, true).await;
+    let fired = world.fire(&alarm).await;
+    world.set_alarm_state(&alarm, aws_sdk_cloudwatch::types::StateValue::Ok).await;
+
+    let outcome = one(
+        &responder(&world, Policy::default()),
+        eventbridge("cpu-high.json", &alarm, &arn, json!({"AutoScalingGroupName": group}), &fired),
+    )
+    .await;
+
+    assert_eq!(
+        (outcome.status, outcome.label.as_deref()),
+        (Status::Skipped, Some("alarm-no-longer-firing")),
+        "{outcome:?}"
+    );
+    assert_eq!(world.desired(&group).await, 2);
+    assert!(world.notices().await.is_empty());
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn rule4_given_an_alarm_that_fired_again_since_when_the_older_event_arrives_then_only_the_newer_one_acts() {
+    let (world, group, alarm, arn) = cpu_world("again", 1, 4, 2, true).await;
+    let responder = responder(&world, Policy::default());
+    let dims = json!({"AutoScalingGroupName": group});
+    let older = world.fire(&alarm).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let newer = world.fire(&alarm).await;
+
+    let stale = one(&responder, eventbridge("cpu-high.json", &alarm, &arn, dims.clone(), &older)).await;
+    let live = one(&responder, eventbridge("cpu-high.json", &alarm, &arn, dims, &newer)).await;
+
+    assert_eq!(stale.label.as_deref(), Some("alarm-re-evaluated"), "{stale:?}");
+    assert_eq!(live.status, Status::Acted, "{live:?}");
+    assert_eq!(world.desired(&group).await, 3, "scaled once");
 }

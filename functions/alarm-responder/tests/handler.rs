@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use alarm_responder::Responder;
 use lambda_runtime::Diagnostic;
 use medic_aws::fakes::{FakeAlarms, FakeInstances, FakeTargets, MemoryLedger, MemoryNotifier};
-use medic_core::responder::{AlarmFacts, GroupCapacity};
+use medic_core::alarm::AlarmState;
+use medic_core::responder::{AlarmFacts, AlarmNow, GroupCapacity};
 use medic_core::scope::MANAGED_TAG;
 use medic_core::{Policy, Status};
 use serde_json::Value;
@@ -33,7 +34,7 @@ fn responder() -> Fake {
     let facts: HashMap<String, AlarmFacts> = operators
         .iter()
         .map(|(name, op)| {
-            ((*name).to_owned(), AlarmFacts { tags: vec![], comparison_operator: Some((*op).to_owned()) })
+            ((*name).to_owned(), AlarmFacts { tags: vec![], comparison_operator: Some((*op).to_owned()), now: None })
         })
         .collect();
     Responder {
@@ -161,4 +162,30 @@ async fn rule13_given_hostile_alarm_dimensions_when_handled_then_non_retryable_n
         assert!(responder.instances.calls.lock().unwrap().is_empty(), "{file}");
         assert!(responder.alarms.calls.lock().unwrap().is_empty(), "{file}");
     }
+}
+
+#[tokio::test]
+async fn rule4_given_an_alarm_outside_the_name_prefix_on_a_shared_topic_when_handled_then_skipped_without_any_aws_call()
+{
+    let mut responder = responder();
+    responder.policy.alarm_name_prefix = Some("api-prod-".into());
+
+    let outcomes = responder.handle(fixture("sns-cpu-high.json"), NOW).await.unwrap();
+
+    assert_eq!(outcomes[0].label.as_deref(), Some("alarm-outside-prefix"), "{outcomes:?}");
+    assert!(responder.alarms.calls.lock().unwrap().is_empty(), "no DescribeAlarms, no AccessDenied");
+    assert!(responder.instances.calls.lock().unwrap().is_empty());
+    assert!(responder.ledger.keys().is_empty(), "nothing claimed");
+}
+
+#[tokio::test]
+async fn rule4_given_an_alarm_back_to_ok_before_medic_looks_when_handled_then_skipped_and_nothing_changed() {
+    let mut responder = responder();
+    let facts = responder.alarms.facts.get_mut("web-prod-cpu-high").unwrap();
+    facts.now = Some(AlarmNow { state: AlarmState::Ok, changed_at_millis: 1_795_252_600_000 });
+
+    let outcomes = responder.handle(fixture("eventbridge-cpu-high.json"), NOW).await.unwrap();
+
+    assert_eq!(outcomes[0].label.as_deref(), Some("alarm-no-longer-firing"), "{outcomes:?}");
+    assert!(actions(&responder).is_empty(), "{:?}", actions(&responder));
 }

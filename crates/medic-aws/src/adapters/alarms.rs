@@ -1,9 +1,10 @@
-//! CloudWatch: an alarm's comparison operator and tags, which the alarm's event may not carry.
+//! CloudWatch: an alarm as it is now (state and when it last changed), its comparison operator
+//! and its tags, which the alarm's event may not carry.
 
-use aws_sdk_cloudwatch::types::AlarmType;
+use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
 use aws_sdk_cloudwatch::Client;
-use medic_core::alarm::AlarmChanged;
-use medic_core::responder::AlarmFacts;
+use medic_core::alarm::{AlarmChanged, AlarmState};
+use medic_core::responder::{AlarmFacts, AlarmNow};
 use medic_core::scope::Tags;
 
 use crate::error::classify;
@@ -22,10 +23,7 @@ impl AwsAlarms {
 
 impl AlarmInspector for AwsAlarms {
     async fn alarm_facts(&self, change: &AlarmChanged) -> PortResult<AlarmFacts> {
-        // The SNS shape carries the operator and the ARN: only the tags are missing.
-        if let (Some(operator), Some(arn)) = (&change.comparison_operator, &change.alarm_arn) {
-            return Ok(AlarmFacts { tags: self.tags(arn).await?, comparison_operator: Some(operator.clone()) });
-        }
+        // Always read: medic acts only on an alarm that is still in the event's ALARM episode.
         let described = self
             .cloudwatch
             .describe_alarms()
@@ -35,22 +33,42 @@ impl AlarmInspector for AwsAlarms {
             .send()
             .await
             .map_err(|e| classify("cloudwatch:DescribeAlarms", e))?;
-        let metric_alarm =
-            described.metric_alarms().iter().find(|a| a.alarm_name() == Some(change.alarm_name.as_str()));
-        let comparison_operator = metric_alarm.and_then(|a| a.comparison_operator()).map(|op| op.as_str().to_owned());
-        let described_arn = metric_alarm.and_then(|a| a.alarm_arn()).or_else(|| {
-            described
-                .composite_alarms()
-                .iter()
-                .find(|a| a.alarm_name() == Some(change.alarm_name.as_str()))
-                .and_then(|a| a.alarm_arn())
-        });
+        let name = Some(change.alarm_name.as_str());
+        let metric_alarm = described.metric_alarms().iter().find(|a| a.alarm_name() == name);
+        let composite_alarm = described.composite_alarms().iter().find(|a| a.alarm_name() == name);
+        let comparison_operator = metric_alarm
+            .and_then(|a| a.comparison_operator())
+            .map(|op| op.as_str().to_owned())
+            .or_else(|| change.comparison_operator.clone());
+        let now = match (metric_alarm, composite_alarm) {
+            (Some(a), _) => {
+                alarm_now(a.state_value(), a.state_transitioned_timestamp().or(a.state_updated_timestamp()))
+            }
+            (None, Some(a)) => {
+                alarm_now(a.state_value(), a.state_transitioned_timestamp().or(a.state_updated_timestamp()))
+            }
+            (None, None) => None,
+        };
+        let described_arn =
+            metric_alarm.and_then(|a| a.alarm_arn()).or_else(|| composite_alarm.and_then(|a| a.alarm_arn()));
         let Some(arn) = change.alarm_arn.as_deref().or(described_arn) else {
             // The alarm is gone and the event named no ARN: nothing to read tags from.
-            return Ok(AlarmFacts { tags: vec![], comparison_operator });
+            return Ok(AlarmFacts { tags: vec![], comparison_operator, now });
         };
-        Ok(AlarmFacts { tags: self.tags(arn).await?, comparison_operator })
+        Ok(AlarmFacts { tags: self.tags(arn).await?, comparison_operator, now })
     }
+}
+
+fn alarm_now(state: Option<&StateValue>, changed_at: Option<&aws_smithy_types::DateTime>) -> Option<AlarmNow> {
+    let state = match state? {
+        StateValue::Alarm => AlarmState::Alarm,
+        StateValue::Ok => AlarmState::Ok,
+        _ => AlarmState::InsufficientData,
+    };
+    // CloudWatch always sends a timestamp; without one the change cannot be placed, so it counts
+    // as later than any event (no action).
+    let changed_at_millis = changed_at.and_then(|t| t.to_millis().ok()).unwrap_or(i64::MAX / 4);
+    Some(AlarmNow { state, changed_at_millis })
 }
 
 impl AwsAlarms {
