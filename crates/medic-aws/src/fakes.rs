@@ -365,6 +365,8 @@ pub fn asg_member(state: &str, now: EpochSeconds) -> InstanceObservation {
             health_check_grace_period_seconds: 300,
             suspended_processes: vec![],
             group_tags: managed,
+            desired_capacity: 3,
+            out_of_service: 0,
         }),
         stopped_by_medic: false,
     }

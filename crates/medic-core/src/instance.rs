@@ -38,6 +38,10 @@ pub struct GroupMember {
     pub health_check_grace_period_seconds: i64,
     pub suspended_processes: Vec<String>,
     pub group_tags: Tags,
+    /// The group's desired capacity, and how many of its other instances are out of service
+    /// now (Unhealthy, or in any lifecycle state but InService).
+    pub desired_capacity: i32,
+    pub out_of_service: i32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -180,6 +184,28 @@ pub fn replace_member(
             return skip(SkipReason::InGracePeriod { group: member.group.clone(), remaining_seconds });
         }
     }
+    let out = i64::from(member.out_of_service) + 1;
+    // At least one may always be out, or a group of one or two could never heal.
+    let allowed = (policy.max_unhealthy_percent * i64::from(member.desired_capacity) / 100).max(1);
+    if out > allowed {
+        let max = policy.max_unhealthy_percent;
+        return Plan {
+            resource: id.to_owned(),
+            decision: Decision::Alert(Alert {
+                severity: Severity::Critical,
+                headline: format!("{out} of {} out of service, over {max} %: left {id} alone", member.desired_capacity),
+                reason: format!(
+                    "instance {id} {why}, but replacing it would put {out} of {}'s {} desired instances out of service at once, over MEDIC_MAX_UNHEALTHY_PERCENT ({max} %): likely an AZ or deployment problem, which replacing instances one by one would make worse",
+                    member.group, member.desired_capacity
+                ),
+                advice: format!(
+                    "Look at {} as a whole: an Availability Zone event (AWS Health), a bad launch template or AMI, a failing dependency. Replace instances by hand once the cause is known.",
+                    member.group
+                ),
+                scope_label: format!("asg {}", member.group),
+            }),
+        };
+    }
     let suspended: Vec<&str> = member
         .suspended_processes
         .iter()
@@ -273,6 +299,8 @@ mod tests {
             health_check_grace_period_seconds: 300,
             suspended_processes: vec![],
             group_tags: tags(&[(MANAGED_TAG, "true")]),
+            desired_capacity: 3,
+            out_of_service: 0,
         }
     }
 
@@ -440,6 +468,47 @@ mod tests {
                 with_member(|m| m.suspended_processes = vec!["AZRebalance".into(), "ReplaceUnhealthy".into()]),
                 Scope::Tagged,
                 "alert warning".into(),
+            ),
+            (
+                "rule 10: one other of 3 already Unhealthy (67 % > 34 %)",
+                Ec2State::Stopped,
+                with_member(|m| m.out_of_service = 1),
+                Scope::Tagged,
+                "alert critical".into(),
+            ),
+            (
+                "rule 10: one of 3 out is 33 %, within 34 %",
+                Ec2State::Stopped,
+                with_member(|m| m.out_of_service = 0),
+                Scope::Tagged,
+                shape(&replace()),
+            ),
+            (
+                "rule 10: a group of 2 may still have its one dead instance replaced",
+                Ec2State::Stopped,
+                with_member(|m| m.desired_capacity = 2),
+                Scope::Tagged,
+                shape(&replace()),
+            ),
+            (
+                "rule 10: one other of 10 out, 20 %",
+                Ec2State::Stopped,
+                with_member(|m| {
+                    m.desired_capacity = 10;
+                    m.out_of_service = 1;
+                }),
+                Scope::Tagged,
+                shape(&replace()),
+            ),
+            (
+                "rule 10: four others of 10 out, 50 %",
+                Ec2State::Stopped,
+                with_member(|m| {
+                    m.desired_capacity = 10;
+                    m.out_of_service = 4;
+                }),
+                Scope::Tagged,
+                "alert critical".into(),
             ),
             (
                 "Launch suspended",

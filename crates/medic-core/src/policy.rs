@@ -39,6 +39,9 @@ pub struct Policy {
     pub max_promote_lag_seconds: i64,
     /// RDS rerouter: prefer replicas and Aurora readers in this Availability Zone.
     pub preferred_az: Option<String>,
+    /// Never more than this percentage of a group's desired capacity out of service at once
+    /// (Cluster API's `maxUnhealthy`): past it, medic replaces nothing and tells a human.
+    pub max_unhealthy_percent: i64,
     /// Alarm responder: only alarms whose names start with this are the deployment's own; others
     /// (on a shared alarm topic) are skipped without a call.
     pub alarm_name_prefix: Option<String>,
@@ -75,6 +78,7 @@ impl Default for Policy {
             max_promote_lag_seconds: 30,
             preferred_az: None,
             alarm_name_prefix: None,
+            max_unhealthy_percent: 34,
             launch_failure_threshold: 3,
         }
     }
@@ -150,6 +154,7 @@ impl Policy {
             )?,
             preferred_az: get("MEDIC_PREFERRED_AZ"),
             alarm_name_prefix: get("MEDIC_ALARM_NAME_PREFIX"),
+            max_unhealthy_percent: number("MEDIC_MAX_UNHEALTHY_PERCENT", defaults.max_unhealthy_percent, 1, 100)?,
             launch_failure_threshold: u32::try_from(number(
                 "MEDIC_LAUNCH_FAILURE_THRESHOLD",
                 defaults.launch_failure_threshold.into(),

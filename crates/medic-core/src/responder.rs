@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::alarm::{AlarmChanged, AlarmState, AlarmSubject};
-use crate::instance::{replace_member, InstanceObservation, GROUP_NAME_TAG};
+use crate::instance::{replace_member, GroupMember, InstanceObservation, GROUP_NAME_TAG};
 use crate::plan::{Action, Alert, Decision, Plan, PlannedAction, Severity, SkipReason};
 use crate::policy::Policy;
 use crate::policy::Scope;
@@ -351,15 +351,24 @@ pub fn decide_alarm(
             act(instance_id, action, why)
         }
         (Remediation::ReplaceUnhealthyTargets { target_group_arn }, Target::UnhealthyTargets(targets)) => {
-            let mut actions = Vec::new();
+            let mut actions: Vec<PlannedAction> = Vec::new();
             let mut skipped = Vec::new();
             for (instance_id, observed) in targets {
                 let Some(member) = &observed.member else {
                     skipped.push(format!("{instance_id} is in no Auto Scaling group"));
                     continue;
                 };
+                // The replacements planned so far take their group's instances out of service too.
+                let planned_in_group = actions
+                    .iter()
+                    .filter(|p| matches!(&p.action, Action::ReplaceInstance { group, .. } if *group == member.group))
+                    .count();
+                let member = GroupMember {
+                    out_of_service: member.out_of_service + i32::try_from(planned_in_group).unwrap_or(i32::MAX),
+                    ..member.clone()
+                };
                 let why = format!("is an unhealthy target of {}", short_name(target_group_arn));
-                match replace_member(instance_id, member, observed.instance.as_ref(), &why, policy, now).decision {
+                match replace_member(instance_id, &member, observed.instance.as_ref(), &why, policy, now).decision {
                     Decision::Act { actions: planned } => actions.extend(planned),
                     Decision::Skip { reason } => skipped.push(format!("{instance_id}: {reason}")),
                     Decision::Alert(alert) => skipped.push(format!("{instance_id}: {}", alert.headline)),
@@ -370,6 +379,11 @@ pub fn decide_alarm(
                 let why =
                     if skipped.is_empty() { "the target group reports none".to_owned() } else { skipped.join("; ") };
                 return Plan::skip(&resource, SkipReason::NoEligibleTargets { target_group: resource.clone(), why });
+            }
+            if !skipped.is_empty() {
+                if let Some(first) = actions.first_mut() {
+                    first.reason = format!("{}; left alone: {}", first.reason, skipped.join("; "));
+                }
             }
             Plan { resource, decision: Decision::Act { actions } }
         }
@@ -533,7 +547,7 @@ mod tests {
 
     mod decide {
         use super::*;
-        use crate::instance::{GroupMember, InstanceFacts};
+        use crate::instance::InstanceFacts;
         use crate::scope::MANAGED_TAG;
 
         const NOW: EpochSeconds = 1_795_260_000;
@@ -565,6 +579,8 @@ mod tests {
                     health_check_grace_period_seconds: 300,
                     suspended_processes: vec![],
                     group_tags: managed(),
+                    desired_capacity: 3,
+                    out_of_service: 0,
                 }),
                 stopped_by_medic: false,
             }
@@ -581,6 +597,13 @@ mod tests {
                 member: None,
                 stopped_by_medic: false,
             }
+        }
+
+        fn in_group_of(desired: i32, mut observed: InstanceObservation) -> InstanceObservation {
+            if let Some(member) = observed.member.as_mut() {
+                member.desired_capacity = desired;
+            }
+            observed
         }
 
         fn auto_recovering() -> InstanceObservation {
@@ -754,12 +777,24 @@ mod tests {
                     &[],
                     targets.clone(),
                     Target::UnhealthyTargets(vec![
-                        ("i-1".into(), member("InService")),
-                        ("i-2".into(), member("Terminating")),
-                        ("i-3".into(), member("InService")),
+                        ("i-1".into(), in_group_of(10, member("InService"))),
+                        ("i-2".into(), in_group_of(10, member("Terminating"))),
+                        ("i-3".into(), in_group_of(10, member("InService"))),
                         ("i-4".into(), standalone("running")),
                     ]),
                     "act replace i-1, replace i-3",
+                ),
+                (
+                    "rule 10: three unhealthy targets of a group of 3, one plan: only the first",
+                    "eventbridge-unhealthy-hosts.json",
+                    &[],
+                    targets.clone(),
+                    Target::UnhealthyTargets(vec![
+                        ("i-1".into(), member("InService")),
+                        ("i-2".into(), member("InService")),
+                        ("i-3".into(), member("InService")),
+                    ]),
+                    "act replace i-1",
                 ),
                 (
                     "no replaceable target",

@@ -130,7 +130,8 @@ async fn given_dry_run_when_instance_stopped_then_nothing_mutated_and_notice_say
 async fn given_breaker_of_two_when_four_instances_stop_then_two_replaced_and_one_critical_notice() {
     let world = World::new("brk").await;
     let (group, instances) = world.group(5, 0, &[MANAGED]).await;
-    let healer = healer(&world, Policy { breaker_max_actions: 2, ..Policy::default() });
+    // The percentage floor (rule 10) off, so that only the breaker holds.
+    let healer = healer(&world, Policy { breaker_max_actions: 2, max_unhealthy_percent: 100, ..Policy::default() });
     // A fixed clock inside one breaker window, so the wall clock cannot cross a window boundary.
     let at = now() - now().rem_euclid(900) + 900 + 10;
     let mut statuses = Vec::new();
@@ -326,4 +327,24 @@ async fn given_instance_unknown_to_aws_when_stopped_then_skipped_not_found() {
         (Status::Skipped, Some("instance-not-found")),
         "{outcome:?}"
     );
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn rule10_given_a_group_of_three_when_a_second_instance_stops_then_the_floor_holds_with_a_critical_notice() {
+    let world = World::new("floor").await;
+    let (group, instances) = world.group(3, 0, &[MANAGED]).await;
+    let first = stop_and_deliver(&world, &instances[0], Policy::default()).await;
+    assert_eq!(first.status, Status::Acted, "{first:?}");
+    assert_eq!(world.notices().await.len(), 1);
+
+    let second = stop_and_deliver(&world, &instances[1], Policy::default()).await;
+
+    assert_eq!(second.status, Status::Alerted, "{second:?}");
+    assert_eq!(world.health(&instances[1]).await, "HEALTHY", "left in service");
+    let notices = world.notices().await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].1, "critical");
+    assert!(notices[0].0.starts_with(&format!("[CRITICAL] asg {group}: ")), "{}", notices[0].0);
+    assert!(notices[0].2.contains("likely an AZ or deployment problem"), "{}", notices[0].2);
 }

@@ -80,7 +80,18 @@ impl AwsInstances {
             .iter()
             .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
             .collect();
+        let out_of_service = group
+            .instances()
+            .iter()
+            .filter(|i| i.instance_id() != Some(instance_id))
+            .filter(|i| {
+                i.lifecycle_state().map(|s| s.as_str()) != Some("InService")
+                    || i.health_status().is_some_and(|h| h.eq_ignore_ascii_case("Unhealthy"))
+            })
+            .count();
         Ok(Some(GroupMember {
+            desired_capacity: group.desired_capacity().unwrap_or_default(),
+            out_of_service: i32::try_from(out_of_service).unwrap_or(i32::MAX),
             group: group_name,
             lifecycle_state: member.lifecycle_state().unwrap_or_default().to_owned(),
             health_status: member.health_status().unwrap_or_default().to_owned(),
