@@ -16,6 +16,7 @@ import re
 import sys
 import threading
 import time
+from pathlib import Path
 from urllib.parse import parse_qs
 
 from moto.moto_server.threaded_moto_server import MotoRequestHandler
@@ -77,9 +78,12 @@ class Recorder:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "harness"))
+    from moto_faults import Faults  # a failed DB instance, which moto cannot produce
+
     port = int(sys.argv[1])
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple("127.0.0.1", port, Recorder(app), threaded=True, request_handler=MotoRequestHandler)
+    run_simple("127.0.0.1", port, Recorder(Faults(app)), threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

@@ -294,7 +294,7 @@ class Scenario:
             primary = f"{tag}-db"
             world.db_stack(primary, [(f"{primary}-r1", "us-east-1b", 2.0), (f"{primary}-r2", "us-east-1c", 40.0)],
                            f"{tag}.internal.")
-            world.stop_db(primary)
+            world.fail_db(primary)
             event = load_event(self.function, "instance-failed.json")
             arn = f"arn:aws:rds:us-east-1:123456789012:db:{primary}"
             event["resources"] = [arn]
@@ -354,7 +354,8 @@ def timed_invoke(runtime, event: dict) -> tuple[float, float, object]:
 def measure_function(function: str, executable: Path, moto: Moto, cold: int, warm: int, remediations: int) -> dict:
     from medic_bench import Runtime, World
 
-    acting = {"breaker_max_actions": "1000"}  # the bench remediates more than a real window allows
+    # The bench remediates more than a real window allows, and times one invoke per promotion.
+    acting = {"breaker_max_actions": "1000", "promote_confirm_seconds": "0"}
     result = {"scenario": SCENARIO[function], "init_ms": [], "first_invoke_ms": [], "first_invoke_emulator_ms": [],
               "cold_rss_kib": [], "ttr_cold_first_ms": [], "ttr_cold_last_ms": [],
               "moto_ms": []}
@@ -401,7 +402,7 @@ def measure_function(function: str, executable: Path, moto: Moto, cold: int, war
     dry = World(f"d{function[:3]}")
     situation = Scenario(function, dry).fresh()
     result["warm_ms"] = []
-    with Runtime(function, dry.env(dry_run="true"), executable=executable, log_dir=RIE_LOGS) as runtime:
+    with Runtime(function, dry.env(dry_run="true", promote_confirm_seconds="0"), executable=executable, log_dir=RIE_LOGS) as runtime:
         for n in range(warm + 1):
             _, latency, response = timed_invoke(runtime, Scenario.again(situation, n))
             expect(response, WOULD_ACT.get(function, ("would-act",)), f"{function} warm dry-run invoke")

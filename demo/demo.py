@@ -173,10 +173,12 @@ def rds_scenarios(world: World, first_step: int, total: int) -> None:
     world.put_lag(f"{cluster}-3", "AuroraReplicaLag", 20.0)
     line("created", f"Aurora cluster {cluster}: writer {cluster}-1, readers {cluster}-2 (lag 900 ms), {cluster}-3 (lag 20 ms)")
     world.notices()  # earlier scenarios' notices were shown there
-    rerouter = Runtime(REROUTER, world.env())
+    # The confirming second read of the failed primary follows the first at once here; deployed,
+    # it waits MEDIC_PROMOTE_CONFIRM_SECONDS (60) and Lambda's retry takes it.
+    rerouter = Runtime(REROUTER, world.env(promote_confirm_seconds="0"))
     try:
         step(first_step, total, f"{primary} is lost (RDS-EVENT-0031, no standby): promote the best replica, move the writer record")
-        world.stop_db(primary)
+        world.fail_db(primary)
         outcome = deliver_rds(rerouter, rds_event("instance-failed.json", primary, "2026-11-21T09:40:00.000Z"))
         check("medic promoted and rerouted", outcome.get("status") == "acted", json.dumps(outcome))
         check(f"{r2} (lowest lag, 3 s) was promoted, keeping the primary's 7 days of backups", world.db(r2)["BackupRetentionPeriod"] == 7)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command with moto server on a free loopback port, and stops moto when the command ends,
-# whether it passed, failed or was interrupted.
+# whether it passed, failed or was interrupted. moto runs under tests/harness/moto_faults.py, which
+# adds the one fault moto cannot produce (a DB instance in a terminal status) on request.
 #   scripts/with-moto.sh COMMAND [ARGS...]
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -8,7 +9,7 @@ venv="${VENV:-$here/.venv}"
 port="$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 log="${MOTO_LOG:-$here/target/moto-$port.log}"
 mkdir -p "$(dirname "$log")"
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+"$venv/bin/python" "$here/tests/harness/moto_faults.py" "$port" >"$log" 2>&1 &
 moto_pid=$!
 stop_moto() { kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; }
 trap stop_moto EXIT INT TERM

@@ -355,6 +355,16 @@ class World:
     def db(self, db: str) -> dict:
         return boto3.client("rds").describe_db_instances(DBInstanceIdentifier=db)["DBInstances"][0]
 
+    def fail_db(self, db: str) -> None:
+        """A primary lost for good: stopped in moto, and reported `failed` from then on by
+        tests/harness/moto_faults.py (moto cannot fail a DB instance)."""
+        self.stop_db(db)
+        request = urllib.request.Request(
+            os.environ["AWS_ENDPOINT_URL"].rstrip("/") + "/_medic_faults/db-status",
+            data=json.dumps({"id": db, "status": "failed"}).encode(), method="POST",
+            headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=5).close()
+
     def stop_db(self, db: str) -> None:
         """moto cannot fail a DB instance; a stopped primary stands in for a lost one."""
         boto3.client("rds").stop_db_instance(DBInstanceIdentifier=db)

@@ -47,13 +47,13 @@ def test_given_each_rds_file_in_order_when_invoked_then_expected_responses_and_a
         [("orders-db-replica-1", "us-east-1b", 2.0), ("orders-db-replica-2", "us-east-1c", 40.0)],
         f"{world.name}.internal.",
     )
-    world.stop_db("orders-db")
+    world.fail_db("orders-db")
     world.aurora("orders-aurora", [("orders-aurora-1", "us-east-1a"), ("orders-aurora-2", "us-east-1b"),
                                    ("orders-aurora-3", "us-east-1c")])
     world.put_lag("orders-aurora-2", "AuroraReplicaLag", 500.0)
     world.put_lag("orders-aurora-3", "AuroraReplicaLag", 20.0)
     seen = {}
-    with Runtime(FUNCTION, world.env()) as runtime:
+    with Runtime(FUNCTION, world.env(promote_confirm_seconds="0")) as runtime:
         for name in sorted(EXPECTED):
             response = runtime.invoke(load_event(FUNCTION, name))
             if "errorType" in response:

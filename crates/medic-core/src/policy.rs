@@ -37,6 +37,9 @@ pub struct Policy {
     pub in_progress_seconds: i64,
     /// RDS rerouter: promote only a replica whose latest ReplicaLag is at most this.
     pub max_promote_lag_seconds: i64,
+    /// RDS rerouter: a terminal primary status must hold on a second read at least this long
+    /// after the first before medic promotes (0: the second read follows at once).
+    pub promote_confirm_seconds: i64,
     /// RDS rerouter: prefer replicas and Aurora readers in this Availability Zone.
     pub preferred_az: Option<String>,
     /// Never more than this percentage of a group's desired capacity out of service at once
@@ -76,6 +79,7 @@ impl Default for Policy {
             ledger_ttl_seconds: MIN_LEDGER_TTL_HOURS * 3600,
             in_progress_seconds: 60,
             max_promote_lag_seconds: 30,
+            promote_confirm_seconds: 60,
             preferred_az: None,
             alarm_name_prefix: None,
             max_unhealthy_percent: 34,
@@ -149,6 +153,12 @@ impl Policy {
             max_promote_lag_seconds: number(
                 "MEDIC_MAX_PROMOTE_LAG_SECONDS",
                 defaults.max_promote_lag_seconds,
+                0,
+                3600,
+            )?,
+            promote_confirm_seconds: number(
+                "MEDIC_PROMOTE_CONFIRM_SECONDS",
+                defaults.promote_confirm_seconds,
                 0,
                 3600,
             )?,

@@ -21,19 +21,21 @@ pub const DEFAULT_RECORD_TTL: i64 = 60;
 /// A ReplicaLag datapoint older than this says nothing about the replica now.
 pub const LAG_MAX_AGE_SECONDS: i64 = 300;
 
-/// Statuses in which a primary is lost for good: it will not come back by itself. Anything else
-/// that is not `available` (rebooting, modifying, backing-up…) can pass, and promoting then
-/// would leave two writers.
-const LOST_STATUSES: [&str; 9] = [
-    "failed",
-    "incompatible-network",
-    "incompatible-option-group",
-    "incompatible-parameters",
-    "incompatible-restore",
-    "inaccessible-encryption-credentials",
-    "inaccessible-encryption-credentials-recoverable",
-    "restore-error",
-    "stopped",
+/// Statuses in which a primary is lost for good: nobody can bring it back, so promoting a
+/// replica (irreversible) cannot leave two writers. Anything else that is not `available`
+/// (rebooting, modifying, backing-up…) can pass, and promoting then would leave two writers.
+const TERMINAL_STATUSES: [&str; 4] =
+    ["failed", "restore-error", "incompatible-restore", "inaccessible-encryption-credentials"];
+
+/// Statuses an operator can fix, with what to fix: a fixed old primary would come back as a
+/// second writer next to a promoted replica, so medic never promotes past them.
+const RECOVERABLE_STATUSES: [(&str, &str); 6] = [
+    ("incompatible-parameters", "fix its DB parameter group (memory settings too large for the instance class, an invalid value) and reboot it"),
+    ("incompatible-network", "fix its subnet group and VPC (a subnet with no free IP addresses, a deleted subnet), then start or modify it"),
+    ("incompatible-option-group", "fix its option group (a required option missing or incompatible) and modify it"),
+    ("inaccessible-encryption-credentials-recoverable", "restore access to its KMS key (re-enable the key, restore the key policy or grant) within the recovery window; RDS then brings it back"),
+    ("storage-full", "add storage (modify-db-instance --allocated-storage, or turn on storage autoscaling) and free space"),
+    ("stopped", "start it (aws rds start-db-instance), after checking in CloudTrail who stopped it and why"),
 ];
 
 /// A DB instance as DescribeDBInstances shows it.
@@ -204,7 +206,39 @@ pub fn may_need_promotion(primary: &DbInstance) -> bool {
     primary.source.is_none()
         && primary.cluster.is_none()
         && !primary.multi_az
-        && LOST_STATUSES.contains(&primary.status.as_str())
+        && TERMINAL_STATUSES.contains(&primary.status.as_str())
+}
+
+/// The ledger key of the times medic saw `primary` in a terminal status (a set, so a retry of the
+/// same read adds nothing).
+pub fn terminal_seen_key(primary: &str) -> String {
+    format!("terminal-seen#{primary}")
+}
+
+/// How long a sighting of a terminal status counts: an older one belongs to another incident.
+pub const TERMINAL_SEEN_SECONDS: i64 = 3600;
+
+/// Whether the terminal status seen at `seen` (epoch seconds as ledger members, now's included)
+/// has been seen long enough ago that a read now confirms it: `Err(due)` with the time from
+/// which a second read counts.
+pub fn confirm_terminal(seen: &[String], now: EpochSeconds, policy: &Policy) -> Result<(), EpochSeconds> {
+    let first = seen
+        .iter()
+        .filter_map(|member| member.parse::<EpochSeconds>().ok())
+        .filter(|at| *at > now - TERMINAL_SEEN_SECONDS && *at <= now)
+        .min()
+        .unwrap_or(now);
+    let due = first + policy.promote_confirm_seconds;
+    if now >= due {
+        Ok(())
+    } else {
+        Err(due)
+    }
+}
+
+/// What an operator must fix when `status` is one they can recover from.
+fn recoverable(status: &str) -> Option<&'static str> {
+    RECOVERABLE_STATUSES.iter().find(|(s, _)| *s == status).map(|(_, fix)| *fix)
 }
 
 /// The ledger key of the once-per-day promotion guard of `primary`.
@@ -427,13 +461,24 @@ fn decide_promotion(event: &DbEvent, facts: Option<&PromotionFacts>, policy: &Po
             format!("Nothing was changed. Read the RDS event log of {id} for the cause."),
         );
     }
-    if !LOST_STATUSES.contains(&status.as_str()) {
+    if let Some(fix) = recoverable(status) {
+        return alert(
+            Severity::Critical,
+            format!("{id} is {status}, which an operator can fix: not promoting"),
+            format!(
+                "{what}; {id} is {status}, a state AWS documents as recoverable: once fixed it comes back as a writer, so a promoted replica would be a second one (medic promotes only from: {})",
+                TERMINAL_STATUSES.join(", ")
+            ),
+            format!("To restore writes, {fix}. Promote a replica by hand only if {id} cannot be fixed (README: RDS runbook)."),
+        );
+    }
+    if !TERMINAL_STATUSES.contains(&status.as_str()) {
         return alert(
             Severity::Warning,
             format!("{id} is {status}: not promoting yet"),
             format!(
                 "{what}; {id} is {status}, which can pass on its own, and promoting now could leave two writers (medic promotes only from: {})",
-                LOST_STATUSES.join(", ")
+                TERMINAL_STATUSES.join(", ")
             ),
             format!("If {id} does not come back, promote a replica by hand (README: RDS runbook)."),
         );
@@ -1019,9 +1064,57 @@ mod tests {
                 "alert info: RDS-EVENT-0034 but orders-db is available: not promoting",
             ),
             (
-                "failover not attempted, primary stopped",
+                "rule 3: failover not attempted, primary failed",
+                &not_attempted,
+                promotion(primary("failed"), vec![replica(REPLICA, "available", "us-east-1b", Some(0.0))]),
+                &default,
+                "act promote orders-db-replica-1, reroute-writer writer.db.internal.",
+            ),
+            (
+                "rule 3: primary stopped (someone can start it)",
                 &not_attempted,
                 promotion(primary("stopped"), vec![replica(REPLICA, "available", "us-east-1b", Some(0.0))]),
+                &default,
+                "alert critical: orders-db is stopped, which an operator can fix: not promoting",
+            ),
+            (
+                "rule 3: storage full",
+                &failed,
+                promotion(primary("storage-full"), vec![replica(REPLICA, "available", "us-east-1b", Some(0.0))]),
+                &default,
+                "alert critical: orders-db is storage-full, which an operator can fix: not promoting",
+            ),
+            (
+                "rule 3: incompatible parameters",
+                &failed,
+                promotion(primary("incompatible-parameters"), vec![replica(REPLICA, "available", "us-east-1b", Some(0.0))]),
+                &default,
+                "alert critical: orders-db is incompatible-parameters, which an operator can fix: not promoting",
+            ),
+            (
+                "rule 3: KMS key access lost, recoverable",
+                &failed,
+                promotion(
+                    primary("inaccessible-encryption-credentials-recoverable"),
+                    vec![replica(REPLICA, "available", "us-east-1b", Some(0.0))],
+                ),
+                &default,
+                "alert critical: orders-db is inaccessible-encryption-credentials-recoverable, which an operator can fix: not promoting",
+            ),
+            (
+                "rule 3: restore error is terminal",
+                &failed,
+                promotion(primary("restore-error"), vec![replica(REPLICA, "available", "us-east-1b", Some(0.0))]),
+                &default,
+                "act promote orders-db-replica-1, reroute-writer writer.db.internal.",
+            ),
+            (
+                "rule 3: KMS key gone for good is terminal",
+                &failed,
+                promotion(
+                    primary("inaccessible-encryption-credentials"),
+                    vec![replica(REPLICA, "available", "us-east-1b", Some(0.0))],
+                ),
                 &default,
                 "act promote orders-db-replica-1, reroute-writer writer.db.internal.",
             ),
@@ -1093,6 +1186,8 @@ mod tests {
         let cases = [
             primary("available"),
             primary("rebooting"),
+            primary("stopped"),
+            primary("storage-full"),
             DbInstance { multi_az: true, ..primary("failed") },
             DbInstance { source: Some("other-db".into()), ..primary("failed") },
             DbInstance { cluster: Some("orders-aurora".into()), ..primary("failed") },
@@ -1108,7 +1203,25 @@ mod tests {
             }));
             assert_eq!(decide_db(&failed, &bare, &Policy::default(), NOW), with, "{primary:?}");
         }
-        assert!(may_need_promotion(&primary("failed")) && may_need_promotion(&primary("stopped")));
+        assert!(may_need_promotion(&primary("failed")) && may_need_promotion(&primary("restore-error")));
+    }
+
+    #[test]
+    fn rule3_given_sightings_of_a_terminal_status_when_confirming_then_a_read_counts_only_60_s_after_the_first() {
+        let policy = Policy::default();
+        let at = |offsets: &[i64]| offsets.iter().map(|o| (NOW + o).to_string()).collect::<Vec<_>>();
+        let rows: [(&str, Vec<String>, Result<(), EpochSeconds>); 5] = [
+            ("first sighting now", at(&[0]), Err(NOW + 60)),
+            ("first sighting 30 s ago", at(&[-30, 0]), Err(NOW + 30)),
+            ("first sighting 60 s ago", at(&[-60, -30, 0]), Ok(())),
+            ("a sighting from another incident hours ago does not count", at(&[-7200, 0]), Err(NOW + 60)),
+            ("nothing recorded", vec![], Err(NOW + 60)),
+        ];
+        for (name, seen, expected) in rows {
+            assert_eq!(confirm_terminal(&seen, NOW, &policy), expected, "{name}");
+        }
+        let at_once = Policy { promote_confirm_seconds: 0, ..Policy::default() };
+        assert_eq!(confirm_terminal(&at(&[0]), NOW, &at_once), Ok(()));
     }
 
     #[test]

@@ -10,13 +10,13 @@ use medic_aws::adapters::sns::SnsNotifier;
 use medic_aws::ports::{
     DbInspector, DnsInspector, LagInspector, Ledger, Notifier, PortResult, Remediator, Remediators,
 };
-use medic_aws::{Engine, HandlerError, MedicConfig};
+use medic_aws::{Engine, HandlerError, MedicConfig, PortError};
 use medic_core::rds::{parse_db_event, DbEvent, DbEventKind};
 use medic_core::rerouter::{
     self, ClusterFacts, DbInstance, DbObservation, Need, PromotionFacts, Replica, ReplicaFacts,
 };
 use medic_core::scope::Tags;
-use medic_core::time::EpochSeconds;
+use medic_core::time::{format_timestamp, EpochSeconds};
 use medic_core::{Outcome, Plan, Policy, Trigger};
 use serde_json::Value;
 
@@ -100,10 +100,32 @@ where
                 DbObservation::Instance { db, source_tags }
             }
             Need::Promotion => {
-                let Some(primary) = self.databases.db_instance(id).await? else {
+                let Some(mut primary) = self.databases.db_instance(id).await? else {
                     return Ok(DbObservation::Promotion(None));
                 };
                 let promotion_guard = self.ledger.cooldown_until(&rerouter::promotion_guard_key(id), now).await?;
+                if rerouter::may_need_promotion(&primary) && promotion_guard.is_none() {
+                    // A promotion cannot be undone: the terminal status must hold on a second
+                    // read, MEDIC_PROMOTE_CONFIRM_SECONDS after the first. Until then the event
+                    // is retried (Lambda retries after 1 and 3 minutes).
+                    let key = rerouter::terminal_seen_key(id);
+                    let seen =
+                        self.ledger.add_to_set(&key, &now.to_string(), now + rerouter::TERMINAL_SEEN_SECONDS).await?;
+                    if let Err(due) = rerouter::confirm_terminal(&seen, now, &self.policy) {
+                        return Err(PortError::retryable(
+                            "confirm the primary's status",
+                            format!(
+                                "{id} is {}, a terminal status; medic promotes only once a second read at or after {} confirms it",
+                                primary.status,
+                                format_timestamp(due)
+                            ),
+                        ));
+                    }
+                    let Some(second) = self.databases.db_instance(id).await? else {
+                        return Ok(DbObservation::Promotion(None));
+                    };
+                    primary = second;
+                }
                 if !rerouter::may_need_promotion(&primary) {
                     let facts = PromotionFacts { primary, replicas: vec![], writer: None, promotion_guard };
                     return Ok(DbObservation::Promotion(Some(facts)));

@@ -13,8 +13,10 @@ use medic_testbench::{now, World};
 use rds_rerouter::AwsRerouter;
 use serde_json::{json, Value};
 
+/// The confirming second read of a terminal status follows the first at once, except in the
+/// test of that wait.
 fn rerouter(world: &World) -> AwsRerouter {
-    AwsRerouter::from_sdk_config(&world.sdk, world.config(Policy::default()))
+    AwsRerouter::from_sdk_config(&world.sdk, world.config(Policy { promote_confirm_seconds: 0, ..Policy::default() }))
 }
 
 /// An RDS event from a fixture, rebound to DB instance (or cluster) `id`, dated `date`.
@@ -44,11 +46,16 @@ async fn given_lost_primary_when_instance_failed_then_lowest_lag_replica_promote
     let world = World::new("rds-promote").await;
     let stack = world.db_stack(&[("us-east-1b", Some(12.0)), ("us-east-1c", Some(3.0))]).await;
     let (lagging, best) = (&stack.replicas[0], &stack.replicas[1]);
-    world.stop_db(&stack.primary).await;
-    let rerouter = rerouter(&world);
-
+    world.fail_db(&stack.primary).await;
+    let rerouter = AwsRerouter::from_sdk_config(&world.sdk, world.config(Policy::default()));
     let failed = event("instance-failed.json", &stack.primary, T1);
-    let outcome = handle(&rerouter, failed.clone()).await;
+    let at = now();
+    // Rule 3: one read of a terminal status is not enough for an irreversible promotion.
+    let first = rerouter.handle(failed.clone(), at).await.unwrap_err();
+    assert!(first.is_retryable(), "{first}");
+    assert_eq!(world.db(best).await.backup_retention_days, 0, "nothing promoted on the first read");
+
+    let outcome = rerouter.handle(failed.clone(), at + 61).await.unwrap();
 
     assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
     assert_eq!(world.db(best).await.backup_retention_days, 7, "promoted with the primary's backup retention");
@@ -67,7 +74,7 @@ async fn given_lost_primary_when_instance_failed_then_lowest_lag_replica_promote
 
     // The same event again, then a later failure report of the same primary: no second promotion.
     world.upsert_cname(&stack.zone_id, &stack.writer_record, "moved-by-hand.example", None).await;
-    let duplicate = handle(&rerouter, failed).await;
+    let duplicate = rerouter.handle(failed, at + 62).await.unwrap();
     let later = handle(&rerouter, event("instance-failed.json", &stack.primary, T2)).await;
     assert_eq!(duplicate.status, Status::Duplicate);
     assert_eq!(later.label.as_deref(), Some("already-promoted"), "{later:?}");
@@ -82,7 +89,7 @@ async fn given_lost_primary_when_instance_failed_then_lowest_lag_replica_promote
 async fn given_only_lagging_replicas_when_primary_lost_then_no_promotion_and_critical_notice() {
     let world = World::new("rds-lag").await;
     let stack = world.db_stack(&[("us-east-1b", Some(45.0)), ("us-east-1c", None)]).await;
-    world.stop_db(&stack.primary).await;
+    world.fail_db(&stack.primary).await;
     let primary_endpoint = world.db(&stack.primary).await.endpoint;
 
     let outcome = handle(&rerouter(&world), event("instance-failover-not-attempted.json", &stack.primary, T1)).await;
@@ -152,4 +159,31 @@ async fn given_aurora_failover_failed_when_handled_then_one_retry_moves_the_writ
     let notices = world.notices().await;
     assert_eq!(notices[0].1, "critical");
     assert!(notices[0].0.contains("failover failed again after medic's retry"), "{:?}", notices[0]);
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run with `make test`"]
+async fn rule3_given_a_stopped_primary_when_its_failure_event_arrives_then_a_critical_notice_and_no_promotion() {
+    let world = World::new("rds-stopped").await;
+    let stack = world.db_stack(&[("us-east-1b", Some(1.0)), ("us-east-1c", Some(2.0))]).await;
+    world.stop_db(&stack.primary).await;
+    let primary_endpoint = world.db(&stack.primary).await.endpoint;
+
+    let outcome = handle(&rerouter(&world), event("instance-failover-not-attempted.json", &stack.primary, T1)).await;
+
+    assert_eq!(outcome.status, Status::Alerted, "{outcome:?}");
+    for replica in &stack.replicas {
+        assert_eq!(world.db(replica).await.backup_retention_days, 0, "{replica} not promoted");
+    }
+    let writer = world.record(&stack.zone_id, &stack.writer_record, None).await;
+    assert_eq!(writer.0.as_deref(), Some(primary_endpoint.as_str()), "writer record untouched");
+    let notices = world.notices().await;
+    let (subject, severity, body) = &notices[0];
+    assert_eq!(severity, "critical");
+    assert!(
+        subject.starts_with(&format!("[CRITICAL] rds {0}: {0} is stopped, which an operator", stack.primary)),
+        "{subject}"
+    );
+    assert!(body.contains("a state AWS documents as recoverable"), "{body}");
+    assert!(body.contains("aws rds start-db-instance"), "{body}");
 }

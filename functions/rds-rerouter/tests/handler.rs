@@ -118,7 +118,8 @@ fn rerouter(world: &FakeDatabases) -> Fake<'_> {
         metrics: world,
         ledger: MemoryLedger::default(),
         notifier: MemoryNotifier::default(),
-        policy: Policy::default(),
+        // The confirming second read follows the first at once; the wait has its own tests.
+        policy: Policy { promote_confirm_seconds: 0, ..Policy::default() },
     }
 }
 
@@ -277,4 +278,40 @@ async fn rule13_given_a_hostile_db_identifier_when_handled_then_non_retryable_na
     assert_eq!(diagnostic.error_type, "NonRetryable");
     assert!(diagnostic.error_message.contains("orders/../../x"), "{}", diagnostic.error_message);
     assert!(world.calls.lock().unwrap().is_empty(), "{:?}", world.calls.lock().unwrap());
+}
+
+#[tokio::test]
+async fn rule3_given_a_failed_primary_when_first_seen_then_retried_and_promoted_only_on_a_read_60_s_later() {
+    let world = world();
+    let mut rerouter = rerouter(&world);
+    rerouter.policy.promote_confirm_seconds = 60;
+
+    let first = rerouter.handle(fixture("instance-failed.json"), NOW).await.unwrap_err();
+    let early = rerouter.handle(fixture("instance-failed.json"), NOW + 30).await.unwrap_err();
+    assert!(first.is_retryable() && early.is_retryable(), "{first} / {early}");
+    assert!(first.to_string().contains("orders-db is failed"), "{first}");
+    assert!(actions(&world).is_empty(), "nothing promoted on a single read: {:?}", actions(&world));
+
+    let confirmed = rerouter.handle(fixture("instance-failed.json"), NOW + 61).await.unwrap();
+
+    assert_eq!(confirmed.status, Status::Acted, "{confirmed:?}");
+    assert_eq!(actions(&world), ["promote orders-db", "reroute-writer writer.db.internal."]);
+}
+
+#[tokio::test]
+async fn rule3_given_a_primary_available_again_on_the_confirming_read_when_handled_then_nothing_is_promoted() {
+    let failed = world();
+    let first = rerouter(&failed);
+    let mut first = Rerouter { policy: Policy { promote_confirm_seconds: 60, ..first.policy.clone() }, ..first };
+    assert!(first.handle(fixture("instance-failed.json"), NOW).await.unwrap_err().is_retryable());
+    let mut recovered = world();
+    recovered.instances.get_mut("orders-db").unwrap().status = "available".into();
+    first.databases = &recovered;
+    first.dns = &recovered;
+    first.metrics = &recovered;
+
+    let outcome = first.handle(fixture("instance-failed.json"), NOW + 90).await.unwrap();
+
+    assert_eq!(outcome.status, Status::Alerted, "{outcome:?}");
+    assert!(actions(&recovered).is_empty() && actions(&failed).is_empty());
 }
