@@ -284,6 +284,14 @@ class World:
                 )
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
 
+    def pause(self, reason: str) -> None:
+        """The pause switch, set as README's `aws dynamodb put-item` command sets it."""
+        self.ddb.put_item(TableName=self.table, Item={"pk": {"S": "control#pause"}, "reason": {"S": reason}})
+
+    def resume(self) -> None:
+        """The pause switch cleared, as README's `aws dynamodb delete-item` command clears it."""
+        self.ddb.delete_item(TableName=self.table, Key={"pk": {"S": "control#pause"}})
+
     def ledger_item(self, event_key: str) -> dict | None:
         item = self.ddb.get_item(TableName=self.table, Key={"pk": {"S": f"event#{event_key}"}}, ConsistentRead=True)
         return item.get("Item")

@@ -109,3 +109,21 @@ def test_given_bad_configuration_when_started_then_init_fails_with_the_setting_n
         log = runtime.log()
     assert "MEDIC_DRY_RUN" in log and "must be true or false" in log, log
     assert response.get("httpStatus") == 502 or "errorType" in response, response
+
+
+def test_rule11_given_the_pause_switch_on_when_an_instance_stops_then_nothing_changes_until_it_is_cleared(world):
+    group, instances = world.group(3, MANAGED)
+    world.stop(instances[0])
+    world.pause("AZ incident, paused by alice")
+    with Runtime(FUNCTION, world.env()) as runtime:
+        paused = runtime.invoke(load_event(FUNCTION, "asg-instance-stopped.json", instance_id=instances[0]))
+        assert (paused["status"], paused["dry_run"]) == ("would-act", True), paused
+        assert world.health(instances[0]) == "HEALTHY", "nothing changed while paused"
+        notices = world.notices()
+        assert [n["subject"] for n in notices] == [f"[INFO] [PAUSED] asg {group}: would replace {instances[0]} (stopped unexpectedly)"]
+        assert "medic is paused (AZ incident, paused by alice)" in notices[0]["body"], notices[0]["body"]
+
+        world.resume()
+        acted = runtime.invoke(load_event(FUNCTION, "asg-instance-stopped.json", instance_id=instances[0]))
+    assert acted["status"] == "acted", acted
+    assert world.health(instances[0]) == "UNHEALTHY"

@@ -91,6 +91,27 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         Fut: Future<Output = Result<Plan, PortError>>,
     {
         let started = std::time::Instant::now();
+        // The operator's pause switch, read on every invoke: while it is on, everything runs as in
+        // dry-run and every notice names the pause.
+        if let Some(reason) = self.ledger.pause_switch().await? {
+            let policy = Policy { dry_run: true, paused: Some(reason), ..self.policy.clone() };
+            let paused = Engine { policy: &policy, ..*self };
+            return paused.run_guarded(trigger, now, observe_and_decide, started).await;
+        }
+        self.run_guarded(trigger, now, observe_and_decide, started).await
+    }
+
+    async fn run_guarded<F, Fut>(
+        &self,
+        trigger: &Trigger,
+        now: EpochSeconds,
+        observe_and_decide: F,
+        started: std::time::Instant,
+    ) -> Result<Outcome, HandlerError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Plan, PortError>>,
+    {
         let key = guard::event_key(&trigger.idempotency_key());
         match self.ledger.claim(&key, now).await? {
             Claim::Claimed => {}
@@ -699,6 +720,22 @@ mod tests {
         let other = bench.run("e2", plan(vec![replace("i-2")])).await;
 
         assert_eq!(other.status, Status::Acted, "one event is one slot: {other:?}");
+    }
+
+    #[tokio::test]
+    async fn rule11_given_the_pause_switch_on_when_an_action_is_planned_then_nothing_changes_and_the_notice_names_the_pause(
+    ) {
+        let bench = Bench::new(Policy::default());
+        bench.ledger.pause("AZ use1-az2 incident, paused by alice");
+
+        let outcome = bench.run("e1", plan(vec![replace("i-1")])).await;
+
+        assert_eq!((outcome.status, outcome.dry_run), (Status::WouldAct, true), "{outcome:?}");
+        assert!(bench.applied().is_empty(), "{:?}", bench.applied());
+        let sent = bench.notifier.sent.lock().unwrap().clone();
+        assert_eq!(sent[0].subject, "[INFO] [PAUSED] asg web-prod: would replace i-1 (unhealthy target)");
+        assert!(sent[0].body.contains("medic is paused (AZ use1-az2 incident, paused by alice)"), "{}", sent[0].body);
+        assert!(bench.ledger.keys().iter().all(|k| !k.starts_with("cooldown#") && !k.starts_with("breaker#")));
     }
 
     /// Applies every action, except that actions named `fail` fail with `error`.

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use medic_core::alarm::AlarmChanged;
-use medic_core::guard::{BreakerVerdict, Claim, Cooldown};
+use medic_core::guard::{self, BreakerVerdict, Claim, Cooldown};
 use medic_core::instance::{GroupMember, InstanceFacts, InstanceObservation, GROUP_NAME_TAG};
 use medic_core::notice::Notice;
 use medic_core::rerouter::{Cluster, DbInstance, DnsRecord, LagSample, RecordLocation};
@@ -180,6 +180,12 @@ impl MemoryLedger {
         lock(&self.calls).push(format!("{what} {key}"));
     }
 
+    /// Turns the pause switch on, as `aws dynamodb put-item` does on the real table.
+    pub fn pause(&self, reason: &str) {
+        lock(&self.items)
+            .insert(guard::PAUSE_KEY.to_owned(), Record { started_by: reason.to_owned(), ..Record::default() });
+    }
+
     /// Keys currently held, sorted.
     pub fn keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = lock(&self.items).keys().cloned().collect();
@@ -305,6 +311,11 @@ impl Ledger for MemoryLedger {
     async fn set_members(&self, key: &str) -> PortResult<Vec<String>> {
         self.call("members", key);
         Ok(lock(&self.items).get(key).map(|r| r.members.iter().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn pause_switch(&self) -> PortResult<Option<String>> {
+        self.call("pause?", guard::PAUSE_KEY);
+        Ok(lock(&self.items).get(guard::PAUSE_KEY).map(|r| r.started_by.clone()))
     }
 
     async fn first_time(&self, key: &str, _expires_at: EpochSeconds) -> PortResult<bool> {

@@ -5,6 +5,10 @@ use crate::plan::Action;
 use crate::policy::Policy;
 use crate::time::EpochSeconds;
 
+/// Ledger partition key of the pause switch: while the item exists, every function behaves as in
+/// dry-run and says so in its notices. Its `reason` attribute says who paused medic and why.
+pub const PAUSE_KEY: &str = "control#pause";
+
 /// Ledger partition key for an event's idempotency record.
 pub fn event_key(idempotency_key: &str) -> String {
     format!("event#{idempotency_key}")

@@ -34,7 +34,11 @@ pub enum NoticeKind<'a> {
 /// Builds the notice for `kind`. `what_happened` is the trigger's summary; `record` is the JSON
 /// outcome appended to the body.
 pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Value, policy: &Policy) -> Notice {
-    let dry = if policy.dry_run { "[DRY-RUN] " } else { "" };
+    let dry = match (&policy.paused, policy.dry_run) {
+        (Some(_), _) => "[PAUSED] ",
+        (None, true) => "[DRY-RUN] ",
+        (None, false) => "",
+    };
     let (severity, scope_label, headline, action_name, outcome, did, why, check) = match kind {
         NoticeKind::Action { action, reason, done } => (
             if *done { action.done_severity() } else { Severity::Info },
@@ -46,6 +50,8 @@ pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Va
             (*reason).to_owned(),
             if *done {
                 action_advice(action)
+            } else if policy.paused.is_some() {
+                "Nothing was changed: medic is paused. Heal it by hand if needed; medic acts again on new events once the pause switch is cleared (README: Pause).".to_owned()
             } else {
                 "Nothing was changed: medic runs with MEDIC_DRY_RUN=true. Heal it by hand if needed, and turn dry-run off once its decisions look right.".to_owned()
             },
@@ -91,8 +97,13 @@ pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Va
     };
     let subject = truncate_subject(&format!("[{}] {dry}{scope_label}: {headline}", severity.as_str().to_uppercase()));
     let record_text = serde_json::to_string_pretty(record).unwrap_or_else(|_| record.to_string());
+    let paused = policy
+        .paused
+        .as_ref()
+        .map(|reason| format!("medic is paused ({reason}): it changes nothing until the pause switch is cleared.\n"))
+        .unwrap_or_default();
     let body = format!(
-        "What happened: {what_happened}.\nWhat medic did: {did}.\nWhy: {why}.\nWhat to check: {check}\n\nRecord:\n{record_text}\n"
+        "{paused}What happened: {what_happened}.\nWhat medic did: {did}.\nWhy: {why}.\nWhat to check: {check}\n\nRecord:\n{record_text}\n"
     );
     let resource = match kind {
         NoticeKind::Action { action, .. }

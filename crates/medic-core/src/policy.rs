@@ -19,6 +19,9 @@ pub struct Policy {
     pub scope: Scope,
     /// Everything runs except the mutating call; notices say "would have".
     pub dry_run: bool,
+    /// Set for one invocation while an operator's pause switch is on (with its reason): medic
+    /// then runs as in dry-run and names the pause in every notice. Never read from settings.
+    pub paused: Option<String>,
     /// Per-resource, per-action quiet period after an action.
     pub cooldown_seconds: i64,
     /// Quiet period per group after medic scaled it out, and after it scaled it in.
@@ -70,6 +73,7 @@ impl Default for Policy {
             environment: "dev".into(),
             scope: Scope::Tagged,
             dry_run: false,
+            paused: None,
             cooldown_seconds: 600,
             scale_out_cooldown_seconds: 300,
             scale_in_cooldown_seconds: 600,
@@ -127,6 +131,7 @@ impl Policy {
             environment,
             scope,
             dry_run,
+            paused: None,
             notify_on_ok,
             cooldown_seconds: number("MEDIC_COOLDOWN_SECONDS", defaults.cooldown_seconds, 0, 86_400)?,
             scale_out_cooldown_seconds: number(

@@ -255,6 +255,11 @@ impl Ledger for DynamoLedger {
         Ok(item.as_ref().and_then(|item| item.get("members")).and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default())
     }
 
+    async fn pause_switch(&self) -> PortResult<Option<String>> {
+        let item = self.get(guard::PAUSE_KEY).await?;
+        Ok(item.map(|item| string_attr(&item, "reason").unwrap_or("no reason given").to_owned()))
+    }
+
     async fn first_time(&self, key: &str, expires_at: EpochSeconds) -> PortResult<bool> {
         let written = self
             .client
