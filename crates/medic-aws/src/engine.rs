@@ -65,7 +65,19 @@ enum ActionResult {
         max: u32,
         notify: bool,
     },
+    /// The breaker refused it after its critical notice of this window: named in the digest.
+    HeldBack(HoldBack),
     Failed(PortError),
+}
+
+/// What became of an action held back after its scope's critical notice of the window.
+enum HoldBack {
+    /// This invocation sends the digest, which names these (this one included).
+    Digest(Vec<String>),
+    /// The digest, already sent, names it.
+    Named,
+    /// Held back after the window's digest went out: it gets a notice of its own.
+    Straggler,
 }
 
 impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N, R> {
@@ -214,6 +226,27 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 let mut outcome =
                     self.outcome(trigger, plan, Status::Alerted, Some("notify"), None, alert.reason.clone());
                 outcome.severity = Some(alert.severity);
+                // A safety rule held an action back: only the scope's first such alert of the
+                // window is sent; the others are named in its digest.
+                if let Some(action) = &alert.held_back {
+                    let scope = action.breaker_scope();
+                    if !self.first_refusal(&scope, now).await? {
+                        let member = guard::held_member(action, &alert.headline);
+                        match self.hold_back(&scope, &member, now).await? {
+                            HoldBack::Digest(held) => {
+                                let kind =
+                                    NoticeKind::Digest { scope: &scope, scope_label: &alert.scope_label, held: &held };
+                                let notice = self.notice(&kind, trigger, &mut outcome);
+                                return Ok((outcome, Some(notice)));
+                            }
+                            HoldBack::Named => {
+                                outcome.reason = format!("{} (named in the digest of {scope})", alert.reason);
+                                return Ok((outcome, None));
+                            }
+                            HoldBack::Straggler => {}
+                        }
+                    }
+                }
                 let notice = self.notice(&NoticeKind::Alert(alert), trigger, &mut outcome);
                 Ok((outcome, Some(notice)))
             }
@@ -221,6 +254,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 let mut reports = Vec::with_capacity(actions.len());
                 let mut previous_happened = true;
                 let mut changed_aws = false;
+                let mut refused = false;
                 for (index, planned) in actions.iter().enumerate() {
                     // A step that only completes the one before it (reroute after promote, reboot
                     // after leaving the reader set) is the same remediation: the breaker counted
@@ -230,7 +264,10 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                     let result = if planned.action.needs_previous() && !previous_happened {
                         ActionResult::NotAttempted
                     } else {
-                        match self.guard_and_act(planned, follow_up, event_key, now).await {
+                        // Once this plan has a notice of its own (a step acted or was refused),
+                        // its other refusals are named in it rather than held for a digest.
+                        let may_hold = !changed_aws && !refused;
+                        match self.guard_and_act(planned, follow_up, may_hold, event_key, now).await {
                             Ok(result) => result,
                             // Once a step changed AWS, retrying the whole event would re-derive
                             // the plan from changed state; the failure is reported instead, with
@@ -246,6 +283,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                         }
                     };
                     changed_aws |= matches!(result, ActionResult::Done | ActionResult::DoneEarlier);
+                    refused |= matches!(result, ActionResult::BreakerOpen { .. } | ActionResult::HeldBack(_));
                     previous_happened =
                         matches!(result, ActionResult::Done | ActionResult::DoneEarlier | ActionResult::WouldDo);
                     reports.push(self.report_action(trigger, plan, planned, result));
@@ -262,6 +300,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         &self,
         planned: &PlannedAction,
         follow_up: bool,
+        may_hold: bool,
         event_key: &str,
         now: EpochSeconds,
     ) -> Result<ActionResult, PortError> {
@@ -304,8 +343,15 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                     if let Err(clear_error) = self.ledger.clear_cooldown(&cooldown_key).await {
                         tracing::error!(key = %cooldown_key, error = %clear_error, "could not clear the cooldown of an action the breaker refused");
                     }
-                    if let Err(refused) = refused? {
-                        return Ok(refused);
+                    match refused? {
+                        Err(ActionResult::BreakerOpen { notify: false, .. }) if may_hold && !policy.dry_run => {
+                            let member = guard::held_member(action, &planned.reason);
+                            return Ok(ActionResult::HeldBack(
+                                self.hold_back(&action.breaker_scope(), &member, now).await?,
+                            ));
+                        }
+                        Err(refused) => return Ok(refused),
+                        Ok(_) => {}
                     }
                 }
             }
@@ -368,11 +414,55 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             self.ledger.breaker_acquire(&breaker_key, member, room, expires).await?
         };
         if let BreakerVerdict::Open { .. } = verdict {
-            let notice_key = guard::breaker_notice_key(&scope, now, window);
-            let notify = self.ledger.first_time(&notice_key, expires).await?;
+            let notify = self.first_refusal(&scope, now).await?;
             return Ok(Err(ActionResult::BreakerOpen { max, notify }));
         }
         Ok(Ok(Some(breaker_key)))
+    }
+
+    /// True for the first action a safety rule holds back in `scope` this window: it gets the
+    /// critical notice, and the digest of the others follows `digest_delay_seconds` later.
+    async fn first_refusal(&self, scope: &str, now: EpochSeconds) -> Result<bool, PortError> {
+        let window = self.policy.breaker_window_seconds;
+        let expires = guard::breaker_expiry(self.policy, now);
+        let first = self.ledger.first_time(&guard::breaker_notice_key(scope, now, window), expires).await?;
+        if first {
+            self.ledger
+                .add_to_set(&guard::held_key("held-since", scope, now, window), &now.to_string(), expires)
+                .await?;
+        }
+        Ok(first)
+    }
+
+    /// Records one more action held back in `scope` after its critical notice, and says whether
+    /// this invocation sends the digest, is named in it, or came after it. Until the digest is
+    /// due the event is retried (Retryable), so that one digest names the whole burst.
+    async fn hold_back(&self, scope: &str, member: &str, now: EpochSeconds) -> Result<HoldBack, PortError> {
+        let window = self.policy.breaker_window_seconds;
+        let expires = guard::breaker_expiry(self.policy, now);
+        let held = self.ledger.add_to_set(&guard::held_key("held", scope, now, window), member, expires).await?;
+        let since = self.ledger.set_members(&guard::held_key("held-since", scope, now, window)).await?;
+        let since = since.iter().filter_map(|at| at.parse::<EpochSeconds>().ok()).min().unwrap_or(now);
+        let due = since + self.policy.digest_delay_seconds;
+        if now < due {
+            return Err(PortError::retryable(
+                "hold back",
+                format!(
+                    "{member} is held back in {scope}; it is named in the digest due at {}",
+                    medic_core::time::format_timestamp(due)
+                ),
+            ));
+        }
+        let snapshot_key = guard::held_key("digest-members", scope, now, window);
+        if self.ledger.first_time(&guard::held_key("digest", scope, now, window), expires).await? {
+            self.ledger.add_to_set(&snapshot_key, &serde_json::to_string(&held).unwrap_or_default(), expires).await?;
+            return Ok(HoldBack::Digest(held));
+        }
+        let sent = self.ledger.set_members(&snapshot_key).await?;
+        let Some(sent) = sent.first().and_then(|s| serde_json::from_str::<Vec<String>>(s).ok()) else {
+            return Err(PortError::retryable("hold back", format!("the digest of {scope} is being sent")));
+        };
+        Ok(if sent.iter().any(|m| m == member) { HoldBack::Named } else { HoldBack::Straggler })
     }
 
     fn report_action(
@@ -409,7 +499,8 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             }
             ActionResult::BreakerOpen { max, notify } => {
                 let reason = format!(
-                    "circuit breaker open for {}: limit of {max} actions per {} minutes reached",
+                    "left {} alone: circuit breaker open for {}: limit of {max} actions per {} minutes reached",
+                    action.resource(),
                     action.breaker_scope(),
                     self.policy.breaker_window_seconds / 60
                 );
@@ -418,6 +509,37 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 let kind = NoticeKind::BreakerOpen { action, max, window_seconds: self.policy.breaker_window_seconds };
                 let notice = notify.then(|| self.notice(&kind, trigger, &mut outcome));
                 (outcome, notice)
+            }
+            ActionResult::HeldBack(held) => {
+                let scope = action.breaker_scope();
+                let reason = format!(
+                    "circuit breaker open for {scope}: limit of {} actions per {} minutes reached",
+                    self.policy.breaker_max_actions,
+                    self.policy.breaker_window_seconds / 60
+                );
+                let mut outcome = self.outcome(trigger, plan, Status::Blocked, name, Some("breaker-open"), reason);
+                outcome.severity = Some(medic_core::Severity::Critical);
+                match held {
+                    HoldBack::Digest(held) => {
+                        let label = action.scope_label();
+                        let kind = NoticeKind::Digest { scope: &scope, scope_label: &label, held: &held };
+                        let notice = self.notice(&kind, trigger, &mut outcome);
+                        (outcome, Some(notice))
+                    }
+                    HoldBack::Named => {
+                        outcome.reason.push_str(&format!("; named in the digest of {scope}"));
+                        (outcome, None)
+                    }
+                    HoldBack::Straggler => {
+                        let kind = NoticeKind::BreakerOpen {
+                            action,
+                            max: self.policy.breaker_max_actions,
+                            window_seconds: self.policy.breaker_window_seconds,
+                        };
+                        let notice = self.notice(&kind, trigger, &mut outcome);
+                        (outcome, Some(notice))
+                    }
+                }
             }
             ActionResult::Failed(error) => {
                 let message = error.to_string();
@@ -736,6 +858,44 @@ mod tests {
         assert_eq!(sent[0].subject, "[INFO] [PAUSED] asg web-prod: would replace i-1 (unhealthy target)");
         assert!(sent[0].body.contains("medic is paused (AZ use1-az2 incident, paused by alice)"), "{}", sent[0].body);
         assert!(bench.ledger.keys().iter().all(|k| !k.starts_with("cooldown#") && !k.starts_with("breaker#")));
+    }
+
+    #[tokio::test]
+    async fn rule6_given_a_burst_the_breaker_holds_back_when_retried_then_one_digest_names_every_resource_left_alone() {
+        let bench = Bench::new(Policy { breaker_max_actions: 1, ..Policy::default() });
+        assert_eq!(bench.run("e1", plan(vec![replace("i-1")])).await.status, Status::Acted);
+        assert_eq!(bench.run("e2", plan(vec![replace("i-2")])).await.status, Status::Blocked);
+        let engine = Engine {
+            function: "test",
+            ledger: &bench.ledger,
+            notifier: &bench.notifier,
+            remediator: &bench.instances,
+            policy: &bench.policy,
+        };
+        for (event, id) in [("e3", "i-3"), ("e4", "i-4")] {
+            let held = engine.run(&trigger(event), NOW + 5, || async { Ok(plan(vec![replace(id)])) }).await;
+            assert!(held.is_err_and(|e| e.is_retryable()), "{event}: held until the digest");
+        }
+
+        // Lambda's retries, a minute later: the first sends the digest, the second is named in it.
+        let third = bench.run_at("e3", plan(vec![replace("i-3")]), NOW + 65).await;
+        let fourth = bench.run_at("e4", plan(vec![replace("i-4")]), NOW + 66).await;
+
+        assert_eq!((third.status, fourth.status), (Status::Blocked, Status::Blocked));
+        assert_eq!(bench.applied(), ["replace i-1"]);
+        let sent = bench.notifier.sent.lock().unwrap().clone();
+        let subjects: Vec<&str> = sent.iter().map(|n| n.subject.as_str()).collect();
+        assert_eq!(
+            subjects,
+            [
+                "[WARNING] asg web-prod: replaced i-1 (unhealthy target)",
+                "[CRITICAL] asg web-prod: breaker open (limit 1 per 15 min), left i-2 alone",
+                "[CRITICAL] asg web-prod: left 2 more alone since the critical notice",
+            ]
+        );
+        assert!(sent[2].body.contains("- i-3: would replace i-3 (unhealthy target)"), "{}", sent[2].body);
+        assert!(sent[2].body.contains("- i-4: would replace i-4 (unhealthy target)"), "{}", sent[2].body);
+        assert!(fourth.reason.contains("named in the digest"), "{}", fourth.reason);
     }
 
     /// Applies every action, except that actions named `fail` fail with `error`.

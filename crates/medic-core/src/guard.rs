@@ -80,6 +80,18 @@ pub fn breaker_notice_key(scope: &str, now: EpochSeconds, window_seconds: i64) -
     format!("breaker-notice#{scope}#{}", window_start(now, window_seconds))
 }
 
+/// Ledger keys of a scope's hold-backs in one breaker window: `held` is the set of actions held
+/// back after the critical notice, `held-since` when that notice went out, `digest` the one digest
+/// (its members as sent).
+pub fn held_key(kind: &str, scope: &str, now: EpochSeconds, window_seconds: i64) -> String {
+    format!("{kind}#{scope}#{}", window_start(now, window_seconds))
+}
+
+/// One held-back action as the digest names it: the resource, what medic would have done and why.
+pub fn held_member(action: &Action, why: &str) -> String {
+    format!("{}: {} ({why})", action.resource(), action.describe(false))
+}
+
 /// When an item written now stops mattering, for the table's TTL attribute.
 pub fn event_expiry(policy: &Policy, now: EpochSeconds) -> EpochSeconds {
     now + policy.ledger_ttl_seconds

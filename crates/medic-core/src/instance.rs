@@ -108,6 +108,7 @@ pub fn decide(
                     ),
                     advice: "Find out who or what terminated it (CloudTrail TerminateInstances), restore from the latest AMI or snapshot, and consider putting it in an Auto Scaling group of one.".to_owned(),
                     scope_label: format!("ec2 {id}"),
+                    held_back: None,
                 }),
             }
         }
@@ -149,6 +150,7 @@ fn decide_stopped(id: &str, facts: &InstanceFacts, stopped_by_medic: bool) -> Pl
                 "Nothing to do if the stop was intended. If not, find who stopped it (CloudTrail StopInstances, or the OS logs for a shutdown) and start {id} by hand."
             ),
             scope_label: format!("ec2 {id}"),
+            held_back: None,
         }),
     }
 }
@@ -203,6 +205,7 @@ pub fn replace_member(
                     member.group
                 ),
                 scope_label: format!("asg {}", member.group),
+                held_back: Some(Box::new(Action::ReplaceInstance { group: member.group.clone(), instance_id: id.to_owned() })),
             }),
         };
     }
@@ -228,6 +231,7 @@ pub fn replace_member(
                     member.group
                 ),
                 scope_label: format!("asg {}", member.group),
+                held_back: None,
             }),
         };
     }

@@ -29,6 +29,8 @@ pub enum NoticeKind<'a> {
     BreakerOpen { action: &'a Action, max: u32, window_seconds: i64 },
     /// The mutating call was refused for good.
     Failed { action: &'a Action, error: &'a str },
+    /// Every action a safety rule held back in `scope` since its critical notice of this window.
+    Digest { scope: &'a str, scope_label: &'a str, held: &'a [String] },
 }
 
 /// Builds the notice for `kind`. `what_happened` is the trigger's summary; `record` is the JSON
@@ -84,6 +86,19 @@ pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Va
                 "Many resources failing together usually means an Availability Zone problem or a bad deploy: check the AWS Health dashboard, recent deployments and the group's activity history before replacing anything by hand. medic acts again once fewer than the limit fall within the current and previous window.".to_owned(),
             )
         }
+        NoticeKind::Digest { scope, scope_label, held } => (
+            Severity::Critical,
+            (*scope_label).to_owned(),
+            format!("left {} more alone since the critical notice", held.len()),
+            "digest".to_owned(),
+            "blocked",
+            format!(
+                "medic changed nothing; since its critical notice about {scope} it held back these actions as well:\n- {}",
+                held.join("\n- ")
+            ),
+            "the circuit breaker or the percentage floor stays closed for the rest of the window; this digest names every resource left alone, once per scope and window".to_owned(),
+            "Each resource above is still broken: heal the ones that matter by hand once the cause (AZ event, bad deploy) is known, or wait for medic to act again in a later window.".to_owned(),
+        ),
         NoticeKind::Failed { action, error } => (
             Severity::Critical,
             action.scope_label(),
@@ -110,6 +125,7 @@ pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Va
         | NoticeKind::BreakerOpen { action, .. }
         | NoticeKind::Failed { action, .. } => action.resource().to_owned(),
         NoticeKind::Alert(alert) => alert.scope_label.clone(),
+        NoticeKind::Digest { scope, .. } => (*scope).to_owned(),
     };
     Notice {
         subject,

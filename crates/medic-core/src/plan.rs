@@ -480,6 +480,9 @@ pub struct Alert {
     /// What a human should check next.
     pub advice: String,
     pub scope_label: String,
+    /// The action a safety rule held back, when that is what the alert is about: the first
+    /// such alert per scope and window is sent, the others are named in one digest.
+    pub held_back: Option<Box<Action>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -515,6 +518,13 @@ pub(crate) fn alert(
 ) -> Plan {
     Plan {
         resource: resource.to_owned(),
-        decision: Decision::Alert(Alert { severity, headline, reason, advice: advice.into(), scope_label }),
+        decision: Decision::Alert(Alert {
+            severity,
+            headline,
+            reason,
+            advice: advice.into(),
+            scope_label,
+            held_back: None,
+        }),
     }
 }

@@ -45,6 +45,10 @@ pub struct Policy {
     pub promote_confirm_seconds: i64,
     /// RDS rerouter: prefer replicas and Aurora readers in this Availability Zone.
     pub preferred_az: Option<String>,
+    /// How long after a scope's critical notice the digest of every action held back since goes
+    /// out (a burst is over by then). A held-back event waits for it: Retryable, and Lambda
+    /// retries it a minute later.
+    pub digest_delay_seconds: i64,
     /// Never more than this percentage of a group's desired capacity out of service at once
     /// (Cluster API's `maxUnhealthy`): past it, medic replaces nothing and tells a human.
     pub max_unhealthy_percent: i64,
@@ -87,6 +91,7 @@ impl Default for Policy {
             preferred_az: None,
             alarm_name_prefix: None,
             max_unhealthy_percent: 34,
+            digest_delay_seconds: 60,
             launch_failure_threshold: 3,
         }
     }
@@ -169,6 +174,7 @@ impl Policy {
             )?,
             preferred_az: get("MEDIC_PREFERRED_AZ"),
             alarm_name_prefix: get("MEDIC_ALARM_NAME_PREFIX"),
+            digest_delay_seconds: number("MEDIC_DIGEST_DELAY_SECONDS", defaults.digest_delay_seconds, 0, 900)?,
             max_unhealthy_percent: number("MEDIC_MAX_UNHEALTHY_PERCENT", defaults.max_unhealthy_percent, 1, 100)?,
             launch_failure_threshold: u32::try_from(number(
                 "MEDIC_LAUNCH_FAILURE_THRESHOLD",

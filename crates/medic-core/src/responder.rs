@@ -405,7 +405,7 @@ fn alert(
 ) -> Plan {
     Plan {
         resource: resource.to_owned(),
-        decision: Decision::Alert(Alert { severity, headline, reason, advice, scope_label }),
+        decision: Decision::Alert(Alert { severity, headline, reason, advice, scope_label, held_back: None }),
     }
 }
 

@@ -135,10 +135,15 @@ async fn given_breaker_of_two_when_four_instances_stop_then_two_replaced_and_one
     // A fixed clock inside one breaker window, so the wall clock cannot cross a window boundary.
     let at = now() - now().rem_euclid(900) + 900 + 10;
     let mut statuses = Vec::new();
-    for instance in &instances[..4] {
+    for instance in &instances[..3] {
         world.stop(instance).await;
         statuses.push(handle(&healer, state_change(instance, "stopped"), at).await.unwrap().status);
     }
+    // The fourth is held back until the digest is due (rule 6), and Lambda retries it.
+    world.stop(&instances[3]).await;
+    let fourth = state_change(&instances[3], "stopped");
+    assert!(handle(&healer, fourth.clone(), at).await.unwrap_err().is_retryable());
+    statuses.push(handle(&healer, fourth, at + 61).await.unwrap().status);
 
     assert_eq!(statuses, [Status::Acted, Status::Acted, Status::Blocked, Status::Blocked]);
     let mut health = Vec::new();
@@ -148,12 +153,15 @@ async fn given_breaker_of_two_when_four_instances_stop_then_two_replaced_and_one
     assert_eq!(health, ["UNHEALTHY", "UNHEALTHY", "HEALTHY", "HEALTHY", "HEALTHY"]);
     let notices = world.notices().await;
     let critical: Vec<_> = notices.iter().filter(|(_, severity, _)| severity == "critical").collect();
-    assert_eq!(critical.len(), 1, "{notices:?}");
+    assert_eq!(critical.len(), 2, "the breaker notice and its digest: {notices:?}");
     assert_eq!(
         critical[0].0,
         format!("[CRITICAL] asg {group}: breaker open (limit 2 per 15 min), left {} alone", instances[2])
     );
-    assert_eq!(notices.len(), 3, "two replacements and one breaker notice: {notices:?}");
+    assert_eq!(notices.len(), 4, "two replacements, one breaker notice, one digest: {notices:?}");
+    let digest = notices.iter().find(|(subject, _, _)| subject.contains("more alone")).unwrap();
+    assert_eq!(digest.0, format!("[CRITICAL] asg {group}: left 1 more alone since the critical notice"));
+    assert!(digest.2.contains(&format!("- {0}: would replace {0}", instances[3])), "{}", digest.2);
 }
 
 #[tokio::test]
@@ -347,4 +355,48 @@ async fn rule10_given_a_group_of_three_when_a_second_instance_stops_then_the_flo
     assert_eq!(notices[0].1, "critical");
     assert!(notices[0].0.starts_with(&format!("[CRITICAL] asg {group}: ")), "{}", notices[0].0);
     assert!(notices[0].2.contains("likely an AZ or deployment problem"), "{}", notices[0].2);
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn rule6_and_rule10_given_an_az_style_burst_when_the_floor_holds_then_one_critical_notice_and_one_digest_name_every_instance_left_alone(
+) {
+    let world = World::new("burst").await;
+    let (group, instances) = world.group(6, 0, &[MANAGED]).await;
+    let healer = healer(&world, Policy::default());
+    let at = now() - now().rem_euclid(900) + 900 + 10;
+    let mut outcomes = Vec::new();
+    let mut held = Vec::new();
+    for instance in &instances[..5] {
+        world.stop(instance).await;
+        match handle(&healer, state_change(instance, "stopped"), at).await {
+            Ok(outcome) => outcomes.push(outcome.status),
+            Err(error) if error.is_retryable() => held.push(instance.clone()),
+            Err(error) => panic!("{error}"),
+        }
+    }
+    // 34 % of 6 is 2: two replaced, the third gets the critical notice, the rest wait for the
+    // digest and are delivered again by Lambda's retry a minute later.
+    assert_eq!(outcomes, [Status::Acted, Status::Acted, Status::Alerted]);
+    assert_eq!(held, instances[3..5]);
+    let mut healths = Vec::new();
+    for instance in &instances {
+        healths.push(world.health(instance).await);
+    }
+    assert_eq!(healths, ["UNHEALTHY", "UNHEALTHY", "HEALTHY", "HEALTHY", "HEALTHY", "HEALTHY"]);
+    let before = world.notices().await;
+    assert_eq!(before.iter().map(|n| n.1.as_str()).collect::<Vec<_>>(), ["warning", "warning", "critical"]);
+    assert!(before[2].2.contains("likely an AZ or deployment problem"), "{}", before[2].2);
+
+    for instance in &held {
+        let retried = handle(&healer, state_change(instance, "stopped"), at + 61).await;
+        assert!(retried.is_ok(), "{retried:?}");
+    }
+
+    let digest = world.notices().await;
+    assert_eq!(digest.len(), 1, "one digest for the burst: {digest:?}");
+    assert_eq!(digest[0].0, format!("[CRITICAL] asg {group}: left 2 more alone since the critical notice"));
+    for instance in &held {
+        assert!(digest[0].2.contains(&format!("- {instance}: would replace {instance}")), "{}", digest[0].2);
+    }
 }

@@ -199,7 +199,7 @@ impl Ledger for DynamoLedger {
             .expression_attribute_values(":member", s(member))
             .expression_attribute_values(":max", n(max))
             .expression_attribute_values(":expires", n(expires_at))
-            .return_values(ReturnValue::UpdatedNew)
+            .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(|e| classify("dynamodb:UpdateItem(breaker)", e));
@@ -242,7 +242,9 @@ impl Ledger for DynamoLedger {
             .expression_attribute_names("#members", "members")
             .expression_attribute_values(":member", AttributeValue::Ss(vec![member.to_owned()]))
             .expression_attribute_values(":expires", n(expires_at))
-            .return_values(ReturnValue::UpdatedNew)
+            // ALL_NEW: an ADD of a member already there leaves the set as it was, and
+            // UPDATED_NEW may then leave it out of the answer.
+            .return_values(ReturnValue::AllNew)
             .send()
             .await
             .map_err(|e| classify("dynamodb:UpdateItem(set)", e))?;
