@@ -63,9 +63,65 @@ def decide(runtime: Runtime, event: dict) -> dict:
     started = time.monotonic()
     response = runtime.invoke(event)
     took = (time.monotonic() - started) * 1000
+    if "errorType" in response:
+        line("decision", f"{response['errorType']} error: {response.get('errorMessage')}  ({took:.0f} ms)")
+        return response
     label = f" [{response['label']}]" if response.get("label") else ""
     line("decision", f"{response.get('status')}{label}: {response.get('reason')}  ({took:.0f} ms)")
     return response
+
+
+def safety_scenarios(world: World, first_step: int, total: int) -> None:
+    """Operator intent (a person's stop is left alone) and an AZ-style burst (the percentage floor
+    holds, and one digest names every instance left alone)."""
+    # Lambda retries a held-back event after a minute; here the digest is due after 2 s and the
+    # demo delivers the held events again itself, as Lambda's retry would.
+    healer = Runtime(FUNCTION, world.env(dry_run="false", digest_delay_seconds="2"))
+    try:
+        step(first_step, total, "A person stops a standalone instance on purpose")
+        instance = world.standalone(MANAGED)
+        world.stop(instance)
+        line("setup", f"standalone {instance} (medic:managed=true) stopped with StopInstances: StateReason Client.UserInitiatedShutdown")
+        response = deliver(healer, load_event(FUNCTION, "standalone-instance-stopped.json", instance_id=instance))
+        check("medic left it alone and said why", (response.get("status"), response.get("severity")) == ("alerted", "info"), json.dumps(response))
+        check(f"{instance} is still stopped", world.ec2_state(instance) == "stopped")
+        notices = world.notices()
+        for notice in notices:
+            show_notice(notice)
+        check("one info notice: stopped by a user: left alone", [n["subject"] for n in notices] == [f"[INFO] ec2 {instance}: stopped by a user: left alone"])
+
+        step(first_step + 1, total, "An AZ-style burst: 5 of a group's 6 instances stop at once")
+        group = f"{world.name}-az"
+        members = world.named_group(group, 1, 8, 6, MANAGED, grace_seconds=0)
+        line("created", f"Auto Scaling group {group}: 6 instances; MEDIC_MAX_UNHEALTHY_PERCENT 34 lets 2 be out at once")
+        events = {}
+        for member in members[:5]:
+            world.stop(member)
+            events[member] = load_event(FUNCTION, "asg-instance-stopped.json", instance_id=member)
+        held = []
+        statuses = []
+        for member, event in events.items():
+            response = deliver(healer, event)
+            if response.get("errorType") == "Retryable":
+                held.append(member)
+            statuses.append(response.get("status") or response.get("errorType"))
+        check("2 replaced, the 3rd refused with a critical notice, 2 held for the digest",
+              statuses == ["acted", "acted", "alerted", "Retryable", "Retryable"], str(statuses))
+        for notice in world.notices():
+            show_notice(notice)
+        time.sleep(2.5)
+        line("retry", "Lambda delivers the held events again (here after 2 s; deployed, after a minute)")
+        for member in held:
+            deliver(healer, events[member])
+        digest = world.notices()
+        for notice in digest:
+            show_notice(notice)
+        check("one digest names every instance left alone",
+              len(digest) == 1 and all(f"- {m}: would replace {m}" in digest[0]["body"] for m in held), json.dumps([n["subject"] for n in digest]))
+        health = [world.health(m) for m in members]
+        check("exactly 2 of the 6 are UNHEALTHY (being replaced); the floor held", health.count("UNHEALTHY") == 2, str(health))
+    finally:
+        healer.close()
 
 
 def alarm_event(shape: str, case: str, alarm: str, arn: str, group: str, changed_at: str) -> dict:
@@ -222,7 +278,7 @@ def rds_scenarios(world: World, first_step: int, total: int) -> None:
 
 
 def main() -> int:
-    total = 13
+    total = 15
     print(paint("1", "medic demo: self-healing on emulated AWS"))
     print(f"  emulated AWS (moto server): {os.environ['AWS_ENDPOINT_URL']}")
 
@@ -283,8 +339,9 @@ def main() -> int:
         healer.close()
         dry_healer.close()
 
-    alarm_scenarios(world, 7, total)
-    rds_scenarios(world, 10, total)
+    safety_scenarios(world, 7, total)
+    alarm_scenarios(world, 9, total)
+    rds_scenarios(world, 12, total)
 
     print()
     if failures:
