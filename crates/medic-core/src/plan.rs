@@ -141,10 +141,12 @@ impl Action {
             Self::StartInstance { .. } | Self::RebootInstance { .. } | Self::StopForRecovery { .. } => {
                 STANDALONE_SCOPE.to_owned()
             }
-            Self::PromoteReplica { primary, .. }
-            | Self::PointWriterRecord { primary, .. }
-            | Self::SetReaderWeight { reader: ReaderRecord { primary, .. }, .. }
-            | Self::RebootReplica { primary, .. } => format!("rds/{primary}"),
+            Self::PromoteReplica { primary, .. } | Self::PointWriterRecord { primary, .. } => format!("rds/{primary}"),
+            // Reader housekeeping has its own scope: it must never use up a promotion's slots.
+            Self::SetReaderWeight { reader: ReaderRecord { primary, .. }, .. }
+            | Self::RebootReplica { primary, .. } => {
+                format!("rds-readers/{primary}")
+            }
             Self::FailoverCluster { cluster, .. } => format!("rds-cluster/{cluster}"),
         }
     }

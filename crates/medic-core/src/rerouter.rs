@@ -121,6 +121,8 @@ pub struct PromotionFacts {
 pub struct ReplicaFacts {
     pub replica: DbInstance,
     pub source_tags: Tags,
+    /// The source (primary) instance's status, when it could be read.
+    pub source_status: Option<String>,
     /// The reader record set's location and its records (all set identifiers), or why they could
     /// not be read.
     pub readers: Option<(RecordLocation, Result<Vec<DnsRecord>, String>)>,
@@ -742,7 +744,9 @@ fn decide_replica(event: &DbEvent, facts: Option<&ReplicaFacts>, policy: &Policy
             ),
         });
     }
-    if event.kind == DbEventKind::ReplicationError && replica.status == "available" {
+    // Never reboot a replica while its primary is not available: it may be the one to promote.
+    let source_down = facts.source_status.as_deref().is_some_and(|status| status != "available");
+    if event.kind == DbEventKind::ReplicationError && replica.status == "available" && !source_down {
         actions.push(PlannedAction {
             action: Action::RebootReplica { primary, replica: id.clone() },
             reason: "a reboot restarts replication, which often clears a replication error".into(),
@@ -1274,7 +1278,42 @@ mod tests {
             tags(&[("medic:managed", "true"), (ZONE_TAG, "Z0DB"), (READER_RECORD_TAG, "reader.db.internal")]);
         let readers = reader_record_location(&replica.tags, &source_tags).map(|location| (location, Ok(records)));
         let lag = Some(LagSample { seconds: 0.5, at: NOW - 60 });
-        DbObservation::Replica(Some(ReplicaFacts { replica, source_tags, readers, lag }))
+        DbObservation::Replica(Some(ReplicaFacts {
+            replica,
+            source_tags,
+            source_status: Some("available".into()),
+            readers,
+            lag,
+        }))
+    }
+
+    fn with_source(status: &str, observation: DbObservation) -> DbObservation {
+        let DbObservation::Replica(Some(facts)) = observation else { panic!("replica facts expected") };
+        DbObservation::Replica(Some(ReplicaFacts { source_status: Some(status.into()), ..facts }))
+    }
+
+    #[test]
+    fn rule8_given_reader_housekeeping_when_counted_then_it_never_uses_the_promotions_breaker_scope() {
+        let reader = ReaderRecord {
+            primary: PRIMARY.into(),
+            replica: REPLICA.into(),
+            zone_id: "Z0DB".into(),
+            record_name: "reader.db.internal.".into(),
+            endpoint: "e".into(),
+            ttl: 60,
+            health_check_id: None,
+        };
+        let promote =
+            Action::PromoteReplica { primary: PRIMARY.into(), replica: REPLICA.into(), backup_retention_days: 1 };
+        let housekeeping = [
+            Action::SetReaderWeight { reader: reader.clone(), from: 100, to: 0 },
+            Action::SetReaderWeight { reader, from: 0, to: 100 },
+            Action::RebootReplica { primary: PRIMARY.into(), replica: REPLICA.into() },
+        ];
+        for action in housekeeping {
+            assert_ne!(action.breaker_scope(), promote.breaker_scope(), "{action:?}");
+            assert_eq!(action.breaker_scope(), format!("rds-readers/{PRIMARY}"));
+        }
     }
 
     #[test]
@@ -1286,6 +1325,12 @@ mod tests {
                 "replica-replication-error.json",
                 replica_facts("available", &[], two()),
                 "act weight orders-db-replica-1 0, reboot-replica orders-db-replica-1",
+            ),
+            (
+                "rule 8: error while the primary is failed: out only, the promotion candidate is not rebooted",
+                "replica-replication-error.json",
+                with_source("failed", replica_facts("available", &[], two())),
+                "act weight orders-db-replica-1 0",
             ),
             (
                 "error while rebooting: out only",

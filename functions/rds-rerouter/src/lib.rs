@@ -85,9 +85,14 @@ where
 
     /// The tags of a read replica's source instance (empty for anything else).
     async fn source_tags(&self, db: Option<&DbInstance>) -> PortResult<Tags> {
+        Ok(self.source(db).await?.map(|db| db.tags).unwrap_or_default())
+    }
+
+    /// A read replica's source instance, if it has one and it exists.
+    async fn source(&self, db: Option<&DbInstance>) -> PortResult<Option<DbInstance>> {
         match db.and_then(|db| db.source.as_deref()) {
-            Some(source) => Ok(self.databases.db_instance(source).await?.map(|db| db.tags).unwrap_or_default()),
-            None => Ok(Tags::new()),
+            Some(source) => self.databases.db_instance(source).await,
+            None => Ok(None),
         }
     }
 
@@ -153,7 +158,9 @@ where
                 let Some(replica) = self.databases.db_instance(id).await? else {
                     return Ok(DbObservation::Replica(None));
                 };
-                let source_tags = self.source_tags(Some(&replica)).await?;
+                let source = self.source(Some(&replica)).await?;
+                let source_status = source.as_ref().map(|db| db.status.clone());
+                let source_tags = source.map(|db| db.tags).unwrap_or_default();
                 let readers = match rerouter::reader_record_location(&replica.tags, &source_tags) {
                     Some(location) => {
                         let records = readable(self.dns.record_sets(&location).await)?;
@@ -166,7 +173,7 @@ where
                 } else {
                     None
                 };
-                DbObservation::Replica(Some(ReplicaFacts { replica, source_tags, readers, lag }))
+                DbObservation::Replica(Some(ReplicaFacts { replica, source_tags, source_status, readers, lag }))
             }
             Need::Cluster => {
                 let Some(mut cluster) = self.databases.db_cluster(id).await? else {
