@@ -161,12 +161,13 @@ def deliver_alarm(runtime: Runtime, shape: str, event: dict, alarm: str) -> dict
 
 
 def alarm_scenarios(world: World, first_step: int, total: int) -> None:
-    group = f"{world.name}-app"
+    group, batch = f"{world.name}-app", f"{world.name}-batch"
     world.named_group(group, 1, 4, 2, MANAGED)
-    high_name, low_name = f"{group}-cpu-high", f"{group}-cpu-low"
+    world.named_group(batch, 1, 4, 3, MANAGED)
+    high_name, low_name = f"{group}-cpu-high", f"{batch}-cpu-low"
     high = world.metric_alarm(high_name, "AWS/EC2", "CPUUtilization", {"AutoScalingGroupName": group}, "GreaterThanThreshold", 70.0)
-    low = world.metric_alarm(low_name, "AWS/EC2", "CPUUtilization", {"AutoScalingGroupName": group}, "LessThanThreshold", 30.0)
-    line("created", f"Auto Scaling group {group} (min 1, max 4, desired 2); alarms {high_name} (> 70 %) and {low_name} (< 30 %)")
+    low = world.metric_alarm(low_name, "AWS/EC2", "CPUUtilization", {"AutoScalingGroupName": batch}, "LessThanThreshold", 30.0)
+    line("created", f"Auto Scaling groups {group} (min 1, max 4, desired 2) with alarm {high_name} (> 70 %), {batch} (min 1, max 4, desired 3) with alarm {low_name} (< 30 %)")
     # Cooldowns off for this responder so the demo need not wait ten minutes between scale-ins.
     responder = Runtime(RESPONDER, world.env(scale_in_cooldown_seconds="0", scale_out_cooldown_seconds="0"))
     try:
@@ -186,12 +187,12 @@ def alarm_scenarios(world: World, first_step: int, total: int) -> None:
         check(f"{group} desired capacity is still 3", world.desired(group) == 3)
         check("no second notice", world.notices() == [])
 
-        step(first_step + 2, total, "CPU low, three times (direct alarm action shape): scale in, but never below min")
+        step(first_step + 2, total, f"CPU low on {batch}, three times (direct alarm action shape): scale in, but never below min")
         desired = []
         for _ in range(3):
             changed_at = world.fire(low_name)
-            outcome = deliver_alarm(responder, "direct", alarm_event("direct", "cpu-low", low_name, low, group, changed_at), low_name)
-            desired.append(world.desired(group))
+            outcome = deliver_alarm(responder, "direct", alarm_event("direct", "cpu-low", low_name, low, batch, changed_at), low_name)
+            desired.append(world.desired(batch))
             line("verified", f"desired capacity {desired[-1]}")
         check("desired went 3 -> 2 -> 1 and stopped at min 1", desired == [2, 1, 1])
         check("the third one was skipped at min, with no call", outcome.get("label") == "at-min-capacity", json.dumps(outcome))

@@ -333,6 +333,14 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         if cooldown_seconds > 0 && !self.ledger.start_cooldown(&cooldown_key, until, now, event_key).await? {
             return Ok(ActionResult::Cooldown { until });
         }
+        if let Some(lock) = guard::exclusive_lock_key(action) {
+            if let Err(conflict) = self.take_lock(&lock, action, event_key, now).await? {
+                if let Err(clear_error) = self.ledger.clear_cooldown(&cooldown_key).await {
+                    tracing::error!(key = %cooldown_key, error = %clear_error, "could not clear the cooldown of an action waiting for its lock");
+                }
+                return Err(conflict);
+            }
+        }
         let mut slot = None;
         if !follow_up {
             match self.breaker(action, &member, now).await {
@@ -377,6 +385,38 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 }
             }
         }
+    }
+
+    /// Takes the lock `action` shares with the actions it excludes, for `EXCLUSIVE_LOCK_SECONDS`.
+    /// `Err` (Retryable) while another kind of action holds it: the retry decides again on what
+    /// that action changed.
+    async fn take_lock(
+        &self,
+        lock: &str,
+        action: &medic_core::Action,
+        event_key: &str,
+        now: EpochSeconds,
+    ) -> Result<Result<(), PortError>, PortError> {
+        let holder = guard::lock_holder(action, event_key);
+        if self.ledger.start_cooldown(lock, now + guard::EXCLUSIVE_LOCK_SECONDS, now, &holder).await? {
+            return Ok(Ok(()));
+        }
+        let Some(held) = self.ledger.cooldown_until(lock, now).await? else {
+            return Ok(Err(PortError::retryable("exclusive lock", format!("{lock} changed hands meanwhile"))));
+        };
+        let held_kind = held.started_by.split('|').next().unwrap_or_default();
+        if held.started_by == holder || held_kind == action.name() {
+            return Ok(Ok(()));
+        }
+        Ok(Err(PortError::retryable(
+            "exclusive lock",
+            format!(
+                "a conflicting {held_kind} of {} ran moments ago; {} is decided again on fresh state after {}",
+                action.resource(),
+                action.name(),
+                medic_core::time::format_timestamp(held.until)
+            ),
+        )))
     }
 
     /// Counts `member` (this action of this event) against the action's blast-radius scope.
@@ -896,6 +936,52 @@ mod tests {
         assert!(sent[2].body.contains("- i-3: would replace i-3 (unhealthy target)"), "{}", sent[2].body);
         assert!(sent[2].body.contains("- i-4: would replace i-4 (unhealthy target)"), "{}", sent[2].body);
         assert!(fourth.reason.contains("named in the digest"), "{}", fourth.reason);
+    }
+
+    #[tokio::test]
+    async fn rule9_given_a_scale_in_just_done_when_a_scale_out_of_the_same_group_races_then_it_waits_and_is_decided_again(
+    ) {
+        let bench =
+            Bench::new(Policy { scale_in_cooldown_seconds: 0, scale_out_cooldown_seconds: 0, ..Policy::default() });
+        let scale_in = Action::ScaleGroup { group: "web-prod".into(), from: 3, to: 2 };
+        let scale_out = Action::ScaleGroup { group: "web-prod".into(), from: 3, to: 4 };
+        assert_eq!(bench.run("e1", plan(vec![scale_in.clone()])).await.status, Status::Acted);
+        let engine = Engine {
+            function: "test",
+            ledger: &bench.ledger,
+            notifier: &bench.notifier,
+            remediator: &bench.instances,
+            policy: &bench.policy,
+        };
+
+        let racing = engine.run(&trigger("e2"), NOW + 5, || async { Ok(plan(vec![scale_out.clone()])) }).await;
+
+        assert!(racing.is_err_and(|e| e.is_retryable()), "the conflicting action waits for a fresh decision");
+        assert_eq!(bench.applied(), ["scale-in web-prod"]);
+        let same_kind = bench.run_at("e3", plan(vec![scale_in]), NOW + 6).await;
+        assert_eq!(same_kind.status, Status::Acted, "the same kind of action is the cooldown's business");
+        let later = bench.run_at("e2", plan(vec![scale_out]), NOW + 65).await;
+        assert_eq!(later.status, Status::Acted, "{later:?}");
+    }
+
+    #[tokio::test]
+    async fn rule9_given_a_reboot_just_done_when_a_stop_of_the_same_instance_races_then_only_one_passes_the_guard() {
+        let bench = Bench::new(Policy::default());
+        let reboot = Action::RebootInstance { instance_id: "i-1".into() };
+        let stop = Action::StopForRecovery { instance_id: "i-1".into() };
+        assert_eq!(bench.run("instance-check", plan(vec![reboot])).await.status, Status::Acted);
+        let engine = Engine {
+            function: "test",
+            ledger: &bench.ledger,
+            notifier: &bench.notifier,
+            remediator: &bench.instances,
+            policy: &bench.policy,
+        };
+
+        let racing = engine.run(&trigger("system-check"), NOW + 1, || async { Ok(plan(vec![stop])) }).await;
+
+        assert!(racing.is_err_and(|e| e.is_retryable()));
+        assert_eq!(bench.applied(), ["reboot i-1"]);
     }
 
     /// Applies every action, except that actions named `fail` fail with `error`.

@@ -14,6 +14,29 @@ pub fn event_key(idempotency_key: &str) -> String {
     format!("event#{idempotency_key}")
 }
 
+/// How long the lock that mutually exclusive actions share stays taken after one of them: long
+/// enough for AWS to show its effect, so the other is decided again on fresh state.
+pub const EXCLUSIVE_LOCK_SECONDS: i64 = 60;
+
+/// The lock that mutually exclusive actions on one resource share: a reboot and a stop for
+/// recovery of one instance (AWS's pair of status-check alarms fires both), a scale-in and a
+/// scale-out of one group. `None` for actions nothing conflicts with.
+pub fn exclusive_lock_key(action: &Action) -> Option<String> {
+    match action {
+        Action::RebootInstance { instance_id } | Action::StopForRecovery { instance_id } => {
+            Some(format!("lock#{instance_id}#status-check"))
+        }
+        Action::ScaleGroup { group, .. } => Some(format!("lock#{group}#capacity")),
+        _ => None,
+    }
+}
+
+/// Who holds an exclusive lock: the kind of action and its event. The same kind of action from
+/// another event is no conflict (its cooldown decides); another kind is.
+pub fn lock_holder(action: &Action, event_key: &str) -> String {
+    format!("{}|{event_key}", action.name())
+}
+
 /// Ledger partition key for a resource's cooldown after an action.
 pub fn cooldown_key(action: &Action) -> String {
     resource_cooldown_key(action.resource(), action.name())
