@@ -65,6 +65,9 @@ enum ActionResult {
         max: u32,
         notify: bool,
     },
+    /// An interrupted attempt of this event recorded its intent to make this non-idempotent call,
+    /// and AWS cannot tell whether it happened.
+    Unconfirmed,
     /// The breaker refused it after its critical notice of this window: named in the digest.
     HeldBack(HoldBack),
     Failed(PortError),
@@ -307,14 +310,29 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         let action = &planned.action;
         let policy = self.policy;
         let cooldown_key = guard::cooldown_key(action);
+        // A retry of this very event that finds its own cooldown: done means the step succeeded
+        // (the steps that need it must still run); intent alone means the attempt was
+        // interrupted, and the call is made again only if that is safe.
+        let mut resuming = false;
         for key in guard::blocking_cooldown_keys(action) {
             if let Some(cooldown) = self.ledger.cooldown_until(&key, now).await? {
-                // A retry of this very event after a later step failed: this step is done, and
-                // the steps that need it must still run.
-                if key == cooldown_key && cooldown.started_by == event_key {
+                if key != cooldown_key || cooldown.started_by != event_key {
+                    return Ok(ActionResult::Cooldown { until: cooldown.until });
+                }
+                if cooldown.done {
                     return Ok(ActionResult::DoneEarlier);
                 }
-                return Ok(ActionResult::Cooldown { until: cooldown.until });
+                if !action.is_idempotent() {
+                    match self.remediator.confirm(action).await? {
+                        Some(true) => {
+                            self.ledger.mark_done(&cooldown_key).await?;
+                            return Ok(ActionResult::DoneEarlier);
+                        }
+                        Some(false) => {}
+                        None => return Ok(ActionResult::Unconfirmed),
+                    }
+                }
+                resuming = true;
             }
         }
         let member = guard::breaker_member(event_key, action);
@@ -330,7 +348,10 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         // resource only the winner uses up a slot.
         let cooldown_seconds = guard::cooldown_seconds(action, policy);
         let until = now + cooldown_seconds;
-        if cooldown_seconds > 0 && !self.ledger.start_cooldown(&cooldown_key, until, now, event_key).await? {
+        if cooldown_seconds > 0
+            && !resuming
+            && !self.ledger.start_cooldown(&cooldown_key, until, now, event_key).await?
+        {
             return Ok(ActionResult::Cooldown { until });
         }
         if let Some(lock) = guard::exclusive_lock_key(action) {
@@ -365,7 +386,16 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             }
         }
         match self.remediator.apply(action).await {
-            Ok(()) => Ok(ActionResult::Done),
+            Ok(()) => {
+                if cooldown_seconds > 0 {
+                    if let Err(error) = self.ledger.mark_done(&cooldown_key).await {
+                        // The call succeeded; a retry that finds the intent alone makes an
+                        // idempotent call again, and confirms any other with AWS.
+                        tracing::error!(key = %cooldown_key, error = %error, "could not mark a successful action done");
+                    }
+                }
+                Ok(ActionResult::Done)
+            }
             Err(error) => {
                 if let Err(clear_error) = self.ledger.clear_cooldown(&cooldown_key).await {
                     tracing::error!(key = %cooldown_key, error = %clear_error, "could not clear the cooldown of a failed action");
@@ -519,7 +549,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 let done = !matches!(result, ActionResult::WouldDo);
                 let status = if done { Status::Acted } else { Status::WouldAct };
                 let earlier = if matches!(result, ActionResult::DoneEarlier) {
-                    ", by an earlier attempt of this event that stopped before it finished: check that it took effect"
+                    ", by an earlier attempt of this event, which recorded its success and stopped before the rest of the plan"
                 } else {
                     ""
                 };
@@ -549,6 +579,15 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 let kind = NoticeKind::BreakerOpen { action, max, window_seconds: self.policy.breaker_window_seconds };
                 let notice = notify.then(|| self.notice(&kind, trigger, &mut outcome));
                 (outcome, notice)
+            }
+            ActionResult::Unconfirmed => {
+                let reason = format!(
+                    "could not confirm {}: an earlier attempt of this event was interrupted after recording its intent, and AWS cannot tell whether the call happened; not repeated",
+                    action.describe(false).trim_start_matches("would ")
+                );
+                let mut outcome = self.outcome(trigger, plan, Status::Failed, name, Some("unconfirmed"), reason);
+                let notice = self.notice(&NoticeKind::Unconfirmed { action }, trigger, &mut outcome);
+                (outcome, Some(notice))
             }
             ActionResult::HeldBack(held) => {
                 let scope = action.breaker_scope();
@@ -984,6 +1023,42 @@ mod tests {
         assert_eq!(bench.applied(), ["reboot i-1"]);
     }
 
+    #[tokio::test]
+    async fn rule7_given_an_attempt_that_died_before_its_idempotent_call_succeeded_when_retried_then_it_is_applied_again(
+    ) {
+        let bench = Bench::new(Policy::default());
+        let event_key = guard::event_key(&trigger("e1").idempotency_key());
+        // An attempt recorded its intent and died (timeout, crash) before the call succeeded.
+        bench.ledger.start_cooldown("cooldown#i-1#replace", NOW + 600, NOW - 30, &event_key).await.unwrap();
+
+        let outcome = bench.run("e1", plan(vec![replace("i-1")])).await;
+
+        assert_eq!(bench.applied(), ["replace i-1"], "SetInstanceHealth is idempotent: applied again");
+        assert_eq!(outcome.status, Status::Acted);
+        assert!(!outcome.reason.contains("earlier attempt"), "{}", outcome.reason);
+        let cooldown = bench.ledger.cooldown_until("cooldown#i-1#replace", NOW).await.unwrap().unwrap();
+        assert!(cooldown.done, "done once the call succeeded");
+    }
+
+    #[tokio::test]
+    async fn rule7_given_an_attempt_that_died_before_a_reboot_succeeded_when_retried_then_it_is_never_reported_as_acted(
+    ) {
+        let bench = Bench::new(Policy::default());
+        let reboot = Action::RebootInstance { instance_id: "i-1".into() };
+        let event_key = guard::event_key(&trigger("e1").idempotency_key());
+        bench.ledger.start_cooldown(&guard::cooldown_key(&reboot), NOW + 600, NOW - 30, &event_key).await.unwrap();
+
+        let outcome = bench.run("e1", plan(vec![reboot])).await;
+
+        assert!(bench.applied().is_empty(), "a reboot is not repeated blindly: {:?}", bench.applied());
+        assert_ne!(outcome.status, Status::Acted, "{outcome:?}");
+        assert_eq!(
+            bench.notifier.subjects(),
+            ["[CRITICAL] ec2 i-1: could not confirm reboot i-1"],
+            "a human is told to check"
+        );
+    }
+
     /// Applies every action, except that actions named `fail` fail with `error`.
     struct FailingStep {
         fail: &'static str,
@@ -1094,9 +1169,11 @@ mod tests {
         assert!(first.is_err(), "nothing changed yet, so the event is retried");
         assert!(ledger.keys().iter().all(|k| !k.starts_with("cooldown#")), "a failed step leaves no cooldown");
 
-        // An attempt that rebooted and then died (timeout, crash) left the reboot's guard behind.
+        // An attempt that rebooted and then died (timeout, crash) left the reboot's guard behind,
+        // marked done.
         let event_key = guard::event_key(&trigger("e1").idempotency_key());
         ledger.start_cooldown(&guard::cooldown_key(&reboot), NOW + 600, NOW, &event_key).await.unwrap();
+        ledger.mark_done(&guard::cooldown_key(&reboot)).await.unwrap();
         let again = FailingStep { fail: "none", error: PortError::permanent("x", "y"), calls: Default::default() };
         let outcome =
             run_with(&ledger, &notifier, &again, "e1", plan(vec![reboot.clone(), out.clone()])).await.unwrap();

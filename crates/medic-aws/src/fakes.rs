@@ -166,6 +166,7 @@ struct Record {
     number: i64,
     started_by: String,
     members: std::collections::BTreeSet<String>,
+    done: bool,
 }
 
 /// A ledger in a map, with the same claim / cooldown / breaker rules as the DynamoDB one.
@@ -218,6 +219,7 @@ impl Ledger for MemoryLedger {
             number: 0,
             started_by: String::new(),
             members: std::collections::BTreeSet::new(),
+            done: false,
         };
         lock(&self.items).insert(key.to_owned(), record);
         Ok(())
@@ -239,10 +241,11 @@ impl Ledger for MemoryLedger {
 
     async fn cooldown_until(&self, key: &str, now: EpochSeconds) -> PortResult<Option<Cooldown>> {
         self.call("cooldown?", key);
-        Ok(lock(&self.items)
-            .get(key)
-            .filter(|r| r.number > now)
-            .map(|r| Cooldown { until: r.number, started_by: r.started_by.clone() }))
+        Ok(lock(&self.items).get(key).filter(|r| r.number > now).map(|r| Cooldown {
+            until: r.number,
+            started_by: r.started_by.clone(),
+            done: r.done,
+        }))
     }
 
     async fn start_cooldown(
@@ -264,9 +267,18 @@ impl Ledger for MemoryLedger {
                 number: until,
                 started_by: started_by.to_owned(),
                 members: std::collections::BTreeSet::new(),
+                done: false,
             },
         );
         Ok(true)
+    }
+
+    async fn mark_done(&self, key: &str) -> PortResult<()> {
+        self.call("done", key);
+        if let Some(record) = lock(&self.items).get_mut(key) {
+            record.done = true;
+        }
+        Ok(())
     }
 
     async fn clear_cooldown(&self, key: &str) -> PortResult<()> {

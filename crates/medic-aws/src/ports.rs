@@ -46,6 +46,8 @@ pub trait Ledger {
         started_by: &str,
     ) -> impl Future<Output = PortResult<bool>> + Send;
     fn clear_cooldown(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// The action the cooldown at `key` guards succeeded.
+    fn mark_done(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
     /// Adds `member` (one action of one event) to a breaker window unless the window already
     /// holds `max` other members; a member already in it is allowed again without counting twice.
     fn breaker_acquire(
@@ -85,6 +87,11 @@ pub trait Remediator {
     fn performs(&self, _action: &Action) -> bool {
         true
     }
+    /// Reads AWS to learn whether a non-idempotent `action` happened (a promoted replica has no
+    /// source any more); `None` when AWS cannot tell.
+    fn confirm(&self, _action: &Action) -> impl Future<Output = PortResult<Option<bool>>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// Two remediators as one: each action goes to the first that performs it.
@@ -102,6 +109,14 @@ impl<A: Remediator + Sync, B: Remediator + Sync> Remediator for Remediators<'_, 
 
     fn performs(&self, action: &Action) -> bool {
         self.0.performs(action) || self.1.performs(action)
+    }
+
+    async fn confirm(&self, action: &Action) -> PortResult<Option<bool>> {
+        if self.0.performs(action) {
+            self.0.confirm(action).await
+        } else {
+            self.1.confirm(action).await
+        }
     }
 }
 
@@ -180,6 +195,10 @@ impl<T: Remediator + Sync> Remediator for &T {
 
     fn performs(&self, action: &Action) -> bool {
         (**self).performs(action)
+    }
+
+    async fn confirm(&self, action: &Action) -> PortResult<Option<bool>> {
+        (**self).confirm(action).await
     }
 }
 

@@ -158,6 +158,8 @@ pub struct Cooldown {
     pub until: EpochSeconds,
     /// The ledger event key of the event that started it (empty if unknown).
     pub started_by: String,
+    /// The action it guards succeeded; until then the cooldown records only the intent.
+    pub done: bool,
 }
 
 /// The result of asking the breaker for one more action.

@@ -29,6 +29,9 @@ pub enum NoticeKind<'a> {
     BreakerOpen { action: &'a Action, max: u32, window_seconds: i64 },
     /// The mutating call was refused for good.
     Failed { action: &'a Action, error: &'a str },
+    /// An interrupted attempt recorded its intent to make a non-idempotent call, and AWS cannot
+    /// tell whether it happened: medic does not repeat it.
+    Unconfirmed { action: &'a Action },
     /// Every action a safety rule held back in `scope` since its critical notice of this window.
     Digest { scope: &'a str, scope_label: &'a str, held: &'a [String] },
 }
@@ -86,6 +89,19 @@ pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Va
                 "Many resources failing together usually means an Availability Zone problem or a bad deploy: check the AWS Health dashboard, recent deployments and the group's activity history before replacing anything by hand. medic acts again once fewer than the limit fall within the current and previous window.".to_owned(),
             )
         }
+        NoticeKind::Unconfirmed { action } => (
+            Severity::Critical,
+            action.scope_label(),
+            format!("could not confirm {} {}", action.name(), action.resource()),
+            action.name().to_owned(),
+            "failed",
+            format!(
+                "medic changed nothing now: an earlier attempt of this event recorded its intent to call {} and was interrupted before it recorded success, and AWS cannot tell whether the call happened",
+                action.api_call()
+            ),
+            "a reboot, a stop, a promotion or a failover is never repeated blindly".to_owned(),
+            format!("Check by hand whether it happened (CloudTrail, the resource's events) and finish it if not: {}.", action.resource()),
+        ),
         NoticeKind::Digest { scope, scope_label, held } => (
             Severity::Critical,
             (*scope_label).to_owned(),
@@ -123,7 +139,8 @@ pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Va
     let resource = match kind {
         NoticeKind::Action { action, .. }
         | NoticeKind::BreakerOpen { action, .. }
-        | NoticeKind::Failed { action, .. } => action.resource().to_owned(),
+        | NoticeKind::Failed { action, .. }
+        | NoticeKind::Unconfirmed { action } => action.resource().to_owned(),
         NoticeKind::Alert(alert) => alert.scope_label.clone(),
         NoticeKind::Digest { scope, .. } => (*scope).to_owned(),
     };

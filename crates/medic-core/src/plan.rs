@@ -107,6 +107,20 @@ impl Action {
         }
     }
 
+    /// True when calling it again after it succeeded changes nothing more: a retry that cannot
+    /// tell whether an interrupted attempt made the call simply makes it again. A reboot, a stop,
+    /// a promotion or a failover is never repeated blindly.
+    pub fn is_idempotent(&self) -> bool {
+        matches!(
+            self,
+            Self::ReplaceInstance { .. }
+                | Self::StartInstance { .. }
+                | Self::ScaleGroup { .. }
+                | Self::PointWriterRecord { .. }
+                | Self::SetReaderWeight { .. }
+        )
+    }
+
     /// True for the start that completes medic's own stop for recovery: the breaker counted the
     /// remediation with the stop.
     pub fn completes_recovery(&self) -> bool {

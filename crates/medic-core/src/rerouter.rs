@@ -1237,7 +1237,7 @@ mod tests {
             else {
                 unreachable!()
             };
-            facts.promotion_guard = Some(Cooldown { until: NOW + 3600, started_by: started_by.into() });
+            facts.promotion_guard = Some(Cooldown { until: NOW + 3600, started_by: started_by.into(), done: true });
             DbObservation::Promotion(Some(facts))
         };
         let other_event = decide_db(&failed, &guarded("event#rds:other"), &Policy::default(), NOW);
@@ -1247,7 +1247,7 @@ mod tests {
         assert_eq!(summary(&interrupted), "alert critical: promotion of a replica of orders-db may be unfinished");
         let expired = DbObservation::Promotion(match guarded("event#rds:other") {
             DbObservation::Promotion(Some(facts)) => Some(PromotionFacts {
-                promotion_guard: Some(Cooldown { until: NOW, started_by: "event#rds:other".into() }),
+                promotion_guard: Some(Cooldown { until: NOW, started_by: "event#rds:other".into(), done: true }),
                 ..facts
             }),
             _ => None,
@@ -1488,7 +1488,7 @@ mod tests {
         ];
         let retried = match cluster("available", &readers) {
             DbObservation::Cluster(Some(facts)) => DbObservation::Cluster(Some(ClusterFacts {
-                failover_guard: Some(Cooldown { until: NOW + 60, started_by: "event#rds:earlier".into() }),
+                failover_guard: Some(Cooldown { until: NOW + 60, started_by: "event#rds:earlier".into(), done: true }),
                 ..facts
             })),
             other => other,
@@ -1555,6 +1555,7 @@ mod tests {
                 failover_guard: Some(Cooldown {
                     until: NOW + 60,
                     started_by: guard::event_key(&failed.idempotency_key()),
+                    done: true,
                 }),
                 ..facts
             })),

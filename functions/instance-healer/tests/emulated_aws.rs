@@ -400,3 +400,23 @@ async fn rule6_and_rule10_given_an_az_style_burst_when_the_floor_holds_then_one_
         assert!(digest[0].2.contains(&format!("- {instance}: would replace {instance}")), "{}", digest[0].2);
     }
 }
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn rule7_given_an_action_that_succeeded_when_its_cooldown_is_read_back_then_it_records_done_not_just_intent() {
+    use medic_aws::ports::Ledger;
+    let world = World::new("done").await;
+    let (_, instances) = world.group(3, 0, &[MANAGED]).await;
+    let outcome = stop_and_deliver(&world, &instances[0], Policy::default()).await;
+    assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
+    let ledger = medic_aws::adapters::dynamodb::DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(&world.sdk),
+        world.config(Policy::default()).ledger_table,
+        &Policy::default(),
+    );
+
+    let cooldown = ledger.cooldown_until(&format!("cooldown#{}#replace", instances[0]), now()).await.unwrap().unwrap();
+
+    assert!(cooldown.done, "{cooldown:?}");
+    assert_eq!(cooldown.started_by, format!("event#{}", outcome.event));
+}

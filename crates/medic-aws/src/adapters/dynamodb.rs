@@ -147,7 +147,9 @@ impl Ledger for DynamoLedger {
     async fn cooldown_until(&self, key: &str, now: EpochSeconds) -> PortResult<Option<Cooldown>> {
         let Some(item) = self.get(key).await? else { return Ok(None) };
         let started_by = item.get("started_by").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-        Ok(number_attr(&item, "until").filter(|until| *until > now).map(|until| Cooldown { until, started_by }))
+        // Items written before intent and done were told apart have no `done`: they meant done.
+        let done = item.get("done").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true);
+        Ok(number_attr(&item, "until").filter(|until| *until > now).map(|until| Cooldown { until, started_by, done }))
     }
 
     async fn start_cooldown(
@@ -164,6 +166,7 @@ impl Ledger for DynamoLedger {
             .item("pk", s(key))
             .item("until", n(until))
             .item("started_by", s(started_by))
+            .item("done", AttributeValue::Bool(false))
             .item("expires_at", n(until + 3600))
             .condition_expression("attribute_not_exists(pk) OR #until <= :now")
             .expression_attribute_names("#until", "until")
@@ -172,6 +175,20 @@ impl Ledger for DynamoLedger {
             .await
             .map_err(|e| classify("dynamodb:PutItem(cooldown)", e));
         lost_condition("dynamodb:PutItem(cooldown)", written)
+    }
+
+    async fn mark_done(&self, key: &str) -> PortResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("SET done = :true")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:UpdateItem(done)", e))?;
+        Ok(())
     }
 
     async fn clear_cooldown(&self, key: &str) -> PortResult<()> {

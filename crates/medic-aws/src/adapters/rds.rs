@@ -109,6 +109,20 @@ impl Remediator for AwsRds {
         matches!(action, Action::PromoteReplica { .. } | Action::RebootReplica { .. } | Action::FailoverCluster { .. })
     }
 
+    /// A promoted replica has no source any more; after a failover the target is the writer. A
+    /// reboot leaves no trace to read.
+    async fn confirm(&self, action: &Action) -> PortResult<Option<bool>> {
+        Ok(match action {
+            Action::PromoteReplica { replica, .. } => self.db_instance(replica).await?.map(|db| db.source.is_none()),
+            Action::FailoverCluster { cluster, target } => self
+                .db_cluster(cluster)
+                .await?
+                .map(|c| c.members.iter().any(|m| m.writer && m.id == *target))
+                .filter(|moved| *moved),
+            _ => None,
+        })
+    }
+
     async fn apply(&self, action: &Action) -> PortResult<()> {
         match action {
             Action::PromoteReplica { replica, backup_retention_days, .. } => {
