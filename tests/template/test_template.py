@@ -152,3 +152,46 @@ def test_every_eventbridge_event_file_reaches_its_own_function_and_no_other(temp
     for name, functions in reached.items():
         expected = [] if name in FILTERED_BY_DESIGN else [name.split("/")[0]]
         assert functions == expected, (name, FILTERED_BY_DESIGN.get(name, "should reach its own function only"), functions)
+
+
+def statements(template: dict, role: str) -> dict[str, dict]:
+    """The IAM statements of a function's role by Sid (a statement under Fn::If: its first branch)."""
+    found = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "Sid" in node and "Effect" in node:
+                found[node["Sid"]] = node
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(template["Resources"][role]["Properties"].get("Policies", []))
+    return found
+
+
+def test_rule14_iam_matches_the_code(template):
+    """Opted-out resources are untouchable even with Scope=all; the healer may create the KMS grant
+    StartInstances needs for encrypted volumes; record changes can be limited to named records."""
+    opted_out = {
+        "InstanceHealerFunctionRole": ({"autoscaling:SetInstanceHealth", "ec2:StartInstances"}, "aws:ResourceTag/medic:managed"),
+        "AlarmResponderFunctionRole": ({"autoscaling:SetDesiredCapacity", "autoscaling:SetInstanceHealth",
+                                        "ec2:RebootInstances", "ec2:StopInstances"}, "aws:ResourceTag/medic:managed"),
+        "RdsRerouterFunctionRole": ({"rds:PromoteReadReplica", "rds:RebootDBInstance"}, "rds:db-tag/medic:managed"),
+    }
+    for role, (actions, key) in opted_out.items():
+        deny = statements(template, role)["NeverActOnOptedOut"]
+        assert deny["Effect"] == "Deny", role
+        assert actions <= set(deny["Action"]), (role, deny["Action"])
+        assert deny["Condition"] == {"StringEqualsIgnoreCase": {key: "false"}}, (role, deny)
+        assert "Fn::If" not in json.dumps(deny), f"{role}: the deny holds whatever the Scope"
+    clusters = statements(template, "RdsRerouterFunctionRole")["NeverFailOverOptedOutClusters"]
+    assert (clusters["Effect"], clusters["Action"]) == ("Deny", "rds:FailoverDBCluster")
+    assert clusters["Condition"] == {"StringEqualsIgnoreCase": {"rds:cluster-tag/medic:managed": "false"}}
+    grant = statements(template, "InstanceHealerFunctionRole")["CreateGrantsForEncryptedVolumes"]
+    assert (grant["Effect"], grant["Action"]) == ("Allow", "kms:CreateGrant")
+    assert grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
+    change = json.dumps(statements(template, "RdsRerouterFunctionRole")["ChangeOnlyCnameRecordsInTheDbZone"])
+    assert "route53:ChangeResourceRecordSetsNormalizedRecordNames" in change and "HasDbRecordNames" in change, change

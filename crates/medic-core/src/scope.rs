@@ -12,21 +12,23 @@ pub fn tag_value<'a>(tags: &'a [(String, String)], key: &str) -> Option<&'a str>
 }
 
 /// Why a resource is out of scope, or `None` when medic may act on it. Every tag set is
-/// consulted (for an ASG member: the instance's and the group's): `medic:managed=false` on any
-/// of them excludes, and under `Scope::Tagged` at least one must say `medic:managed=true`.
+/// consulted (for an ASG member: the instance's and the group's): `medic:managed=false` in any
+/// case on any of them excludes (IAM denies it too), and under `Scope::Tagged` at least one must
+/// say exactly `medic:managed=true`, as IAM's `StringEquals` condition does.
 pub fn out_of_scope(scope: Scope, tag_sets: &[&[(String, String)]]) -> Option<String> {
-    let values: Vec<String> = tag_sets
-        .iter()
-        .filter_map(|tags| tag_value(tags, MANAGED_TAG))
-        .map(|value| value.trim().to_ascii_lowercase())
-        .collect();
-    if values.iter().any(|value| value == "false") {
+    let values: Vec<&str> = tag_sets.iter().filter_map(|tags| tag_value(tags, MANAGED_TAG)).collect();
+    if values.iter().any(|value| value.trim().eq_ignore_ascii_case("false")) {
         return Some(format!("tagged {MANAGED_TAG}=false (opted out)"));
     }
     match scope {
         Scope::All => None,
-        Scope::Tagged if values.iter().any(|value| value == "true") => None,
-        Scope::Tagged => Some(format!("not tagged {MANAGED_TAG}=true and MEDIC_SCOPE=tagged")),
+        Scope::Tagged if values.contains(&"true") => None,
+        Scope::Tagged => match values.first() {
+            Some(value) => Some(format!(
+                "tagged {MANAGED_TAG}={value:?}, not exactly \"true\" (IAM compares it exactly), and MEDIC_SCOPE=tagged"
+            )),
+            None => Some(format!("not tagged {MANAGED_TAG}=true and MEDIC_SCOPE=tagged")),
+        },
     }
 }
 
@@ -43,8 +45,14 @@ mod tests {
         let opted_in = tags(&[(MANAGED_TAG, "true")]);
         let opted_out = tags(&[(MANAGED_TAG, "False")]);
         let untagged = tags(&[("Name", "web")]);
+        // Rule 14: IAM's StringEquals "true" is exact, so medic's opt-in is too.
+        let capitalised = tags(&[(MANAGED_TAG, "True")]);
+        let padded = tags(&[(MANAGED_TAG, " true")]);
         type Row<'a> = (Scope, Vec<&'a [(String, String)]>, bool);
-        let cases: [Row<'_>; 7] = [
+        let cases: [Row<'_>; 10] = [
+            (Scope::Tagged, vec![&capitalised], false),
+            (Scope::Tagged, vec![&padded], false),
+            (Scope::All, vec![&capitalised], true),
             (Scope::Tagged, vec![&opted_in], true),
             (Scope::Tagged, vec![&untagged, &opted_in], true),
             (Scope::Tagged, vec![&untagged], false),
