@@ -22,7 +22,35 @@ pub struct Engine<'a, L, N, R> {
     pub notifier: &'a N,
     pub remediator: &'a R,
     pub policy: &'a Policy,
+    /// When the invocation ends (epoch milliseconds, from the Lambda context); `None` outside
+    /// Lambda. No mutating call starts with less than `MIN_TIME_FOR_A_CALL_MS` left.
+    pub deadline_ms: Option<i64>,
 }
+
+/// What one invocation is given: the time, and the Lambda deadline when there is one. Plain epoch
+/// seconds convert into it (no deadline), so tests and tools pass a time alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Invocation {
+    pub now: EpochSeconds,
+    pub deadline_ms: Option<i64>,
+}
+
+impl From<EpochSeconds> for Invocation {
+    fn from(now: EpochSeconds) -> Self {
+        Self { now, deadline_ms: None }
+    }
+}
+
+impl Invocation {
+    /// The clock now and the deadline of the Lambda invocation `context`.
+    pub fn of(context: &lambda_runtime::Context) -> Self {
+        Self { now: crate::now_epoch_seconds(), deadline_ms: i64::try_from(context.deadline).ok() }
+    }
+}
+
+/// No mutating call starts with less time than this left before the invocation's deadline: the
+/// event is retried instead of being cut off mid-call.
+pub const MIN_TIME_FOR_A_CALL_MS: i64 = 5_000;
 
 /// The notice as stored in the ledger until SNS accepted it, so a retry can deliver it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -204,10 +232,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
     fn log_decision(&self, trigger: &Trigger, outcome: &Outcome, started: std::time::Instant) {
         log_decision(trigger, outcome);
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        let timestamp_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        crate::emf::emit(&crate::emf::decision_record(self.function, outcome, latency_ms, timestamp_ms));
+        crate::emf::emit(&crate::emf::decision_record(self.function, outcome, latency_ms, wall_clock_ms()));
     }
 
     async fn deliver(&self, key: &str, notice: &Notice) -> Result<(), HandlerError> {
@@ -343,6 +368,18 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 return Ok(ActionResult::WouldDo);
             }
             return Ok(self.breaker(action, &member, now).await?.err().unwrap_or(ActionResult::WouldDo));
+        }
+        if let Some(deadline_ms) = self.deadline_ms {
+            let left_ms = deadline_ms - wall_clock_ms();
+            if left_ms < MIN_TIME_FOR_A_CALL_MS {
+                return Err(PortError::retryable(
+                    "deadline",
+                    format!(
+                        "{} not started: {left_ms} ms left before the invocation's deadline, under {MIN_TIME_FOR_A_CALL_MS} ms",
+                        action.api_call()
+                    ),
+                ));
+            }
         }
         // The cooldown is taken before the breaker slot, so of two events racing for the same
         // resource only the winner uses up a slot.
@@ -685,22 +722,40 @@ fn combine(mut reports: Vec<(Outcome, Option<Notice>)>) -> Option<(Outcome, Opti
     if reports.is_empty() {
         return Some((outcome, notice));
     }
-    let others: Vec<String> = reports.iter().map(|(o, _)| format!("{}: {}", o.status.as_str(), o.reason)).collect();
-    outcome.reason = format!("{} (+{} more: {})", outcome.reason, others.len(), others.join("; "));
+    let mut others: Vec<String> = reports
+        .iter()
+        .take(notice::MAX_DIGEST_LINES)
+        .map(|(o, _)| format!("{}: {}", o.status.as_str(), o.reason))
+        .collect();
+    if reports.len() > notice::MAX_DIGEST_LINES {
+        others.push(format!("and {} more", reports.len() - notice::MAX_DIGEST_LINES));
+    }
+    let others_count = reports.len();
+    outcome.reason = notice::fit(
+        &format!("{} (+{others_count} more: {})", outcome.reason, others.join("; ")),
+        notice::MAX_BODY_BYTES / 2,
+    );
     if notice.is_none() {
         notice = reports.into_iter().find_map(|(_, n)| n);
     }
     if let Some(notice) = notice.as_mut() {
-        notice.subject = notice::truncate_subject(&format!("{} (+{} more)", notice.subject, others.len()));
+        notice.subject = notice::truncate_subject(&format!("{} (+{others_count} more)", notice.subject));
         let also = format!("Also in this plan:\n- {}\n", others.join("\n- "));
-        notice.body = match notice.body.split_once("\nRecord:\n") {
+        let body = match notice.body.split_once("\nRecord:\n") {
             Some((text, record)) => format!("{text}{also}\nRecord:\n{record}"),
             None => format!("{}\n{also}", notice.body),
         };
+        notice.body = notice::fit(&body, notice::MAX_BODY_BYTES);
         outcome.notice = Some(notice.subject.clone());
         outcome.severity = Some(outcome.severity.map_or(notice.severity, |s| s.max(notice.severity)));
     }
     Some((outcome, notice))
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn skipped(trigger: &Trigger, plan: &Plan, reason: &SkipReason, policy: &Policy) -> Outcome {
@@ -798,6 +853,7 @@ mod tests {
                 notifier: &self.notifier,
                 remediator: &self.instances,
                 policy: &self.policy,
+                deadline_ms: None,
             };
             engine.run(&trigger(event_id), now, || async { Ok(plan) }).await.unwrap()
         }
@@ -890,6 +946,7 @@ mod tests {
                 notifier: &bench.notifier,
                 remediator: &bench.instances,
                 policy: &bench.policy,
+                deadline_ms: None,
             };
             let result = engine.run(&trigger(attempt), NOW, || async { Ok(plan(vec![replace("i-1")])) }).await;
             assert!(result.is_err_and(|e| e.is_retryable()), "throttled attempts are retried");
@@ -950,6 +1007,7 @@ mod tests {
             notifier: &bench.notifier,
             remediator: &bench.instances,
             policy: &bench.policy,
+            deadline_ms: None,
         };
         for (event, id) in [("e3", "i-3"), ("e4", "i-4")] {
             let held = engine.run(&trigger(event), NOW + 5, || async { Ok(plan(vec![replace(id)])) }).await;
@@ -991,6 +1049,7 @@ mod tests {
             notifier: &bench.notifier,
             remediator: &bench.instances,
             policy: &bench.policy,
+            deadline_ms: None,
         };
 
         let racing = engine.run(&trigger("e2"), NOW + 5, || async { Ok(plan(vec![scale_out.clone()])) }).await;
@@ -1015,6 +1074,7 @@ mod tests {
             notifier: &bench.notifier,
             remediator: &bench.instances,
             policy: &bench.policy,
+            deadline_ms: None,
         };
 
         let racing = engine.run(&trigger("system-check"), NOW + 1, || async { Ok(plan(vec![stop])) }).await;
@@ -1059,6 +1119,46 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn rule12_given_less_than_5_s_left_before_the_deadline_when_an_action_would_start_then_no_call_and_a_retry() {
+        let bench = Bench::new(Policy::default());
+        let wall_ms = crate::now_epoch_seconds() * 1000;
+        let run = |deadline_ms: i64, event: &'static str, id: &'static str| {
+            let engine = Engine {
+                function: "test",
+                ledger: &bench.ledger,
+                notifier: &bench.notifier,
+                remediator: &bench.instances,
+                policy: &bench.policy,
+                deadline_ms: Some(deadline_ms),
+            };
+            async move { engine.run(&trigger(event), NOW, || async { Ok(plan(vec![replace(id)])) }).await }
+        };
+
+        let late = run(wall_ms + 3_000, "e1", "i-1").await;
+        assert!(late.is_err_and(|e| e.is_retryable()), "too little time left: retried");
+        assert!(bench.applied().is_empty());
+
+        let in_time = run(wall_ms + 60_000, "e1", "i-1").await.unwrap();
+        assert_eq!(in_time.status, Status::Acted, "the retry, with time to spare, acts");
+        assert_eq!(bench.applied(), ["replace i-1"]);
+    }
+
+    #[tokio::test]
+    async fn rule12_given_a_plan_of_three_thousand_replacements_when_recorded_then_the_ledger_item_stays_under_400_kb()
+    {
+        let bench = Bench::new(Policy { breaker_max_actions: 1000, max_unhealthy_percent: 100, ..Policy::default() });
+        let actions = (0..3000).map(|n| replace(&format!("i-{n:017x}"))).collect();
+
+        bench.run("e1", plan(actions)).await;
+
+        let (outcome, notice) = bench.ledger.recorded(&guard::event_key(&trigger("e1").idempotency_key())).unwrap();
+        let item_bytes = outcome.len() + notice.as_ref().map_or(0, String::len);
+        assert!(item_bytes < 400_000, "{item_bytes} bytes");
+        let sent = bench.notifier.sent.lock().unwrap();
+        assert!(sent[0].body.len() <= medic_core::notice::MAX_BODY_BYTES);
+    }
+
     /// Applies every action, except that actions named `fail` fail with `error`.
     struct FailingStep {
         fail: &'static str,
@@ -1101,7 +1201,7 @@ mod tests {
         plan: Plan,
     ) -> Result<Outcome, HandlerError> {
         let policy = Policy::default();
-        let engine = Engine { function: "test", ledger, notifier, remediator, policy: &policy };
+        let engine = Engine { function: "test", ledger, notifier, remediator, policy: &policy, deadline_ms: None };
         engine.run(&trigger(event_id), NOW, || async { Ok(plan) }).await
     }
 
@@ -1121,8 +1221,14 @@ mod tests {
         let (ledger, notifier) = (MemoryLedger::default(), MemoryNotifier::default());
         let steps = FailingStep { fail: "none", error: PortError::permanent("x", "y"), calls: Default::default() };
         let policy = Policy { breaker_max_actions: 1, ..Policy::default() };
-        let engine =
-            Engine { function: "test", ledger: &ledger, notifier: &notifier, remediator: &steps, policy: &policy };
+        let engine = Engine {
+            function: "test",
+            ledger: &ledger,
+            notifier: &notifier,
+            remediator: &steps,
+            policy: &policy,
+            deadline_ms: None,
+        };
         let outcome = engine.run(&trigger("e1"), NOW, || async { Ok(promotion_plan()) }).await.unwrap();
         assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
         assert_eq!(*steps.calls.lock().unwrap(), ["promote", "reroute-writer"]);

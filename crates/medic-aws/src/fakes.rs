@@ -77,6 +77,11 @@ impl InstanceInspector for FakeInstances {
         lock(&self.calls).push(format!("observe {instance_id}"));
         Ok(self.observation.clone())
     }
+
+    async fn observe_instances(&self, instance_ids: &[String]) -> PortResult<Vec<(String, InstanceObservation)>> {
+        lock(&self.calls).push(format!("observe many {}", instance_ids.join(",")));
+        Ok(instance_ids.iter().map(|id| (id.clone(), self.observation.clone())).collect())
+    }
 }
 
 impl Remediator for FakeInstances {
@@ -185,6 +190,11 @@ impl MemoryLedger {
     pub fn pause(&self, reason: &str) {
         lock(&self.items)
             .insert(guard::PAUSE_KEY.to_owned(), Record { started_by: reason.to_owned(), ..Record::default() });
+    }
+
+    /// The outcome and notice recorded for an event key, as the ledger item would hold them.
+    pub fn recorded(&self, key: &str) -> Option<(String, Option<String>)> {
+        lock(&self.items).get(key)?.completed.as_ref().map(|(outcome, notice, _)| (outcome.clone(), notice.clone()))
     }
 
     /// Keys currently held, sorted.

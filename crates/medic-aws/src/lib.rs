@@ -11,7 +11,7 @@ pub mod fakes;
 pub mod ports;
 
 pub use config::{init_tracing, load_sdk_config, MedicConfig};
-pub use engine::Engine;
+pub use engine::{Engine, Invocation};
 pub use error::{HandlerError, PortError};
 
 /// Seconds since the epoch from the system clock. Only entrypoints call this; everything below

@@ -146,6 +146,11 @@ pub trait DnsInspector {
 /// Read-only view of an instance and its Auto Scaling group.
 pub trait InstanceInspector {
     fn observe_instance(&self, instance_id: &str) -> impl Future<Output = PortResult<InstanceObservation>> + Send;
+    /// Several instances at once, in as few calls as AWS allows (a target-group plan).
+    fn observe_instances(
+        &self,
+        instance_ids: &[String],
+    ) -> impl Future<Output = PortResult<Vec<(String, InstanceObservation)>>> + Send;
 }
 
 /// What CloudWatch knows about an alarm beyond its event: tags and comparison operator.

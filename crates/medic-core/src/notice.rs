@@ -9,6 +9,11 @@ use crate::policy::Policy;
 
 pub const MAX_SUBJECT_CHARS: usize = 100;
 
+/// A notice body stays under this many bytes, so that with its subject and attributes it is
+/// within SNS's 256 KiB message limit, and, stored with its outcome, within DynamoDB's 400 KB
+/// item limit.
+pub const MAX_BODY_BYTES: usize = 200_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notice {
     pub subject: String,
@@ -34,6 +39,21 @@ pub enum NoticeKind<'a> {
     Unconfirmed { action: &'a Action },
     /// Every action a safety rule held back in `scope` since its critical notice of this window.
     Digest { scope: &'a str, scope_label: &'a str, held: &'a [String] },
+}
+
+/// At most this many resources are listed one by one in a digest; the rest are counted.
+pub const MAX_DIGEST_LINES: usize = 300;
+
+/// `text` cut to at most `max_bytes` (on a character boundary), saying how much was left out.
+pub fn fit(text: &str, max_bytes: usize) -> String {
+    if text.len() <= max_bytes {
+        return text.to_owned();
+    }
+    let mut end = max_bytes.saturating_sub(60);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes left out)", &text[..end], text.len() - end)
 }
 
 /// Builds the notice for `kind`. `what_happened` is the trigger's summary; `record` is the JSON
@@ -109,8 +129,13 @@ pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Va
             "digest".to_owned(),
             "blocked",
             format!(
-                "medic changed nothing; since its critical notice about {scope} it held back these actions as well:\n- {}",
-                held.join("\n- ")
+                "medic changed nothing; since its critical notice about {scope} it held back these actions as well{}:\n- {}",
+                if held.len() > MAX_DIGEST_LINES {
+                    format!(" (the first {MAX_DIGEST_LINES} listed, and {} more)", held.len() - MAX_DIGEST_LINES)
+                } else {
+                    String::new()
+                },
+                held.iter().take(MAX_DIGEST_LINES).cloned().collect::<Vec<_>>().join("\n- "),
             ),
             "the circuit breaker or the percentage floor stays closed for the rest of the window; this digest names every resource left alone, once per scope and window".to_owned(),
             "Each resource above is still broken: heal the ones that matter by hand once the cause (AZ event, bad deploy) is known, or wait for medic to act again in a later window.".to_owned(),
@@ -128,6 +153,9 @@ pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Va
     };
     let subject = truncate_subject(&format!("[{}] {dry}{scope_label}: {headline}", severity.as_str().to_uppercase()));
     let record_text = serde_json::to_string_pretty(record).unwrap_or_else(|_| record.to_string());
+    let part = MAX_BODY_BYTES / 5 - 100;
+    let (what_happened, did, why, check, record_text) =
+        (fit(what_happened, part), fit(&did, part), fit(&why, part), fit(&check, part), fit(&record_text, part));
     let paused = policy
         .paused
         .as_ref()
@@ -259,6 +287,22 @@ mod tests {
         assert_eq!(notice.subject, "[INFO] [DRY-RUN] asg web-prod: would replace i-0abc (stopped)");
         assert!(notice.body.contains("medic would have called: autoscaling:SetInstanceHealth"));
         assert!(notice.body.contains("Nothing was changed: medic runs with MEDIC_DRY_RUN=true"));
+    }
+
+    #[test]
+    fn rule12_given_a_digest_of_twenty_thousand_resources_when_noticed_then_it_fits_sns_and_says_how_many_more() {
+        let held: Vec<String> = (0..20_000)
+            .map(|n| format!("i-{n:017x}: would replace i-{n:017x} (3 of 6 out of service, over 34 %)"))
+            .collect();
+        let kind = NoticeKind::Digest { scope: "asg/web-prod", scope_label: "asg web-prod", held: &held };
+        let record = serde_json::json!({"reason": "x".repeat(500_000)});
+
+        let notice = build(&kind, &"y".repeat(500_000), &record, &Policy::default());
+
+        assert!(notice.body.len() <= MAX_BODY_BYTES, "{} bytes", notice.body.len());
+        assert!(notice.subject.contains("left 20000 more alone"), "{}", notice.subject);
+        let left_out = format!("and {} more", 20_000 - MAX_DIGEST_LINES);
+        assert!(notice.body.contains(&left_out), "the digest says how many it left out");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use medic_aws::adapters::targets::AwsTargets;
 use medic_aws::ports::{
     AlarmInspector, GroupInspector, InstanceInspector, Ledger, Notifier, PortResult, Remediator, TargetInspector,
 };
-use medic_aws::{Engine, HandlerError, MedicConfig};
+use medic_aws::{Engine, HandlerError, Invocation, MedicConfig};
 use medic_core::alarm::{parse_alarm_event, AlarmChanged, AlarmState};
 use medic_core::responder::{self, Remediation, Target};
 use medic_core::time::EpochSeconds;
@@ -59,21 +59,24 @@ where
     /// Handles one alarm event in any of its three shapes; an SNS event may carry several
     /// alarms, so the answer is one outcome per alarm. If any alarm fails retryably the whole
     /// event is retried; alarms already handled are then duplicates and change nothing.
-    pub async fn handle(&self, event: Value, now: EpochSeconds) -> Result<Vec<Outcome>, HandlerError> {
+    pub async fn handle(&self, event: Value, at: impl Into<Invocation>) -> Result<Vec<Outcome>, HandlerError> {
+        let invocation = at.into();
         let mut outcomes = Vec::new();
         for change in parse_alarm_event(&event)? {
-            outcomes.push(self.handle_change(change, now).await?);
+            outcomes.push(self.handle_change(change, invocation).await?);
         }
         Ok(outcomes)
     }
 
-    async fn handle_change(&self, change: AlarmChanged, now: EpochSeconds) -> Result<Outcome, HandlerError> {
+    async fn handle_change(&self, change: AlarmChanged, invocation: Invocation) -> Result<Outcome, HandlerError> {
+        let now = invocation.now;
         let engine = Engine {
             function: "alarm-responder",
             ledger: &self.ledger,
             notifier: &self.notifier,
             remediator: &self.instances,
             policy: &self.policy,
+            deadline_ms: invocation.deadline_ms,
         };
         let trigger = Trigger::AlarmChanged(change.clone());
         if let Some(reason) = responder::outside_prefix(&change, &self.policy) {
@@ -104,13 +107,9 @@ where
             }
             Remediation::ReplaceUnhealthyTargets { target_group_arn } => {
                 match self.targets.unhealthy_targets(target_group_arn).await? {
+                    Some(instance_ids) if instance_ids.is_empty() => Target::UnhealthyTargets(vec![]),
                     Some(instance_ids) => {
-                        let mut unhealthy = Vec::new();
-                        for instance_id in instance_ids {
-                            let observed = self.instances.observe_instance(&instance_id).await?;
-                            unhealthy.push((instance_id, observed));
-                        }
-                        Target::UnhealthyTargets(unhealthy)
+                        Target::UnhealthyTargets(self.instances.observe_instances(&instance_ids).await?)
                     }
                     None => Target::Nothing,
                 }

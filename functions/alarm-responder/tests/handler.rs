@@ -189,3 +189,21 @@ async fn rule4_given_an_alarm_back_to_ok_before_medic_looks_when_handled_then_sk
     assert_eq!(outcomes[0].label.as_deref(), Some("alarm-no-longer-firing"), "{outcomes:?}");
     assert!(actions(&responder).is_empty(), "{:?}", actions(&responder));
 }
+
+#[tokio::test]
+async fn rule12_given_a_target_group_with_three_unhealthy_targets_when_handled_then_their_instances_are_observed_in_one_batch(
+) {
+    let mut responder = responder();
+    responder.targets.unhealthy =
+        vec!["i-0ccc0000000000001".into(), "i-0ccc0000000000002".into(), "i-0ccc0000000000003".into()];
+
+    responder.handle(fixture("eventbridge-unhealthy-hosts.json"), NOW).await.unwrap();
+
+    let calls = responder.instances.calls.lock().unwrap().clone();
+    let observations: Vec<&String> = calls.iter().filter(|c| c.starts_with("observe")).collect();
+    assert_eq!(
+        observations,
+        ["observe many i-0ccc0000000000001,i-0ccc0000000000002,i-0ccc0000000000003"],
+        "one observation for all targets: {calls:?}"
+    );
+}

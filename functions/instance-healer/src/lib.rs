@@ -5,9 +5,8 @@ use medic_aws::adapters::dynamodb::DynamoLedger;
 use medic_aws::adapters::instances::AwsInstances;
 use medic_aws::adapters::sns::SnsNotifier;
 use medic_aws::ports::{InstanceInspector, Ledger, Notifier, Remediator};
-use medic_aws::{Engine, HandlerError, MedicConfig};
+use medic_aws::{Engine, HandlerError, Invocation, MedicConfig};
 use medic_core::event::Ec2State;
-use medic_core::time::EpochSeconds;
 use medic_core::{instance, parse_event, Outcome, Policy, Trigger};
 use serde_json::Value;
 
@@ -40,12 +39,18 @@ impl AwsHealer {
 }
 
 /// Handles one EventBridge "EC2 Instance State-change Notification".
-pub async fn handle<I, L, N>(healer: &Healer<I, L, N>, event: Value, now: EpochSeconds) -> Result<Outcome, HandlerError>
+pub async fn handle<I, L, N>(
+    healer: &Healer<I, L, N>,
+    event: Value,
+    at: impl Into<Invocation>,
+) -> Result<Outcome, HandlerError>
 where
     I: InstanceInspector + Remediator + Sync,
     L: Ledger + Sync,
     N: Notifier + Sync,
 {
+    let invocation = at.into();
+    let now = invocation.now;
     let trigger = parse_event(&event)?;
     let Trigger::InstanceStateChanged(change) = &trigger else {
         return Err(HandlerError::WrongFunction(trigger.summary()));
@@ -56,6 +61,7 @@ where
         notifier: &healer.notifier,
         remediator: &healer.instances,
         policy: &healer.policy,
+        deadline_ms: invocation.deadline_ms,
     };
     if let Some(reason) = instance::skip_without_observation(change) {
         return Ok(engine.skip_without_observation(&trigger, &reason));

@@ -7,7 +7,7 @@ async fn main() -> Result<(), Error> {
     medic_aws::init_tracing();
     let healer = &AwsHealer::from_env().await?;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        instance_healer::handle(healer, event.payload, medic_aws::now_epoch_seconds()).await
+        instance_healer::handle(healer, event.payload, medic_aws::Invocation::of(&event.context)).await
     }))
     .await
 }

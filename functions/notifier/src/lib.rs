@@ -5,12 +5,11 @@
 use medic_aws::adapters::dynamodb::DynamoLedger;
 use medic_aws::adapters::sns::SnsNotifier;
 use medic_aws::ports::{Ledger, NoRemediation, Notifier, PortResult};
-use medic_aws::{Engine, HandlerError, MedicConfig};
+use medic_aws::{Engine, HandlerError, Invocation, MedicConfig};
 use medic_core::notifier::{
     self, launch_escalation_key, launch_failure_member, launch_failures_key, AsgActivity, AsgActivityKind,
     LaunchFailures, LAUNCH_FAILURE_WINDOW_SECONDS,
 };
-use medic_core::time::EpochSeconds;
 use medic_core::{guard, Outcome, Plan, Policy, Trigger};
 use serde_json::Value;
 
@@ -40,7 +39,9 @@ impl AwsNoticeDesk {
 }
 
 impl<L: Ledger + Sync, N: Notifier + Sync> NoticeDesk<L, N> {
-    pub async fn handle(&self, event: Value, now: EpochSeconds) -> Result<Outcome, HandlerError> {
+    pub async fn handle(&self, event: Value, at: impl Into<Invocation>) -> Result<Outcome, HandlerError> {
+        let invocation = at.into();
+        let now = invocation.now;
         let trigger = notifier::parse_notice_event(&event)?;
         let engine = Engine {
             function: "notifier",
@@ -48,6 +49,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync> NoticeDesk<L, N> {
             notifier: &self.notifier,
             remediator: &NoRemediation,
             policy: &self.policy,
+            deadline_ms: invocation.deadline_ms,
         };
         engine.run(&trigger, now, || self.decide(&trigger)).await
     }

@@ -10,7 +10,7 @@ use medic_aws::adapters::sns::SnsNotifier;
 use medic_aws::ports::{
     DbInspector, DnsInspector, LagInspector, Ledger, Notifier, PortResult, Remediator, Remediators,
 };
-use medic_aws::{Engine, HandlerError, MedicConfig, PortError};
+use medic_aws::{Engine, HandlerError, Invocation, MedicConfig, PortError};
 use medic_core::rds::{parse_db_event, DbEvent, DbEventKind};
 use medic_core::rerouter::{
     self, ClusterFacts, DbInstance, DbObservation, Need, PromotionFacts, Replica, ReplicaFacts,
@@ -61,7 +61,9 @@ where
     L: Ledger + Sync,
     N: Notifier + Sync,
 {
-    pub async fn handle(&self, event: Value, now: EpochSeconds) -> Result<Outcome, HandlerError> {
+    pub async fn handle(&self, event: Value, at: impl Into<Invocation>) -> Result<Outcome, HandlerError> {
+        let invocation = at.into();
+        let now = invocation.now;
         let event = parse_db_event(&event)?;
         let trigger = Trigger::DbEvent(event.clone());
         let remediator = Remediators(&self.databases, &self.dns);
@@ -71,6 +73,7 @@ where
             notifier: &self.notifier,
             remediator: &remediator,
             policy: &self.policy,
+            deadline_ms: invocation.deadline_ms,
         };
         match rerouter::need(&event) {
             Need::Ignore(reason) => Ok(engine.skip_without_observation(&trigger, &reason)),

@@ -1,8 +1,11 @@
 //! EC2 instances and their Auto Scaling groups: read-only observation and the remediations that
 //! act on them (replace through Auto Scaling, scale, start, reboot, stop for recovery).
 
+use std::collections::HashMap;
+
+use aws_sdk_autoscaling::types::{AutoScalingGroup, AutoScalingInstanceDetails};
 use aws_sdk_autoscaling::Client as AutoScaling;
-use aws_sdk_ec2::types::{DeviceType, InstanceAutoRecoveryState};
+use aws_sdk_ec2::types::{DeviceType, Instance, InstanceAutoRecoveryState};
 use aws_sdk_ec2::Client as Ec2;
 use medic_core::instance::{GroupMember, InstanceFacts, InstanceObservation};
 use medic_core::responder::GroupCapacity;
@@ -23,93 +26,138 @@ impl AwsInstances {
         Self { autoscaling, ec2 }
     }
 
-    async fn instance_facts(&self, instance_id: &str) -> PortResult<Option<InstanceFacts>> {
-        let described = self.ec2.describe_instances().instance_ids(instance_id).send().await;
+    /// EC2's view of each instance that exists, in one DescribeInstances.
+    async fn instance_facts(&self, instance_ids: &[String]) -> PortResult<HashMap<String, InstanceFacts>> {
+        let described = self.ec2.describe_instances().set_instance_ids(Some(instance_ids.to_vec())).send().await;
         let output = match described.map_err(|e| classify("ec2:DescribeInstances", e)) {
             Ok(output) => output,
-            Err(error) if error.code.as_deref().is_some_and(|c| c.starts_with("InvalidInstanceID")) => return Ok(None),
+            Err(error) if error.code.as_deref().is_some_and(|c| c.starts_with("InvalidInstanceID")) => {
+                // One unknown id fails the whole call: look the others up one by one.
+                if instance_ids.len() < 2 {
+                    return Ok(HashMap::new());
+                }
+                let mut found = HashMap::new();
+                for id in instance_ids {
+                    found.extend(Box::pin(self.instance_facts(std::slice::from_ref(id))).await?);
+                }
+                return Ok(found);
+            }
             Err(error) => return Err(error),
         };
-        let instance =
-            output.reservations().iter().flat_map(|r| r.instances()).find(|i| i.instance_id() == Some(instance_id));
-        Ok(instance.map(|instance| InstanceFacts {
-            state: instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_default(),
-            tags: instance
-                .tags()
-                .iter()
-                .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
-                .collect(),
-            launched_at: instance.launch_time().map(aws_smithy_types::DateTime::secs),
-            state_reason: instance.state_reason().and_then(|r| r.code()).map(str::to_owned),
-            auto_recovery: instance
-                .maintenance_options()
-                .and_then(|o| o.auto_recovery())
-                .is_some_and(|r| *r == InstanceAutoRecoveryState::Default)
-                && instance.root_device_type() == Some(&DeviceType::Ebs)
-                && instance.instance_lifecycle().is_none(),
-        }))
+        Ok(output
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter_map(|instance| Some((instance.instance_id()?.to_owned(), facts_of(instance))))
+            .collect())
     }
 
-    async fn group_member(&self, instance_id: &str) -> PortResult<Option<GroupMember>> {
-        let membership = self
-            .autoscaling
-            .describe_auto_scaling_instances()
-            .instance_ids(instance_id)
-            .send()
-            .await
-            .map_err(|e| classify("autoscaling:DescribeAutoScalingInstances", e))?;
-        let Some(member) = membership.auto_scaling_instances().iter().find(|m| m.instance_id() == Some(instance_id))
-        else {
-            return Ok(None);
-        };
-        let group_name = member.auto_scaling_group_name().unwrap_or_default().to_owned();
-        let groups = self
-            .autoscaling
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(&group_name)
-            .send()
-            .await
-            .map_err(|e| classify("autoscaling:DescribeAutoScalingGroups", e))?;
-        let Some(group) =
-            groups.auto_scaling_groups().iter().find(|g| g.auto_scaling_group_name() == Some(&group_name))
-        else {
-            return Ok(None);
-        };
-        let group_tags: Tags = group
-            .tags()
+    /// Auto Scaling's view of each instance that is in a group, with its group: one
+    /// DescribeAutoScalingInstances per 50 instances and one DescribeAutoScalingGroups per 100
+    /// groups.
+    async fn group_members(&self, instance_ids: &[String]) -> PortResult<HashMap<String, GroupMember>> {
+        let mut memberships = Vec::new();
+        for chunk in instance_ids.chunks(50) {
+            let described = self
+                .autoscaling
+                .describe_auto_scaling_instances()
+                .set_instance_ids(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| classify("autoscaling:DescribeAutoScalingInstances", e))?;
+            memberships.extend(described.auto_scaling_instances().iter().cloned());
+        }
+        let mut names: Vec<String> =
+            memberships.iter().filter_map(|m| m.auto_scaling_group_name().map(str::to_owned)).collect();
+        names.sort();
+        names.dedup();
+        let mut groups = Vec::new();
+        for chunk in names.chunks(100) {
+            let described = self
+                .autoscaling
+                .describe_auto_scaling_groups()
+                .set_auto_scaling_group_names(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| classify("autoscaling:DescribeAutoScalingGroups", e))?;
+            groups.extend(described.auto_scaling_groups().iter().cloned());
+        }
+        Ok(memberships
             .iter()
-            .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
-            .collect();
-        let out_of_service = group
-            .instances()
-            .iter()
-            .filter(|i| i.instance_id() != Some(instance_id))
-            .filter(|i| {
-                i.lifecycle_state().map(|s| s.as_str()) != Some("InService")
-                    || i.health_status().is_some_and(|h| h.eq_ignore_ascii_case("Unhealthy"))
+            .filter_map(|member| {
+                let id = member.instance_id()?;
+                let group = groups.iter().find(|g| g.auto_scaling_group_name() == member.auto_scaling_group_name())?;
+                Some((id.to_owned(), member_of(id, member, group)))
             })
-            .count();
-        Ok(Some(GroupMember {
-            desired_capacity: group.desired_capacity().unwrap_or_default(),
-            out_of_service: i32::try_from(out_of_service).unwrap_or(i32::MAX),
-            group: group_name,
-            lifecycle_state: member.lifecycle_state().unwrap_or_default().to_owned(),
-            health_status: member.health_status().unwrap_or_default().to_owned(),
-            health_check_grace_period_seconds: group.health_check_grace_period().map_or(0, i64::from),
-            suspended_processes: group
-                .suspended_processes()
-                .iter()
-                .filter_map(|p| p.process_name().map(str::to_owned))
-                .collect(),
-            group_tags,
-        }))
+            .collect())
+    }
+}
+
+fn tags_of<'a>(tags: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>) -> Tags {
+    tags.filter_map(|(key, value)| Some((key?.to_owned(), value.unwrap_or_default().to_owned()))).collect()
+}
+
+fn facts_of(instance: &Instance) -> InstanceFacts {
+    InstanceFacts {
+        state: instance.state().and_then(|s| s.name()).map(|n| n.as_str().to_owned()).unwrap_or_default(),
+        tags: tags_of(instance.tags().iter().map(|t| (t.key(), t.value()))),
+        launched_at: instance.launch_time().map(aws_smithy_types::DateTime::secs),
+        state_reason: instance.state_reason().and_then(|r| r.code()).map(str::to_owned),
+        auto_recovery: instance
+            .maintenance_options()
+            .and_then(|o| o.auto_recovery())
+            .is_some_and(|r| *r == InstanceAutoRecoveryState::Default)
+            && instance.root_device_type() == Some(&DeviceType::Ebs)
+            && instance.instance_lifecycle().is_none(),
+    }
+}
+
+fn member_of(instance_id: &str, member: &AutoScalingInstanceDetails, group: &AutoScalingGroup) -> GroupMember {
+    let out_of_service = group
+        .instances()
+        .iter()
+        .filter(|i| i.instance_id() != Some(instance_id))
+        .filter(|i| {
+            i.lifecycle_state().map(|s| s.as_str()) != Some("InService")
+                || i.health_status().is_some_and(|h| h.eq_ignore_ascii_case("Unhealthy"))
+        })
+        .count();
+    GroupMember {
+        group: member.auto_scaling_group_name().unwrap_or_default().to_owned(),
+        lifecycle_state: member.lifecycle_state().unwrap_or_default().to_owned(),
+        health_status: member.health_status().unwrap_or_default().to_owned(),
+        health_check_grace_period_seconds: group.health_check_grace_period().map_or(0, i64::from),
+        suspended_processes: group
+            .suspended_processes()
+            .iter()
+            .filter_map(|p| p.process_name().map(str::to_owned))
+            .collect(),
+        group_tags: tags_of(group.tags().iter().map(|t| (t.key(), t.value()))),
+        desired_capacity: group.desired_capacity().unwrap_or_default(),
+        out_of_service: i32::try_from(out_of_service).unwrap_or(i32::MAX),
     }
 }
 
 impl InstanceInspector for AwsInstances {
     async fn observe_instance(&self, instance_id: &str) -> PortResult<InstanceObservation> {
-        let (instance, member) = tokio::join!(self.instance_facts(instance_id), self.group_member(instance_id));
-        Ok(InstanceObservation { instance: instance?, member: member?, stopped_by_medic: false })
+        let mut observed = self.observe_instances(&[instance_id.to_owned()]).await?;
+        Ok(observed.pop().map(|(_, observation)| observation).unwrap_or_default())
+    }
+
+    async fn observe_instances(&self, instance_ids: &[String]) -> PortResult<Vec<(String, InstanceObservation)>> {
+        let (facts, members) = tokio::join!(self.instance_facts(instance_ids), self.group_members(instance_ids));
+        let (mut facts, mut members) = (facts?, members?);
+        Ok(instance_ids
+            .iter()
+            .map(|id| {
+                let observation = InstanceObservation {
+                    instance: facts.remove(id),
+                    member: members.remove(id),
+                    stopped_by_medic: false,
+                };
+                (id.clone(), observation)
+            })
+            .collect())
     }
 }
 
@@ -147,11 +195,7 @@ impl GroupInspector for AwsInstances {
             default_cooldown_seconds: found.default_cooldown().map_or(0, i64::from),
             last_activity_ended_at,
         };
-        let tags = found
-            .tags()
-            .iter()
-            .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
-            .collect();
+        let tags = tags_of(found.tags().iter().map(|t| (t.key(), t.value())));
         Ok(Some((capacity, tags)))
     }
 }
