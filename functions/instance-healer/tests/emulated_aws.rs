@@ -420,3 +420,39 @@ async fn rule7_given_an_action_that_succeeded_when_its_cooldown_is_read_back_the
     assert!(cooldown.done, "{cooldown:?}");
     assert_eq!(cooldown.started_by, format!("event#{}", outcome.event));
 }
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn rule6_given_an_az_outage_that_stops_15_instances_when_the_breaker_holds_then_every_instance_left_alone_is_named(
+) {
+    let world = World::new("az15").await;
+    let (group, instances) = world.group(15, 0, &[MANAGED]).await;
+    let healer = healer(&world, Policy::default());
+    let at = now() - now().rem_euclid(900) + 900 + 10;
+    let mut held = Vec::new();
+    for instance in &instances {
+        world.stop(instance).await;
+        if let Err(error) = handle(&healer, state_change(instance, "stopped"), at).await {
+            assert!(error.is_retryable(), "{error}");
+            held.push(instance.clone());
+        }
+    }
+    for instance in &held {
+        handle(&healer, state_change(instance, "stopped"), at + 61).await.unwrap();
+    }
+
+    let notices = world.notices().await;
+    let replaced = notices.iter().filter(|(_, severity, _)| severity == "warning").count();
+    let critical: Vec<_> = notices.iter().filter(|(_, severity, _)| severity == "critical").collect();
+    assert_eq!((replaced, critical.len()), (3, 2), "3 replaced (the breaker's limit), its notice and one digest");
+    assert_eq!(critical[1].0, format!("[CRITICAL] asg {group}: left 11 more alone since the critical notice"));
+    let named: Vec<&String> = instances
+        .iter()
+        .filter(|i| {
+            critical
+                .iter()
+                .any(|(_, _, body)| body.contains(&format!("{i} alone")) || body.contains(&format!("- {i}:")))
+        })
+        .collect();
+    assert_eq!(named.len(), 12, "every one of the 12 left alone is named: {named:?}");
+}
