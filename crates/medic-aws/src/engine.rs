@@ -434,13 +434,17 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 Ok(ActionResult::Done)
             }
             Err(error) => {
-                if let Err(clear_error) = self.ledger.clear_cooldown(&cooldown_key).await {
-                    tracing::error!(key = %cooldown_key, error = %clear_error, "could not clear the cooldown of a failed action");
+                // AWS answered with an error code (throttled, refused, invalid state), or the
+                // call never went out: it did not act, so the cooldown and the breaker slot go
+                // back. A timeout or a lost answer keeps both: the call may have happened, and
+                // the retry finds the intent and confirms it (rule 7).
+                let did_not_act = error.code.is_some() || !error.retryable;
+                if did_not_act {
+                    if let Err(clear_error) = self.ledger.clear_cooldown(&cooldown_key).await {
+                        tracing::error!(key = %cooldown_key, error = %clear_error, "could not clear the cooldown of a failed action");
+                    }
                 }
-                // AWS answered with an error code (throttled, refused, invalid state): it did
-                // not act, so the slot goes back. A timeout or a lost answer keeps it: the call
-                // may have happened.
-                if let (Some(breaker_key), Some(_)) = (&slot, &error.code) {
+                if let (Some(breaker_key), true) = (&slot, did_not_act) {
                     if let Err(release_error) = self.ledger.breaker_release(breaker_key, &member).await {
                         tracing::error!(key = %breaker_key, error = %release_error, "could not give back the breaker slot of a failed action");
                     }
@@ -847,15 +851,18 @@ mod tests {
         }
 
         async fn run_at(&self, event_id: &str, plan: Plan, now: EpochSeconds) -> Outcome {
-            let engine = Engine {
+            self.engine(None).run(&trigger(event_id), now, || async { Ok(plan) }).await.unwrap()
+        }
+
+        fn engine(&self, deadline_ms: Option<i64>) -> Engine<'_, MemoryLedger, MemoryNotifier, FakeInstances> {
+            Engine {
                 function: "test",
                 ledger: &self.ledger,
                 notifier: &self.notifier,
                 remediator: &self.instances,
                 policy: &self.policy,
-                deadline_ms: None,
-            };
-            engine.run(&trigger(event_id), now, || async { Ok(plan) }).await.unwrap()
+                deadline_ms,
+            }
         }
 
         fn applied(&self) -> Vec<String> {
@@ -940,14 +947,7 @@ mod tests {
         let mut bench = Bench::new(Policy { breaker_max_actions: 2, ..Policy::default() });
         bench.instances.apply_error = Some(throttled);
         for attempt in ["e1", "e1"] {
-            let engine = Engine {
-                function: "test",
-                ledger: &bench.ledger,
-                notifier: &bench.notifier,
-                remediator: &bench.instances,
-                policy: &bench.policy,
-                deadline_ms: None,
-            };
+            let engine = bench.engine(None);
             let result = engine.run(&trigger(attempt), NOW, || async { Ok(plan(vec![replace("i-1")])) }).await;
             assert!(result.is_err_and(|e| e.is_retryable()), "throttled attempts are retried");
         }
@@ -1001,14 +1001,7 @@ mod tests {
         let bench = Bench::new(Policy { breaker_max_actions: 1, ..Policy::default() });
         assert_eq!(bench.run("e1", plan(vec![replace("i-1")])).await.status, Status::Acted);
         assert_eq!(bench.run("e2", plan(vec![replace("i-2")])).await.status, Status::Blocked);
-        let engine = Engine {
-            function: "test",
-            ledger: &bench.ledger,
-            notifier: &bench.notifier,
-            remediator: &bench.instances,
-            policy: &bench.policy,
-            deadline_ms: None,
-        };
+        let engine = bench.engine(None);
         for (event, id) in [("e3", "i-3"), ("e4", "i-4")] {
             let held = engine.run(&trigger(event), NOW + 5, || async { Ok(plan(vec![replace(id)])) }).await;
             assert!(held.is_err_and(|e| e.is_retryable()), "{event}: held until the digest");
@@ -1043,14 +1036,7 @@ mod tests {
         let scale_in = Action::ScaleGroup { group: "web-prod".into(), from: 3, to: 2 };
         let scale_out = Action::ScaleGroup { group: "web-prod".into(), from: 3, to: 4 };
         assert_eq!(bench.run("e1", plan(vec![scale_in.clone()])).await.status, Status::Acted);
-        let engine = Engine {
-            function: "test",
-            ledger: &bench.ledger,
-            notifier: &bench.notifier,
-            remediator: &bench.instances,
-            policy: &bench.policy,
-            deadline_ms: None,
-        };
+        let engine = bench.engine(None);
 
         let racing = engine.run(&trigger("e2"), NOW + 5, || async { Ok(plan(vec![scale_out.clone()])) }).await;
 
@@ -1068,14 +1054,7 @@ mod tests {
         let reboot = Action::RebootInstance { instance_id: "i-1".into() };
         let stop = Action::StopForRecovery { instance_id: "i-1".into() };
         assert_eq!(bench.run("instance-check", plan(vec![reboot])).await.status, Status::Acted);
-        let engine = Engine {
-            function: "test",
-            ledger: &bench.ledger,
-            notifier: &bench.notifier,
-            remediator: &bench.instances,
-            policy: &bench.policy,
-            deadline_ms: None,
-        };
+        let engine = bench.engine(None);
 
         let racing = engine.run(&trigger("system-check"), NOW + 1, || async { Ok(plan(vec![stop])) }).await;
 
@@ -1124,14 +1103,7 @@ mod tests {
         let bench = Bench::new(Policy::default());
         let wall_ms = crate::now_epoch_seconds() * 1000;
         let run = |deadline_ms: i64, event: &'static str, id: &'static str| {
-            let engine = Engine {
-                function: "test",
-                ledger: &bench.ledger,
-                notifier: &bench.notifier,
-                remediator: &bench.instances,
-                policy: &bench.policy,
-                deadline_ms: Some(deadline_ms),
-            };
+            let engine = bench.engine(Some(deadline_ms));
             async move { engine.run(&trigger(event), NOW, || async { Ok(plan(vec![replace(id)])) }).await }
         };
 
@@ -1206,6 +1178,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn rule7_given_a_reboot_whose_call_timed_out_when_the_event_is_retried_then_it_is_not_rebooted_again() {
+        let (ledger, notifier) = (MemoryLedger::default(), MemoryNotifier::default());
+        let reboot = Action::RebootInstance { instance_id: "i-1".into() };
+        // No answer from AWS (a timeout): the reboot may have happened.
+        let timeout = PortError::retryable("ec2:RebootInstances", "dispatch failure: timed out");
+        let first = FailingStep { fail: "reboot", error: timeout, calls: Default::default() };
+        assert!(run_with(&ledger, &notifier, &first, "e1", plan(vec![reboot.clone()])).await.is_err());
+
+        let again = FailingStep { fail: "none", error: PortError::permanent("x", "y"), calls: Default::default() };
+        let outcome = run_with(&ledger, &notifier, &again, "e1", plan(vec![reboot])).await.unwrap();
+
+        assert!(again.calls.lock().unwrap().is_empty(), "not rebooted a second time");
+        assert_eq!((outcome.status, outcome.label.as_deref()), (Status::Failed, Some("unconfirmed")), "{outcome:?}");
+    }
+
+    #[tokio::test]
     async fn given_promotion_held_by_its_guard_when_run_then_the_reroute_is_not_attempted() {
         let (ledger, notifier) = (MemoryLedger::default(), MemoryNotifier::default());
         let steps = FailingStep { fail: "none", error: PortError::permanent("x", "y"), calls: Default::default() };
@@ -1257,7 +1245,10 @@ mod tests {
     #[tokio::test]
     async fn given_first_step_done_by_an_earlier_attempt_when_retried_then_later_steps_run_and_nothing_repeats() {
         let (ledger, notifier) = (MemoryLedger::default(), MemoryNotifier::default());
-        let down = PortError::retryable("ec2:RebootInstances", "InternalError (HTTP 500)");
+        let down = PortError {
+            code: Some("InternalError".into()),
+            ..PortError::retryable("ec2:RebootInstances", "InternalError (HTTP 500)")
+        };
         let reader = medic_core::plan::ReaderRecord {
             primary: "orders-db".into(),
             replica: "orders-db-replica-1".into(),

@@ -148,8 +148,10 @@ async fn given_running_instance_when_handled_then_no_aws_call_at_all() {
 #[tokio::test]
 async fn given_throttled_remediation_when_handled_then_retryable_error_and_claim_released() {
     let mut healer = healer(asg_member("stopped"));
-    healer.instances.apply_error =
-        Some(PortError::retryable("autoscaling:SetInstanceHealth", "Throttling (HTTP 400): Rate exceeded"));
+    healer.instances.apply_error = Some(PortError {
+        code: Some("Throttling".into()),
+        ..PortError::retryable("autoscaling:SetInstanceHealth", "Throttling (HTTP 400): Rate exceeded")
+    });
 
     let error = handle(&healer, fixture("asg-instance-stopped.json"), NOW).await.unwrap_err();
 
