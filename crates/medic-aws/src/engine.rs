@@ -101,6 +101,13 @@ enum ActionResult {
     Failed(PortError),
 }
 
+/// What an invocation took in the ledger for one action, to give back if it does not act.
+struct Taken {
+    cooldown: Option<String>,
+    lock: Option<String>,
+    slot: Option<String>,
+}
+
 /// What became of an action held back after its scope's critical notice of the window.
 enum HoldBack {
     /// This invocation sends the digest, which names these (this one included).
@@ -255,34 +262,25 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                     self.outcome(trigger, plan, Status::Alerted, Some("notify"), None, alert.reason.clone());
                 outcome.severity = Some(alert.severity);
                 // A safety rule held an action back: only the scope's first such alert of the
-                // window is sent; the others are named in its digest.
-                if let Some(action) = &alert.held_back {
+                // window is sent; the others are named in its digest. Dry-run (and pause) keep
+                // no such state and send every alert.
+                let kind = NoticeKind::Alert(alert);
+                if let (Some(action), false) = (&alert.held_back, self.policy.dry_run) {
                     let scope = action.breaker_scope();
                     if !self.first_refusal(&scope, now).await? {
                         let member = guard::held_member(action, &alert.headline);
-                        match self.hold_back(&scope, &member, now).await? {
-                            HoldBack::Digest(held) => {
-                                let kind =
-                                    NoticeKind::Digest { scope: &scope, scope_label: &alert.scope_label, held: &held };
-                                let notice = self.notice(&kind, trigger, &mut outcome);
-                                return Ok((outcome, Some(notice)));
-                            }
-                            HoldBack::Named => {
-                                outcome.reason = format!("{} (named in the digest of {scope})", alert.reason);
-                                return Ok((outcome, None));
-                            }
-                            HoldBack::Straggler => {}
-                        }
+                        let held = self.hold_back(&scope, &member, event_key, now).await?;
+                        let notice = self.held_notice(&held, &scope, &alert.scope_label, &kind, trigger, &mut outcome);
+                        return Ok((outcome, notice));
                     }
                 }
-                let notice = self.notice(&NoticeKind::Alert(alert), trigger, &mut outcome);
+                let notice = self.notice(&kind, trigger, &mut outcome);
                 Ok((outcome, Some(notice)))
             }
             Decision::Act { actions } => {
-                let mut reports = Vec::with_capacity(actions.len());
+                let mut reports: Vec<(Outcome, Option<Notice>)> = Vec::with_capacity(actions.len());
                 let mut previous_happened = true;
                 let mut changed_aws = false;
-                let mut refused = false;
                 for (index, planned) in actions.iter().enumerate() {
                     // A step that only completes the one before it (reroute after promote, reboot
                     // after leaving the reader set) is the same remediation: the breaker counted
@@ -292,9 +290,9 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                     let result = if planned.action.needs_previous() && !previous_happened {
                         ActionResult::NotAttempted
                     } else {
-                        // Once this plan has a notice of its own (a step acted or was refused),
-                        // its other refusals are named in it rather than held for a digest.
-                        let may_hold = !changed_aws && !refused;
+                        // Once this plan has a notice of its own (a step acted or was refused
+                        // with a notice), its other refusals are named in it, not held for a digest.
+                        let may_hold = !changed_aws && !reports.iter().any(|(_, notice)| notice.is_some());
                         match self.guard_and_act(planned, follow_up, may_hold, event_key, now).await {
                             Ok(result) => result,
                             // Once a step changed AWS, retrying the whole event would re-derive
@@ -311,7 +309,6 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                         }
                     };
                     changed_aws |= matches!(result, ActionResult::Done | ActionResult::DoneEarlier);
-                    refused |= matches!(result, ActionResult::BreakerOpen { .. } | ActionResult::HeldBack(_));
                     previous_happened =
                         matches!(result, ActionResult::Done | ActionResult::DoneEarlier | ActionResult::WouldDo);
                     reports.push(self.report_action(trigger, plan, planned, result));
@@ -382,43 +379,38 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             }
         }
         // The cooldown is taken before the breaker slot, so of two events racing for the same
-        // resource only the winner uses up a slot.
+        // resource only the winner uses up a slot. Whatever this invocation takes, it gives back
+        // on every way out that does not act.
         let cooldown_seconds = guard::cooldown_seconds(action, policy);
         let until = now + cooldown_seconds;
-        if cooldown_seconds > 0
-            && !resuming
-            && !self.ledger.start_cooldown(&cooldown_key, until, now, event_key).await?
-        {
+        let took_cooldown = cooldown_seconds > 0 && !resuming;
+        if took_cooldown && !self.ledger.start_cooldown(&cooldown_key, until, now, event_key).await? {
             return Ok(ActionResult::Cooldown { until });
         }
+        let mut taken = Taken { cooldown: took_cooldown.then(|| cooldown_key.clone()), lock: None, slot: None };
         if let Some(lock) = guard::exclusive_lock_key(action) {
-            if let Err(conflict) = self.take_lock(&lock, action, event_key, now).await? {
-                if let Err(clear_error) = self.ledger.clear_cooldown(&cooldown_key).await {
-                    tracing::error!(key = %cooldown_key, error = %clear_error, "could not clear the cooldown of an action waiting for its lock");
+            match self.take_lock(&lock, action, event_key, now).await {
+                Ok(Ok(fresh)) => taken.lock = fresh.then_some(lock),
+                Ok(Err(error)) | Err(error) => {
+                    self.give_back(&taken, &member).await;
+                    return Err(error);
                 }
-                return Err(conflict);
             }
         }
-        let mut slot = None;
         if !follow_up {
             match self.breaker(action, &member, now).await {
-                Ok(Ok(taken)) => slot = taken,
+                Ok(Ok(slot)) => taken.slot = slot,
                 refused => {
-                    // Not acting after all: give the cooldown back, or a retry would take it for
-                    // a step already done.
-                    if let Err(clear_error) = self.ledger.clear_cooldown(&cooldown_key).await {
-                        tracing::error!(key = %cooldown_key, error = %clear_error, "could not clear the cooldown of an action the breaker refused");
-                    }
-                    match refused? {
-                        Err(ActionResult::BreakerOpen { notify: false, .. }) if may_hold && !policy.dry_run => {
-                            let member = guard::held_member(action, &planned.reason);
-                            return Ok(ActionResult::HeldBack(
-                                self.hold_back(&action.breaker_scope(), &member, now).await?,
-                            ));
+                    self.give_back(&taken, &member).await;
+                    return match refused? {
+                        Err(ActionResult::BreakerOpen { notify: false, .. }) if may_hold => {
+                            let held_member = guard::held_member(action, &planned.reason);
+                            let scope = action.breaker_scope();
+                            Ok(ActionResult::HeldBack(self.hold_back(&scope, &held_member, event_key, now).await?))
                         }
-                        Err(refused) => return Ok(refused),
-                        Ok(_) => {}
-                    }
+                        Err(refused) => Ok(refused),
+                        Ok(_) => unreachable!("an allowed breaker slot is matched above"),
+                    };
                 }
             }
         }
@@ -431,23 +423,20 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                         tracing::error!(key = %cooldown_key, error = %error, "could not mark a successful action done");
                     }
                 }
+                if let Some(mark) = guard::consumed_mark(action) {
+                    if let Err(error) = self.ledger.clear_cooldown(&mark).await {
+                        tracing::error!(key = %mark, error = %error, "could not clear a mark its action used up");
+                    }
+                }
                 Ok(ActionResult::Done)
             }
             Err(error) => {
                 // AWS answered with an error code (throttled, refused, invalid state), or the
-                // call never went out: it did not act, so the cooldown and the breaker slot go
-                // back. A timeout or a lost answer keeps both: the call may have happened, and
-                // the retry finds the intent and confirms it (rule 7).
-                let did_not_act = error.code.is_some() || !error.retryable;
-                if did_not_act {
-                    if let Err(clear_error) = self.ledger.clear_cooldown(&cooldown_key).await {
-                        tracing::error!(key = %cooldown_key, error = %clear_error, "could not clear the cooldown of a failed action");
-                    }
-                }
-                if let (Some(breaker_key), true) = (&slot, did_not_act) {
-                    if let Err(release_error) = self.ledger.breaker_release(breaker_key, &member).await {
-                        tracing::error!(key = %breaker_key, error = %release_error, "could not give back the breaker slot of a failed action");
-                    }
+                // call never went out: it did not act, so what was taken goes back. A timeout or
+                // a lost answer keeps it: the call may have happened, and the retry finds the
+                // intent and confirms it (rule 7).
+                if error.code.is_some() || !error.retryable {
+                    self.give_back(&taken, &member).await;
                 }
                 if error.retryable {
                     Err(error)
@@ -458,26 +447,41 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         }
     }
 
-    /// Takes the lock `action` shares with the actions it excludes, for `EXCLUSIVE_LOCK_SECONDS`.
-    /// `Err` (Retryable) while another kind of action holds it: the retry decides again on what
-    /// that action changed.
+    /// Gives back what an invocation took for an action it did not carry out.
+    async fn give_back(&self, taken: &Taken, member: &str) {
+        for key in [&taken.cooldown, &taken.lock].into_iter().flatten() {
+            if let Err(error) = self.ledger.clear_cooldown(key).await {
+                tracing::error!(key = %key, error = %error, "could not give back a cooldown or lock; it expires by itself");
+            }
+        }
+        if let Some(slot) = &taken.slot {
+            if let Err(error) = self.ledger.breaker_release(slot, member).await {
+                tracing::error!(key = %slot, error = %error, "could not give back a breaker slot; it expires with its window");
+            }
+        }
+    }
+
+    /// Takes the lock `action` shares with the actions it excludes, for `EXCLUSIVE_LOCK_SECONDS`:
+    /// `Ok(true)` when this invocation took it now, `Ok(false)` when it holds it already or the
+    /// same kind of action does, `Err` (Retryable) while another kind of action holds it: the
+    /// retry decides again on what that action changed.
     async fn take_lock(
         &self,
         lock: &str,
         action: &medic_core::Action,
         event_key: &str,
         now: EpochSeconds,
-    ) -> Result<Result<(), PortError>, PortError> {
+    ) -> Result<Result<bool, PortError>, PortError> {
         let holder = guard::lock_holder(action, event_key);
         if self.ledger.start_cooldown(lock, now + guard::EXCLUSIVE_LOCK_SECONDS, now, &holder).await? {
-            return Ok(Ok(()));
+            return Ok(Ok(true));
         }
         let Some(held) = self.ledger.cooldown_until(lock, now).await? else {
             return Ok(Err(PortError::retryable("exclusive lock", format!("{lock} changed hands meanwhile"))));
         };
         let held_kind = held.started_by.split('|').next().unwrap_or_default();
         if held.started_by == holder || held_kind == action.name() {
-            return Ok(Ok(()));
+            return Ok(Ok(false));
         }
         Ok(Err(PortError::retryable(
             "exclusive lock",
@@ -548,7 +552,13 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
     /// Records one more action held back in `scope` after its critical notice, and says whether
     /// this invocation sends the digest, is named in it, or came after it. Until the digest is
     /// due the event is retried (Retryable), so that one digest names the whole burst.
-    async fn hold_back(&self, scope: &str, member: &str, now: EpochSeconds) -> Result<HoldBack, PortError> {
+    async fn hold_back(
+        &self,
+        scope: &str,
+        member: &str,
+        event_key: &str,
+        now: EpochSeconds,
+    ) -> Result<HoldBack, PortError> {
         let window = self.policy.breaker_window_seconds;
         let expires = guard::breaker_expiry(self.policy, now);
         let held = self.ledger.add_to_set(&guard::held_key("held", scope, now, window), member, expires).await?;
@@ -564,16 +574,23 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 ),
             ));
         }
-        let snapshot_key = guard::held_key("digest-members", scope, now, window);
-        if self.ledger.first_time(&guard::held_key("digest", scope, now, window), expires).await? {
-            self.ledger.add_to_set(&snapshot_key, &serde_json::to_string(&held).unwrap_or_default(), expires).await?;
+        // The digest's claim and what it names are one conditional write; a retry of the event
+        // that sent it sends it again (its notice may not have gone out).
+        let digest_key = guard::held_key("digest", scope, now, window);
+        let claim = serde_json::json!({ "sender": event_key, "held": held }).to_string();
+        if self.ledger.start_cooldown(&digest_key, expires, now, &claim).await? {
             return Ok(HoldBack::Digest(held));
         }
-        let sent = self.ledger.set_members(&snapshot_key).await?;
-        let Some(sent) = sent.first().and_then(|s| serde_json::from_str::<Vec<String>>(s).ok()) else {
-            return Err(PortError::retryable("hold back", format!("the digest of {scope} is being sent")));
+        let sent = self.ledger.cooldown_until(&digest_key, now).await?;
+        let sent: Option<serde_json::Value> = sent.and_then(|claim| serde_json::from_str(&claim.started_by).ok());
+        let Some(sent) = sent else {
+            return Err(PortError::retryable("hold back", format!("the digest of {scope} could not be read")));
         };
-        Ok(if sent.iter().any(|m| m == member) { HoldBack::Named } else { HoldBack::Straggler })
+        let named: Vec<String> = serde_json::from_value(sent["held"].clone()).unwrap_or_default();
+        if sent["sender"].as_str() == Some(event_key) {
+            return Ok(HoldBack::Digest(named));
+        }
+        Ok(if named.iter().any(|m| m == member) { HoldBack::Named } else { HoldBack::Straggler })
     }
 
     fn report_action(
@@ -639,27 +656,13 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 );
                 let mut outcome = self.outcome(trigger, plan, Status::Blocked, name, Some("breaker-open"), reason);
                 outcome.severity = Some(medic_core::Severity::Critical);
-                match held {
-                    HoldBack::Digest(held) => {
-                        let label = action.scope_label();
-                        let kind = NoticeKind::Digest { scope: &scope, scope_label: &label, held: &held };
-                        let notice = self.notice(&kind, trigger, &mut outcome);
-                        (outcome, Some(notice))
-                    }
-                    HoldBack::Named => {
-                        outcome.reason.push_str(&format!("; named in the digest of {scope}"));
-                        (outcome, None)
-                    }
-                    HoldBack::Straggler => {
-                        let kind = NoticeKind::BreakerOpen {
-                            action,
-                            max: self.policy.breaker_max_actions,
-                            window_seconds: self.policy.breaker_window_seconds,
-                        };
-                        let notice = self.notice(&kind, trigger, &mut outcome);
-                        (outcome, Some(notice))
-                    }
-                }
+                let kind = NoticeKind::BreakerOpen {
+                    action,
+                    max: self.policy.breaker_max_actions,
+                    window_seconds: self.policy.breaker_window_seconds,
+                };
+                let notice = self.held_notice(&held, &scope, &action.scope_label(), &kind, trigger, &mut outcome);
+                (outcome, notice)
             }
             ActionResult::Failed(error) => {
                 let message = error.to_string();
@@ -667,6 +670,29 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 let notice = self.notice(&NoticeKind::Failed { action, error: &message }, trigger, &mut outcome);
                 (outcome, Some(notice))
             }
+        }
+    }
+
+    /// The notice of an action held back after its scope's critical notice: the digest when this
+    /// invocation sends it, none when the digest names it, `own` when it came after the digest.
+    fn held_notice(
+        &self,
+        held: &HoldBack,
+        scope: &str,
+        scope_label: &str,
+        own: &NoticeKind<'_>,
+        trigger: &Trigger,
+        outcome: &mut Outcome,
+    ) -> Option<Notice> {
+        match held {
+            HoldBack::Digest(named) => {
+                Some(self.notice(&NoticeKind::Digest { scope, scope_label, held: named }, trigger, outcome))
+            }
+            HoldBack::Named => {
+                outcome.reason.push_str(&format!("; named in the digest of {scope}"));
+                None
+            }
+            HoldBack::Straggler => Some(self.notice(own, trigger, outcome)),
         }
     }
 
@@ -1046,6 +1072,35 @@ mod tests {
         assert_eq!(same_kind.status, Status::Acted, "the same kind of action is the cooldown's business");
         let later = bench.run_at("e2", plan(vec![scale_out]), NOW + 65).await;
         assert_eq!(later.status, Status::Acted, "{later:?}");
+    }
+
+    #[tokio::test]
+    async fn rule6_given_a_plan_whose_first_refusal_the_digest_already_names_when_run_then_its_next_refusal_still_gets_a_notice(
+    ) {
+        let bench = Bench::new(Policy { breaker_max_actions: 1, digest_delay_seconds: 0, ..Policy::default() });
+        assert_eq!(bench.run("e1", plan(vec![replace("i-1")])).await.status, Status::Acted);
+        assert_eq!(bench.run("e2", plan(vec![replace("i-2")])).await.status, Status::Blocked);
+        assert_eq!(bench.run("e3", plan(vec![replace("i-3")])).await.status, Status::Blocked, "sends the digest");
+        let before = bench.notifier.subjects().len();
+
+        // A retry of a plan that holds i-3 (named in the digest) and i-4 (not named anywhere yet).
+        bench.run("e4", plan(vec![replace("i-3"), replace("i-4")])).await;
+
+        let subjects = bench.notifier.subjects();
+        assert_eq!(subjects.len(), before + 1, "{subjects:?}");
+        assert!(subjects[before].contains("left i-4 alone"), "{subjects:?}");
+    }
+
+    #[tokio::test]
+    async fn rule9_given_a_scale_out_the_breaker_refuses_when_recorded_then_it_holds_no_lock_and_no_cooldown() {
+        let bench = Bench::new(Policy { breaker_max_actions: 1, ..Policy::default() });
+        assert_eq!(bench.run("e0", plan(vec![replace("i-9")])).await.status, Status::Acted);
+        let scale_out = Action::ScaleGroup { group: "web-prod".into(), from: 3, to: 4 };
+
+        assert_eq!(bench.run("e1", plan(vec![scale_out])).await.status, Status::Blocked);
+
+        let keys = bench.ledger.keys();
+        assert!(!keys.iter().any(|k| k.starts_with("lock#web-prod") || k.contains("#scale-out")), "{keys:?}");
     }
 
     #[tokio::test]

@@ -42,6 +42,21 @@ pub fn cooldown_key(action: &Action) -> String {
     resource_cooldown_key(action.resource(), action.name())
 }
 
+/// The ledger key that marks medic's own stop of `instance_id` for recovery: the cooldown of its
+/// `StopForRecovery`. The start that completes the recovery uses it up.
+pub fn recovery_mark_key(instance_id: &str) -> String {
+    cooldown_key(&Action::StopForRecovery { instance_id: instance_id.to_owned() })
+}
+
+/// The mark an action uses up when it succeeds: the start completing a recovery clears the
+/// recovery mark, so a person's later stop is not taken for medic's own.
+pub fn consumed_mark(action: &Action) -> Option<String> {
+    match action {
+        Action::StartInstance { instance_id, completes_recovery: true } => Some(recovery_mark_key(instance_id)),
+        _ => None,
+    }
+}
+
 /// The cooldown key of action `name` on `resource`, for reading it before any action exists.
 pub fn resource_cooldown_key(resource: &str, name: &str) -> String {
     format!("cooldown#{resource}#{name}")

@@ -52,12 +52,6 @@ pub struct InstanceObservation {
     pub stopped_by_medic: bool,
 }
 
-/// The ledger key that marks medic's own stop of `instance_id` for recovery: the cooldown of its
-/// `StopForRecovery`.
-pub fn recovery_mark_key(instance_id: &str) -> String {
-    crate::guard::resource_cooldown_key(instance_id, "recover")
-}
-
 /// Why the event needs no AWS call at all (pending, running), or `None` when it needs a look.
 pub fn skip_without_observation(change: &InstanceStateChanged) -> Option<SkipReason> {
     (!change.state.is_down()).then_some(SkipReason::StateNeedsNoHealing { state: change.state })

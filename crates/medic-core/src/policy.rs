@@ -166,15 +166,12 @@ impl Policy {
                 0,
                 3600,
             )?,
-            promote_confirm_seconds: number(
-                "MEDIC_PROMOTE_CONFIRM_SECONDS",
-                defaults.promote_confirm_seconds,
-                0,
-                3600,
-            )?,
+            promote_confirm_seconds: number("MEDIC_PROMOTE_CONFIRM_SECONDS", defaults.promote_confirm_seconds, 0, 120)?,
             preferred_az: get("MEDIC_PREFERRED_AZ"),
             alarm_name_prefix: get("MEDIC_ALARM_NAME_PREFIX"),
-            digest_delay_seconds: number("MEDIC_DIGEST_DELAY_SECONDS", defaults.digest_delay_seconds, 0, 900)?,
+            // Lambda retries a failed invoke twice, about one and three minutes later: a wait
+            // beyond two minutes would outlast them.
+            digest_delay_seconds: number("MEDIC_DIGEST_DELAY_SECONDS", defaults.digest_delay_seconds, 0, 120)?,
             max_unhealthy_percent: number("MEDIC_MAX_UNHEALTHY_PERCENT", defaults.max_unhealthy_percent, 1, 100)?,
             launch_failure_threshold: u32::try_from(number(
                 "MEDIC_LAUNCH_FAILURE_THRESHOLD",

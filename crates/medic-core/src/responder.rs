@@ -332,7 +332,8 @@ pub fn decide_alarm(
             if facts.state != "running" {
                 return Plan::skip(instance_id, SkipReason::NotRunning { state: facts.state.clone() });
             }
-            if facts.auto_recovery && *check != StatusCheck::Instance {
+            // EC2's automatic recovery acts on a system check failure only.
+            if facts.auto_recovery && *check == StatusCheck::System {
                 return alert(
                     instance_id,
                     Severity::Warning,
@@ -353,6 +354,7 @@ pub fn decide_alarm(
         (Remediation::ReplaceUnhealthyTargets { target_group_arn }, Target::UnhealthyTargets(targets)) => {
             let mut actions: Vec<PlannedAction> = Vec::new();
             let mut skipped = Vec::new();
+            let mut held_back: Option<Alert> = None;
             for (instance_id, observed) in targets {
                 let Some(member) = &observed.member else {
                     skipped.push(format!("{instance_id} is in no Auto Scaling group"));
@@ -371,10 +373,21 @@ pub fn decide_alarm(
                 match replace_member(instance_id, &member, observed.instance.as_ref(), &why, policy, now).decision {
                     Decision::Act { actions: planned } => actions.extend(planned),
                     Decision::Skip { reason } => skipped.push(format!("{instance_id}: {reason}")),
-                    Decision::Alert(alert) => skipped.push(format!("{instance_id}: {}", alert.headline)),
+                    Decision::Alert(alert) => {
+                        if alert.held_back.is_some() && held_back.is_none() {
+                            held_back = Some(alert.clone());
+                        }
+                        skipped.push(format!("{instance_id}: {}", alert.headline));
+                    }
                 }
             }
             let resource = short_name(target_group_arn).to_owned();
+            // Nothing to replace because a safety rule held every replacement back: that is the
+            // critical alert, not a quiet skip.
+            if let (true, Some(mut alert)) = (actions.is_empty(), held_back) {
+                alert.reason = format!("{}; unhealthy targets left alone: {}", alert.reason, skipped.join("; "));
+                return Plan { resource, decision: Decision::Alert(alert) };
+            }
             if actions.is_empty() {
                 let why =
                     if skipped.is_empty() { "the target group reports none".to_owned() } else { skipped.join("; ") };
@@ -740,12 +753,12 @@ mod tests {
                     "alert warning EC2 automatic recovery handles i-0a1b2c3d4e5f67890",
                 ),
                 (
-                    "rule 2: either check, standalone with EC2 automatic recovery",
+                    "rule 2: either check, standalone with EC2 automatic recovery (it may be the instance check)",
                     "eventbridge-status-check-failed.json",
                     &[],
                     replace(StatusCheck::Either),
                     Target::Instance(auto_recovering()),
-                    "alert warning EC2 automatic recovery handles i-0a1b2c3d4e5f67890",
+                    "act recover i-0a1b2c3d4e5f67890",
                 ),
                 (
                     "rule 2: instance check, standalone with EC2 automatic recovery (a reboot, not a stop)",
@@ -783,6 +796,20 @@ mod tests {
                         ("i-4".into(), standalone("running")),
                     ]),
                     "act replace i-1, replace i-3",
+                ),
+                (
+                    "rule 10: the only unhealthy target would put the group over the floor: a critical alert, not a skip",
+                    "eventbridge-unhealthy-hosts.json",
+                    &[],
+                    targets.clone(),
+                    Target::UnhealthyTargets(vec![(
+                        "i-1".into(),
+                        InstanceObservation {
+                            member: member("InService").member.map(|m| GroupMember { out_of_service: 1, ..m }),
+                            ..member("InService")
+                        },
+                    )]),
+                    "alert critical 2 of 3 out of service, over 34 %: left i-1 alone",
                 ),
                 (
                     "rule 10: three unhealthy targets of a group of 3, one plan: only the first",

@@ -7,7 +7,7 @@ use medic_aws::adapters::sns::SnsNotifier;
 use medic_aws::ports::{InstanceInspector, Ledger, Notifier, Remediator};
 use medic_aws::{Engine, HandlerError, Invocation, MedicConfig};
 use medic_core::event::Ec2State;
-use medic_core::{instance, parse_event, Outcome, Policy, Trigger};
+use medic_core::{guard, instance, parse_event, Outcome, Policy, Trigger};
 use serde_json::Value;
 
 /// Everything the handler needs, built once per cold start.
@@ -70,7 +70,7 @@ where
         .run(&trigger, now, || async {
             let mut observed = healer.instances.observe_instance(&change.instance_id).await?;
             if change.state == Ec2State::Stopped && observed.member.is_none() {
-                let mark = healer.ledger.cooldown_until(&instance::recovery_mark_key(&change.instance_id), now).await?;
+                let mark = healer.ledger.cooldown_until(&guard::recovery_mark_key(&change.instance_id), now).await?;
                 observed.stopped_by_medic = mark.is_some();
             }
             Ok(instance::decide(change, &observed, &healer.policy, now))

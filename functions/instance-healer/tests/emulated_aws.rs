@@ -277,7 +277,7 @@ async fn rule1_given_a_standalone_instance_a_person_stopped_when_its_event_arriv
 async fn rule2_given_medic_stopped_a_standalone_instance_for_recovery_when_its_event_arrives_then_started_under_a_full_breaker(
 ) {
     use medic_aws::ports::Ledger;
-    use medic_core::{guard, instance, Action};
+    use medic_core::{guard, Action};
     let world = World::new("recovery").await;
     let instance = world.standalone(&[MANAGED]).await;
     let policy = Policy { breaker_max_actions: 1, ..Policy::default() };
@@ -291,7 +291,7 @@ async fn rule2_given_medic_stopped_a_standalone_instance_for_recovery_when_its_e
     );
     let stop = Action::StopForRecovery { instance_id: instance.clone() };
     assert!(ledger
-        .start_cooldown(&instance::recovery_mark_key(&instance), at + guard::RECOVERY_MARK_SECONDS, at, "event#alarm")
+        .start_cooldown(&guard::recovery_mark_key(&instance), at + guard::RECOVERY_MARK_SECONDS, at, "event#alarm")
         .await
         .unwrap());
     let window = guard::breaker_key(&stop.breaker_scope(), at, policy.breaker_window_seconds);

@@ -260,12 +260,12 @@ async fn rule1_given_a_standalone_instance_stopped_by_a_person_or_its_os_when_ha
 #[tokio::test]
 async fn rule2_given_medic_stopped_an_instance_for_recovery_when_its_stop_arrives_under_a_full_breaker_then_started() {
     use medic_aws::ports::Ledger;
-    use medic_core::{guard, instance, Action};
+    use medic_core::{guard, Action};
     let mut healer = healer(stopped_because("stopped", "Client.UserInitiatedShutdown"));
     healer.policy.breaker_max_actions = 1;
     // The alarm responder's stop for recovery: its mark and its breaker slot, in the shared ledger.
     let stop = Action::StopForRecovery { instance_id: "i-0fedcba9876543210".into() };
-    let key = instance::recovery_mark_key("i-0fedcba9876543210");
+    let key = guard::recovery_mark_key("i-0fedcba9876543210");
     assert!(healer.ledger.start_cooldown(&key, NOW + 3600, NOW - 60, "event#alarm").await.unwrap());
     let window = guard::breaker_key(&stop.breaker_scope(), NOW, healer.policy.breaker_window_seconds);
     let slot = guard::breaker_member("event#alarm", &stop);
@@ -278,4 +278,5 @@ async fn rule2_given_medic_stopped_an_instance_for_recovery_when_its_stop_arrive
     assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
     assert!(calls(&healer).contains(&"start i-0fedcba9876543210".to_owned()), "{:?}", calls(&healer));
     assert!(outcome.reason.contains("medic stopped it"), "{}", outcome.reason);
+    assert!(!healer.ledger.keys().contains(&key), "the start used the recovery mark up: {:?}", healer.ledger.keys());
 }

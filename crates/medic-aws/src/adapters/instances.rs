@@ -77,6 +77,7 @@ impl AwsInstances {
                 .autoscaling
                 .describe_auto_scaling_groups()
                 .set_auto_scaling_group_names(Some(chunk.to_vec()))
+                .max_records(100)
                 .send()
                 .await
                 .map_err(|e| classify("autoscaling:DescribeAutoScalingGroups", e))?;

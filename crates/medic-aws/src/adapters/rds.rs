@@ -113,7 +113,15 @@ impl Remediator for AwsRds {
     /// reboot leaves no trace to read.
     async fn confirm(&self, action: &Action) -> PortResult<Option<bool>> {
         Ok(match action {
-            Action::PromoteReplica { replica, .. } => self.db_instance(replica).await?.map(|db| db.source.is_none()),
+            // Still an available replica: the promotion did not happen. A replica busy with
+            // something (a promotion under way shows `modifying`) cannot tell.
+            Action::PromoteReplica { replica, .. } => self.db_instance(replica).await?.and_then(|db| {
+                if db.source.is_none() {
+                    Some(true)
+                } else {
+                    (db.status == "available").then_some(false)
+                }
+            }),
             Action::FailoverCluster { cluster, target } => self
                 .db_cluster(cluster)
                 .await?
