@@ -424,7 +424,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                     }
                 }
                 if let Some(mark) = guard::consumed_mark(action) {
-                    if let Err(error) = self.ledger.clear_cooldown(&mark).await {
+                    if let Err(error) = self.ledger.forget(&mark).await {
                         tracing::error!(key = %mark, error = %error, "could not clear a mark its action used up");
                     }
                 }
@@ -450,7 +450,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
     /// Gives back what an invocation took for an action it did not carry out.
     async fn give_back(&self, taken: &Taken, member: &str) {
         for key in [&taken.cooldown, &taken.lock].into_iter().flatten() {
-            if let Err(error) = self.ledger.clear_cooldown(key).await {
+            if let Err(error) = self.ledger.forget(key).await {
                 tracing::error!(key = %key, error = %error, "could not give back a cooldown or lock; it expires by itself");
             }
         }

@@ -291,8 +291,8 @@ impl Ledger for MemoryLedger {
         Ok(())
     }
 
-    async fn clear_cooldown(&self, key: &str) -> PortResult<()> {
-        self.call("clear-cooldown", key);
+    async fn forget(&self, key: &str) -> PortResult<()> {
+        self.call("forget", key);
         lock(&self.items).remove(key);
         Ok(())
     }

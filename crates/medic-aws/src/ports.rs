@@ -45,7 +45,8 @@ pub trait Ledger {
         now: EpochSeconds,
         started_by: &str,
     ) -> impl Future<Output = PortResult<bool>> + Send;
-    fn clear_cooldown(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// Deletes the item at `key`: a cooldown, lock or set given back or used up.
+    fn forget(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
     /// The action the cooldown at `key` guards succeeded.
     fn mark_done(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
     /// Adds `member` (one action of one event) to a breaker window unless the window already

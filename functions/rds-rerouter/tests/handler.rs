@@ -323,3 +323,24 @@ async fn rule3_given_a_primary_available_again_on_the_confirming_read_when_handl
     assert_eq!(outcome.status, Status::Alerted, "{outcome:?}");
     assert!(actions(&recovered).is_empty() && actions(&failed).is_empty());
 }
+
+#[tokio::test]
+async fn rule3_given_a_primary_that_recovered_in_between_when_it_fails_again_then_the_wait_starts_over() {
+    let failed = world();
+    let recovered = serving_world();
+    let mut rerouter = rerouter(&failed);
+    rerouter.policy.promote_confirm_seconds = 60;
+    assert!(rerouter.handle(fixture("instance-failed.json"), NOW).await.unwrap_err().is_retryable());
+    rerouter.databases = &recovered;
+    let mut healthy = fixture("instance-failed.json");
+    healthy["detail"]["Date"] = Value::from("2026-11-21T09:16:02.118Z");
+    assert_eq!(rerouter.handle(healthy, NOW + 30).await.unwrap().status, Status::Alerted);
+
+    rerouter.databases = &failed;
+    let mut again = fixture("instance-failed.json");
+    again["detail"]["Date"] = Value::from("2026-11-21T09:17:02.118Z");
+    let second_failure = rerouter.handle(again, NOW + 90).await;
+
+    assert!(second_failure.is_err_and(|e| e.is_retryable()), "a new failure waits for its own second read");
+    assert!(actions(&failed).is_empty(), "{:?}", actions(&failed));
+}

@@ -191,7 +191,7 @@ impl Ledger for DynamoLedger {
         Ok(())
     }
 
-    async fn clear_cooldown(&self, key: &str) -> PortResult<()> {
+    async fn forget(&self, key: &str) -> PortResult<()> {
         self.delete(key).await
     }
 
