@@ -479,7 +479,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         let Some(held) = self.ledger.cooldown_until(lock, now).await? else {
             return Ok(Err(PortError::retryable("exclusive lock", format!("{lock} changed hands meanwhile"))));
         };
-        let held_kind = held.started_by.split('|').next().unwrap_or_default();
+        let held_kind = guard::lock_holder_kind(&held.started_by);
         if held.started_by == holder || held_kind == action.name() {
             return Ok(Ok(false));
         }
@@ -540,13 +540,8 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
     async fn first_refusal(&self, scope: &str, now: EpochSeconds) -> Result<bool, PortError> {
         let window = self.policy.breaker_window_seconds;
         let expires = guard::breaker_expiry(self.policy, now);
-        let first = self.ledger.first_time(&guard::breaker_notice_key(scope, now, window), expires).await?;
-        if first {
-            self.ledger
-                .add_to_set(&guard::held_key("held-since", scope, now, window), &now.to_string(), expires)
-                .await?;
-        }
-        Ok(first)
+        // One conditional write claims the critical notice and records when it went out.
+        self.ledger.start_cooldown(&guard::breaker_notice_key(scope, now, window), expires, now, &now.to_string()).await
     }
 
     /// Records one more action held back in `scope` after its critical notice, and says whether
@@ -562,8 +557,8 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         let window = self.policy.breaker_window_seconds;
         let expires = guard::breaker_expiry(self.policy, now);
         let held = self.ledger.add_to_set(&guard::held_key("held", scope, now, window), member, expires).await?;
-        let since = self.ledger.set_members(&guard::held_key("held-since", scope, now, window)).await?;
-        let since = since.iter().filter_map(|at| at.parse::<EpochSeconds>().ok()).min().unwrap_or(now);
+        let notice = self.ledger.cooldown_until(&guard::breaker_notice_key(scope, now, window), now).await?;
+        let since = notice.and_then(|n| n.started_by.parse::<EpochSeconds>().ok()).unwrap_or(now);
         let due = since + self.policy.digest_delay_seconds;
         if now < due {
             return Err(PortError::retryable(
@@ -626,12 +621,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 (self.outcome(trigger, plan, Status::Skipped, name, Some(reason.label()), reason.to_string()), None)
             }
             ActionResult::BreakerOpen { max, notify } => {
-                let reason = format!(
-                    "left {} alone: circuit breaker open for {}: limit of {max} actions per {} minutes reached",
-                    action.resource(),
-                    action.breaker_scope(),
-                    self.policy.breaker_window_seconds / 60
-                );
+                let reason = self.breaker_reason(action);
                 let mut outcome = self.outcome(trigger, plan, Status::Blocked, name, Some("breaker-open"), reason);
                 outcome.severity = Some(medic_core::Severity::Critical);
                 let kind = NoticeKind::BreakerOpen { action, max, window_seconds: self.policy.breaker_window_seconds };
@@ -649,11 +639,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             }
             ActionResult::HeldBack(held) => {
                 let scope = action.breaker_scope();
-                let reason = format!(
-                    "circuit breaker open for {scope}: limit of {} actions per {} minutes reached",
-                    self.policy.breaker_max_actions,
-                    self.policy.breaker_window_seconds / 60
-                );
+                let reason = self.breaker_reason(action);
                 let mut outcome = self.outcome(trigger, plan, Status::Blocked, name, Some("breaker-open"), reason);
                 outcome.severity = Some(medic_core::Severity::Critical);
                 let kind = NoticeKind::BreakerOpen {
@@ -671,6 +657,16 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 (outcome, Some(notice))
             }
         }
+    }
+
+    fn breaker_reason(&self, action: &medic_core::Action) -> String {
+        format!(
+            "left {} alone: circuit breaker open for {}: limit of {} actions per {} minutes reached",
+            action.resource(),
+            action.breaker_scope(),
+            self.policy.breaker_max_actions,
+            self.policy.breaker_window_seconds / 60
+        )
     }
 
     /// The notice of an action held back after its scope's critical notice: the digest when this

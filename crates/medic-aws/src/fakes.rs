@@ -339,16 +339,6 @@ impl Ledger for MemoryLedger {
         self.call("pause?", guard::PAUSE_KEY);
         Ok(lock(&self.items).get(guard::PAUSE_KEY).map(|r| r.started_by.clone()))
     }
-
-    async fn first_time(&self, key: &str, _expires_at: EpochSeconds) -> PortResult<bool> {
-        self.call("once", key);
-        let mut items = lock(&self.items);
-        if items.contains_key(key) {
-            return Ok(false);
-        }
-        items.insert(key.to_owned(), Record::default());
-        Ok(true)
-    }
 }
 
 /// Collects notices; can be made to fail.

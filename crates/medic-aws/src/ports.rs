@@ -72,8 +72,6 @@ pub trait Ledger {
     fn set_members(&self, key: &str) -> impl Future<Output = PortResult<Vec<String>>> + Send;
     /// The pause switch: `Some(reason)` while an operator has paused medic.
     fn pause_switch(&self) -> impl Future<Output = PortResult<Option<String>>> + Send;
-    /// True exactly once per key: for "send this notice once per window".
-    fn first_time(&self, key: &str, expires_at: EpochSeconds) -> impl Future<Output = PortResult<bool>> + Send;
 }
 
 /// Where notices go (an SNS topic in production).

@@ -37,6 +37,11 @@ pub fn lock_holder(action: &Action, event_key: &str) -> String {
     format!("{}|{event_key}", action.name())
 }
 
+/// The kind of action (`reboot`, `scale-in`…) a lock holder written by [`lock_holder`] names.
+pub fn lock_holder_kind(holder: &str) -> &str {
+    holder.split_once('|').map_or(holder, |(kind, _)| kind)
+}
+
 /// Ledger partition key for a resource's cooldown after an action.
 pub fn cooldown_key(action: &Action) -> String {
     resource_cooldown_key(action.resource(), action.name())
@@ -113,14 +118,15 @@ pub fn breaker_member(event_key: &str, action: &Action) -> String {
     format!("{event_key}|{}|{}", action.name(), action.resource())
 }
 
-/// Ledger partition key for "the breaker-open notice of this window was sent".
+/// Ledger partition key for "the critical notice of this window's first refusal was sent", and
+/// when.
 pub fn breaker_notice_key(scope: &str, now: EpochSeconds, window_seconds: i64) -> String {
     format!("breaker-notice#{scope}#{}", window_start(now, window_seconds))
 }
 
 /// Ledger keys of a scope's hold-backs in one breaker window: `held` is the set of actions held
-/// back after the critical notice, `held-since` when that notice went out, `digest` the one digest
-/// (its members as sent).
+/// back after the critical notice (whose item, at `breaker_notice_key`, records when it went out),
+/// `digest` the one digest (its sender and members as sent).
 pub fn held_key(kind: &str, scope: &str, now: EpochSeconds, window_seconds: i64) -> String {
     format!("{kind}#{scope}#{}", window_start(now, window_seconds))
 }

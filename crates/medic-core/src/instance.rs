@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::event::{Ec2State, InstanceStateChanged};
-use crate::plan::{Action, Alert, Decision, Plan, PlannedAction, Severity, SkipReason};
+use crate::plan::{alert, Action, Alert, Decision, Plan, PlannedAction, Severity, SkipReason};
 use crate::policy::Policy;
 use crate::scope::{out_of_scope, tag_value, Tags};
 use crate::time::EpochSeconds;
@@ -132,21 +132,18 @@ fn decide_stopped(id: &str, facts: &InstanceFacts, stopped_by_medic: bool) -> Pl
     if reason.starts_with("Server.") {
         return start(false, format!("EC2 stopped it ({reason})"));
     }
-    Plan {
-        resource: id.to_owned(),
-        decision: Decision::Alert(Alert {
-            severity: Severity::Info,
-            headline: "stopped by a user: left alone".to_owned(),
-            reason: format!(
-                "standalone instance {id} stopped with StateReason {reason}: a person, a script or its own OS stopped it, not EC2, so medic does not start it"
-            ),
-            advice: format!(
-                "Nothing to do if the stop was intended. If not, find who stopped it (CloudTrail StopInstances, or the OS logs for a shutdown) and start {id} by hand."
-            ),
-            scope_label: format!("ec2 {id}"),
-            held_back: None,
-        }),
-    }
+    alert(
+        id,
+        Severity::Info,
+        format!("ec2 {id}"),
+        "stopped by a user: left alone".to_owned(),
+        format!(
+            "standalone instance {id} stopped with StateReason {reason}: a person, a script or its own OS stopped it, not EC2, so medic does not start it"
+        ),
+        format!(
+            "Nothing to do if the stop was intended. If not, find who stopped it (CloudTrail StopInstances, or the OS logs for a shutdown) and start {id} by hand."
+        ),
+    )
 }
 
 /// The rules for replacing an Auto Scaling member through Auto Scaling, shared by every function

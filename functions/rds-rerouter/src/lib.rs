@@ -112,11 +112,11 @@ where
                     return Ok(DbObservation::Promotion(None));
                 };
                 let promotion_guard = self.ledger.cooldown_until(&rerouter::promotion_guard_key(id), now).await?;
-                if !rerouter::may_need_promotion(&primary) {
-                    // Seen healthy (or not terminal): a later failure is a new one and waits for
-                    // its own confirming read.
+                if primary.status == "available" {
+                    // Seen healthy: a later failure is a new one and waits for its own
+                    // confirming read.
                     self.ledger.forget(&rerouter::terminal_seen_key(id)).await?;
-                } else if promotion_guard.is_none() {
+                } else if rerouter::may_need_promotion(&primary) && promotion_guard.is_none() {
                     // A promotion cannot be undone: the terminal status must hold on a second
                     // read, MEDIC_PROMOTE_CONFIRM_SECONDS after the first. Until then the event
                     // is retried (Lambda retries after 1 and 3 minutes).

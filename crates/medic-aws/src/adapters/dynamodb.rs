@@ -278,18 +278,4 @@ impl Ledger for DynamoLedger {
         let item = self.get(guard::PAUSE_KEY).await?;
         Ok(item.map(|item| string_attr(&item, "reason").unwrap_or("no reason given").to_owned()))
     }
-
-    async fn first_time(&self, key: &str, expires_at: EpochSeconds) -> PortResult<bool> {
-        let written = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(key))
-            .item("expires_at", n(expires_at))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| classify("dynamodb:PutItem(once)", e));
-        lost_condition("dynamodb:PutItem(once)", written)
-    }
 }
