@@ -267,102 +267,35 @@ pub struct PlannedAction {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum SkipReason {
-    StateNeedsNoHealing {
-        state: Ec2State,
-    },
-    OutOfScope {
-        why: String,
-    },
+    StateNeedsNoHealing { state: Ec2State },
+    OutOfScope { why: String },
     InstanceNotFound,
-    LeftGroup {
-        group: String,
-    },
-    Recovered {
-        state: String,
-    },
-    LifecycleState {
-        group: String,
-        lifecycle_state: String,
-    },
-    AlreadyUnhealthy {
-        group: String,
-    },
-    InGracePeriod {
-        group: String,
-        remaining_seconds: i64,
-    },
-    Transitional {
-        state: Ec2State,
-    },
-    Duplicate {
-        first_outcome: String,
-    },
+    LeftGroup { group: String },
+    Recovered { state: String },
+    LifecycleState { group: String, lifecycle_state: String },
+    AlreadyUnhealthy { group: String },
+    InGracePeriod { group: String, remaining_seconds: i64 },
+    Transitional { state: Ec2State },
+    Duplicate { first_outcome: String },
     DuplicateInProgress,
-    Cooldown {
-        until: EpochSeconds,
-    },
-    AlarmNotFiring {
-        state: AlarmState,
-    },
-    /// DescribeAlarms shows the alarm out of ALARM now.
-    AlarmNoLongerFiring {
-        state: AlarmState,
-        changed_at_millis: i64,
-    },
-    /// The alarm changed state after the event's transition: a newer event speaks for it.
-    AlarmReevaluated {
-        changed_at_millis: i64,
-    },
-    /// DescribeAlarms does not know the alarm any more.
+    Cooldown { until: EpochSeconds },
+    AlarmNotFiring { state: AlarmState },
+    AlarmNoLongerFiring { state: AlarmState, changed_at_millis: i64 },
+    AlarmReevaluated { changed_at_millis: i64 },
     AlarmGone,
-    /// The alarm's name lacks the deployment's alarm name prefix (a shared topic).
-    AlarmOutsidePrefix {
-        prefix: String,
-    },
-    AtMinCapacity {
-        group: String,
-        min: i32,
-    },
-    GroupCooldown {
-        group: String,
-        remaining_seconds: i64,
-    },
-    NotRunning {
-        state: String,
-    },
-    TargetNotFound {
-        what: String,
-    },
-    NoEligibleTargets {
-        target_group: String,
-        why: String,
-    },
-    UnknownDbEvent {
-        event_id: String,
-    },
-    AlreadyPromoted {
-        primary: String,
-        until: EpochSeconds,
-    },
-    NotInReaderSet {
-        replica: String,
-        record_name: String,
-    },
-    ReaderAlreadyOut {
-        replica: String,
-    },
-    ReaderAlreadyIn {
-        replica: String,
-        weight: i64,
-    },
-    ReplicaNotAvailable {
-        replica: String,
-        status: String,
-    },
-    LaunchFailuresEscalated {
-        group: String,
-        count: usize,
-    },
+    AlarmOutsidePrefix { prefix: String },
+    AtMinCapacity { group: String, min: i32 },
+    GroupCooldown { group: String, remaining_seconds: i64 },
+    NotRunning { state: String },
+    TargetNotFound { what: String },
+    NoEligibleTargets { target_group: String, why: String },
+    UnknownDbEvent { event_id: String },
+    AlreadyPromoted { primary: String, until: EpochSeconds },
+    NotInReaderSet { replica: String, record_name: String },
+    ReaderAlreadyOut { replica: String },
+    ReaderAlreadyIn { replica: String, weight: i64 },
+    ReplicaNotAvailable { replica: String, status: String },
+    LaunchFailuresEscalated { group: String, count: usize },
 }
 
 impl SkipReason {
