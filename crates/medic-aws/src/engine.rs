@@ -819,7 +819,8 @@ fn log_decision(trigger: &Trigger, outcome: &Outcome) {
 mod tests {
     use super::*;
     use crate::fakes::{FakeInstances, MemoryLedger, MemoryNotifier};
-    use medic_core::event::{Ec2State, InstanceStateChanged};
+    use medic_core::instance_healer::InstanceStateChanged;
+    use medic_core::states::Ec2State;
     use medic_core::Action;
 
     const NOW: EpochSeconds = 1_795_260_000;

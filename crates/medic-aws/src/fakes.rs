@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use medic_core::alarm::AlarmChanged;
+use medic_core::alarm_responder::AlarmChanged;
+use medic_core::alarm_responder::{AlarmFacts, AlarmNow, GroupCapacity};
+use medic_core::fleet::{GroupMember, InstanceFacts, InstanceObservation, GROUP_NAME_TAG};
 use medic_core::guard::{self, BreakerVerdict, Claim, Cooldown};
-use medic_core::instance::{GroupMember, InstanceFacts, InstanceObservation, GROUP_NAME_TAG};
 use medic_core::notice::Notice;
-use medic_core::rerouter::{Cluster, DbInstance, DnsRecord, LagSample, RecordLocation};
-use medic_core::responder::{AlarmFacts, AlarmNow, GroupCapacity};
+use medic_core::rds_rerouter::{Cluster, DbInstance, DnsRecord, LagSample, RecordLocation};
 use medic_core::scope::Tags;
 use medic_core::scope::MANAGED_TAG;
 use medic_core::time::EpochSeconds;

@@ -3,12 +3,12 @@
 
 use std::future::Future;
 
-use medic_core::alarm::AlarmChanged;
+use medic_core::alarm_responder::AlarmChanged;
+use medic_core::alarm_responder::{AlarmFacts, GroupCapacity};
+use medic_core::fleet::InstanceObservation;
 use medic_core::guard::{BreakerVerdict, Claim, Cooldown};
-use medic_core::instance::InstanceObservation;
 use medic_core::notice::Notice;
-use medic_core::rerouter::{Cluster, DbInstance, DnsRecord, LagSample, RecordLocation};
-use medic_core::responder::{AlarmFacts, GroupCapacity};
+use medic_core::rds_rerouter::{Cluster, DbInstance, DnsRecord, LagSample, RecordLocation};
 use medic_core::scope::Tags;
 use medic_core::time::EpochSeconds;
 use medic_core::Action;

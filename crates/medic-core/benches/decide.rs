@@ -11,13 +11,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use criterion::Criterion;
-use medic_core::alarm::parse_alarm_event;
-use medic_core::instance::{self, GroupMember, InstanceFacts, InstanceObservation};
-use medic_core::notifier::{self, LaunchFailures};
-use medic_core::rds::parse_db_event;
-use medic_core::rerouter::{self, DbInstance, DbObservation, LagSample, PromotionFacts, Replica};
-use medic_core::responder::{self, AlarmFacts, AlarmNow, GroupCapacity, Target};
-use medic_core::{parse_event, Policy, Trigger};
+use medic_core::alarm_responder::{self, parse_alarm_event, AlarmFacts, AlarmNow, GroupCapacity, Target};
+use medic_core::fleet::{GroupMember, InstanceFacts, InstanceObservation};
+use medic_core::notifier::{self, LaunchFailures, NoticeEvent};
+use medic_core::rds_rerouter::{self, parse_db_event, DbInstance, DbObservation, LagSample, PromotionFacts, Replica};
+use medic_core::{instance_healer, parse_event, Policy, Trigger};
 use serde_json::Value;
 
 const NOW: i64 = 1_795_252_600;
@@ -97,7 +95,7 @@ fn deciders() -> Vec<(&'static str, Vec<Value>, DecideOne)> {
             events("instance-healer"),
             Box::new(|raw, policy| {
                 if let Ok(Trigger::InstanceStateChanged(change)) = parse_event(black_box(raw)) {
-                    black_box(instance::decide(&change, &asg_member(), policy, NOW));
+                    black_box(instance_healer::decide(&change, &asg_member(), policy, NOW));
                 }
             }),
         ),
@@ -106,14 +104,14 @@ fn deciders() -> Vec<(&'static str, Vec<Value>, DecideOne)> {
             events("alarm-responder"),
             Box::new(move |raw, policy| {
                 for change in parse_alarm_event(black_box(raw)).unwrap_or_default() {
-                    let remediation = responder::remediation(&change, &[], change.comparison_operator.as_deref());
+                    let remediation = alarm_responder::remediation(&change, &[], change.comparison_operator.as_deref());
                     let target =
                         Target::Group { group: "web-prod".into(), capacity: capacity.clone(), group_tags: managed() };
                     let facts = AlarmFacts {
                         now: Some(AlarmNow { state: change.state, changed_at_millis: change.changed_at_millis }),
                         ..AlarmFacts::default()
                     };
-                    black_box(responder::decide_alarm(&change, &facts, &remediation, &target, policy, NOW));
+                    black_box(alarm_responder::decide_alarm(&change, &facts, &remediation, &target, policy, NOW));
                 }
             }),
         ),
@@ -122,7 +120,7 @@ fn deciders() -> Vec<(&'static str, Vec<Value>, DecideOne)> {
             events("rds-rerouter"),
             Box::new(|raw, policy| {
                 if let Ok(event) = parse_db_event(black_box(raw)) {
-                    black_box(rerouter::decide_db(&event, &promotion(), policy, NOW));
+                    black_box(rds_rerouter::decide_db(&event, &promotion(), policy, NOW));
                 }
             }),
         ),
@@ -130,11 +128,11 @@ fn deciders() -> Vec<(&'static str, Vec<Value>, DecideOne)> {
             "notifier",
             events("notifier"),
             Box::new(|raw, policy| match notifier::parse_notice_event(black_box(raw)) {
-                Ok(Trigger::AsgActivity(activity)) => {
+                Ok(NoticeEvent::AsgActivity(activity)) => {
                     let failures = Some(LaunchFailures { count: 1, escalate: false });
                     black_box(notifier::decide_activity(&activity, failures, policy));
                 }
-                Ok(Trigger::Health(event)) => {
+                Ok(NoticeEvent::Health(event)) => {
                     black_box(notifier::decide_health(&event));
                 }
                 _ => {}

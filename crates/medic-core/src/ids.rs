@@ -1,7 +1,7 @@
 //! AWS identifiers taken from events, checked against AWS's documented formats before any of
 //! them reaches an AWS call. A bad one makes the event malformed, naming the field and the rule.
 
-use crate::event::MalformedEvent;
+use crate::envelope::MalformedEvent;
 
 /// `i-` and 8 or 17 lowercase hex digits (EC2 resource ids).
 pub fn instance_id(field: &str, value: &str) -> Result<(), MalformedEvent> {

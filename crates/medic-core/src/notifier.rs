@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::event::{EventBridgeEnvelope, MalformedEvent, Trigger};
+use crate::envelope::{EventBridgeEnvelope, MalformedEvent};
 use crate::plan::{alert, Plan, Severity, SkipReason};
 use crate::policy::Policy;
 use crate::time::{parse_timestamp, EpochSeconds};
@@ -135,8 +135,15 @@ fn occurred_at(time: &str) -> Result<EpochSeconds, MalformedEvent> {
     parse_timestamp(time).ok_or_else(|| MalformedEvent::new(format!("`time` `{time}` is not an RFC 3339 timestamp")))
 }
 
+/// What the notifier receives.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NoticeEvent {
+    AsgActivity(AsgActivity),
+    Health(HealthEvent),
+}
+
 /// Parses an Auto Scaling activity / lifecycle event or an AWS Health event.
-pub fn parse_notice_event(raw: &Value) -> Result<Trigger, MalformedEvent> {
+pub fn parse_notice_event(raw: &Value) -> Result<NoticeEvent, MalformedEvent> {
     let source = raw.get("source").and_then(Value::as_str).unwrap_or_default();
     let detail_type = raw.get("detail-type").and_then(Value::as_str).unwrap_or_default();
     let not_empty = |id: &str| {
@@ -165,7 +172,7 @@ pub fn parse_notice_event(raw: &Value) -> Result<Trigger, MalformedEvent> {
                 .map(|text| text.trim().to_owned())
                 .find(|text| !text.is_empty())
                 .unwrap_or_default();
-            Ok(Trigger::AsgActivity(AsgActivity {
+            Ok(NoticeEvent::AsgActivity(AsgActivity {
                 occurred_at: occurred_at(&envelope.time)?,
                 event_id: envelope.id,
                 kind,
@@ -181,7 +188,7 @@ pub fn parse_notice_event(raw: &Value) -> Result<Trigger, MalformedEvent> {
                 .map_err(|e| MalformedEvent::new(format!("{detail_type}: {e}")))?;
             not_empty(&envelope.id)?;
             let detail = envelope.detail;
-            Ok(Trigger::Health(HealthEvent {
+            Ok(NoticeEvent::Health(HealthEvent {
                 occurred_at: occurred_at(&envelope.time)?,
                 event_id: envelope.id,
                 arn: detail.event_arn,
@@ -334,7 +341,7 @@ mod tests {
 
     fn activity(name: &str) -> AsgActivity {
         match parse_notice_event(&fixture(name)).unwrap() {
-            Trigger::AsgActivity(activity) => activity,
+            NoticeEvent::AsgActivity(activity) => activity,
             other => panic!("{name}: {other:?}"),
         }
     }
@@ -385,7 +392,8 @@ mod tests {
 
     #[test]
     fn given_health_event_when_decided_then_warning_naming_the_instance() {
-        let Trigger::Health(event) = parse_notice_event(&fixture("health-instance-retirement.json")).unwrap() else {
+        let NoticeEvent::Health(event) = parse_notice_event(&fixture("health-instance-retirement.json")).unwrap()
+        else {
             panic!("not a health event")
         };
         assert_eq!(

@@ -2,8 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::alarm::AlarmState;
-use crate::event::Ec2State;
+use crate::states::{AlarmState, Ec2State};
 use crate::time::{format_timestamp, EpochSeconds};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -10,8 +10,8 @@ use medic_aws::ports::{
     AlarmInspector, GroupInspector, InstanceInspector, Ledger, Notifier, PortResult, Remediator, TargetInspector,
 };
 use medic_aws::{Engine, HandlerError, Invocation, MedicConfig};
-use medic_core::alarm::{parse_alarm_event, AlarmChanged, AlarmState};
-use medic_core::responder::{self, Remediation, Target};
+use medic_core::alarm_responder::{self, Remediation, Target};
+use medic_core::alarm_responder::{parse_alarm_event, AlarmChanged, AlarmState};
 use medic_core::time::EpochSeconds;
 use medic_core::{Decision, Outcome, Plan, Policy, Trigger};
 use serde_json::Value;
@@ -79,11 +79,11 @@ where
             deadline_ms: invocation.deadline_ms,
         };
         let trigger = Trigger::AlarmChanged(change.clone());
-        if let Some(reason) = responder::outside_prefix(&change, &self.policy) {
+        if let Some(reason) = alarm_responder::outside_prefix(&change, &self.policy) {
             return Ok(engine.skip_without_observation(&trigger, &reason));
         }
         if change.state != AlarmState::Alarm {
-            let plan = responder::decide_not_firing(&change, &self.policy);
+            let plan = alarm_responder::decide_not_firing(&change, &self.policy);
             return match &plan.decision {
                 Decision::Skip { reason } => Ok(engine.skip_without_observation(&trigger, reason)),
                 // An info notice: claimed in the ledger so it is sent once, but nothing is read.
@@ -96,7 +96,7 @@ where
     async fn observe_and_decide(&self, change: &AlarmChanged, now: EpochSeconds) -> PortResult<Plan> {
         let facts = self.alarms.alarm_facts(change).await?;
         let operator = facts.comparison_operator.as_deref().or(change.comparison_operator.as_deref());
-        let remediation = responder::remediation(change, &facts.tags, operator);
+        let remediation = alarm_responder::remediation(change, &facts.tags, operator);
         let target = match &remediation {
             Remediation::Scale { group, .. } => match self.instances.observe_group(group).await? {
                 Some((capacity, group_tags)) => Target::Group { group: group.clone(), capacity, group_tags },
@@ -116,6 +116,6 @@ where
             }
             Remediation::Notify { .. } => Target::Nothing,
         };
-        Ok(responder::decide_alarm(change, &facts, &remediation, &target, &self.policy, now))
+        Ok(alarm_responder::decide_alarm(change, &facts, &remediation, &target, &self.policy, now))
     }
 }

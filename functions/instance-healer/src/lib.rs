@@ -6,8 +6,8 @@ use medic_aws::adapters::instances::AwsInstances;
 use medic_aws::adapters::sns::SnsNotifier;
 use medic_aws::ports::{InstanceInspector, Ledger, Notifier, Remediator};
 use medic_aws::{Engine, HandlerError, Invocation, MedicConfig};
-use medic_core::event::Ec2State;
-use medic_core::{guard, instance, parse_event, Outcome, Policy, Trigger};
+use medic_core::states::Ec2State;
+use medic_core::{guard, instance_healer, parse_event, Outcome, Policy, Trigger};
 use serde_json::Value;
 
 /// Everything the handler needs, built once per cold start.
@@ -63,7 +63,7 @@ where
         policy: &healer.policy,
         deadline_ms: invocation.deadline_ms,
     };
-    if let Some(reason) = instance::skip_without_observation(change) {
+    if let Some(reason) = instance_healer::skip_without_observation(change) {
         return Ok(engine.skip_without_observation(&trigger, &reason));
     }
     engine
@@ -73,7 +73,7 @@ where
                 let mark = healer.ledger.cooldown_until(&guard::recovery_mark_key(&change.instance_id), now).await?;
                 observed.stopped_by_medic = mark.is_some();
             }
-            Ok(instance::decide(change, &observed, &healer.policy, now))
+            Ok(instance_healer::decide(change, &observed, &healer.policy, now))
         })
         .await
 }

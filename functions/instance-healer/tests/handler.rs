@@ -9,7 +9,7 @@ use instance_healer::{handle, Healer};
 use lambda_runtime::Diagnostic;
 use medic_aws::fakes::{FakeInstances, MemoryLedger, MemoryNotifier};
 use medic_aws::{HandlerError, PortError};
-use medic_core::instance::{InstanceFacts, InstanceObservation};
+use medic_core::fleet::{InstanceFacts, InstanceObservation};
 use medic_core::scope::MANAGED_TAG;
 use medic_core::{Outcome, Policy, Status};
 use serde_json::Value;

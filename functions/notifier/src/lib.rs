@@ -42,7 +42,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync> NoticeDesk<L, N> {
     pub async fn handle(&self, event: Value, at: impl Into<Invocation>) -> Result<Outcome, HandlerError> {
         let invocation = at.into();
         let now = invocation.now;
-        let trigger = notifier::parse_notice_event(&event)?;
+        let trigger = Trigger::from(notifier::parse_notice_event(&event)?);
         let engine = Engine {
             function: "notifier",
             ledger: &self.ledger,

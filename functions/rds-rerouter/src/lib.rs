@@ -11,10 +11,10 @@ use medic_aws::ports::{
     DbInspector, DnsInspector, LagInspector, Ledger, Notifier, PortResult, Remediator, Remediators,
 };
 use medic_aws::{Engine, HandlerError, Invocation, MedicConfig, PortError};
-use medic_core::rds::{parse_db_event, DbEvent, DbEventKind};
-use medic_core::rerouter::{
+use medic_core::rds_rerouter::{
     self, ClusterFacts, DbInstance, DbObservation, Need, PromotionFacts, Replica, ReplicaFacts,
 };
+use medic_core::rds_rerouter::{parse_db_event, DbEvent, DbEventKind};
 use medic_core::scope::Tags;
 use medic_core::time::{format_timestamp, EpochSeconds};
 use medic_core::{Outcome, Plan, Policy, Trigger};
@@ -75,7 +75,7 @@ where
             policy: &self.policy,
             deadline_ms: invocation.deadline_ms,
         };
-        match rerouter::need(&event) {
+        match rds_rerouter::need(&event) {
             Need::Ignore(reason) => Ok(engine.skip_without_observation(&trigger, &reason)),
             need => engine.run(&trigger, now, || self.observe_and_decide(&event, need, now)).await,
         }
@@ -83,7 +83,7 @@ where
 
     async fn observe_and_decide(&self, event: &DbEvent, need: Need, now: EpochSeconds) -> PortResult<Plan> {
         let observation = self.observe(event, need, now).await?;
-        Ok(rerouter::decide_db(event, &observation, &self.policy, now))
+        Ok(rds_rerouter::decide_db(event, &observation, &self.policy, now))
     }
 
     /// The tags of a read replica's source instance (empty for anything else).
@@ -111,19 +111,21 @@ where
                 let Some(mut primary) = self.databases.db_instance(id).await? else {
                     return Ok(DbObservation::Promotion(None));
                 };
-                let promotion_guard = self.ledger.cooldown_until(&rerouter::promotion_guard_key(id), now).await?;
+                let promotion_guard = self.ledger.cooldown_until(&rds_rerouter::promotion_guard_key(id), now).await?;
                 if primary.status == "available" {
                     // Seen healthy: a later failure is a new one and waits for its own
                     // confirming read.
-                    self.ledger.forget(&rerouter::terminal_seen_key(id)).await?;
-                } else if rerouter::may_need_promotion(&primary) && promotion_guard.is_none() {
+                    self.ledger.forget(&rds_rerouter::terminal_seen_key(id)).await?;
+                } else if rds_rerouter::may_need_promotion(&primary) && promotion_guard.is_none() {
                     // A promotion cannot be undone: the terminal status must hold on a second
                     // read, MEDIC_PROMOTE_CONFIRM_SECONDS after the first. Until then the event
                     // is retried (Lambda retries after 1 and 3 minutes).
-                    let key = rerouter::terminal_seen_key(id);
-                    let seen =
-                        self.ledger.add_to_set(&key, &now.to_string(), now + rerouter::TERMINAL_SEEN_SECONDS).await?;
-                    if let Err(due) = rerouter::confirm_terminal(&seen, now, &self.policy) {
+                    let key = rds_rerouter::terminal_seen_key(id);
+                    let seen = self
+                        .ledger
+                        .add_to_set(&key, &now.to_string(), now + rds_rerouter::TERMINAL_SEEN_SECONDS)
+                        .await?;
+                    if let Err(due) = rds_rerouter::confirm_terminal(&seen, now, &self.policy) {
                         return Err(PortError::retryable(
                             "confirm the primary's status",
                             format!(
@@ -138,7 +140,7 @@ where
                     };
                     primary = second;
                 }
-                if !rerouter::may_need_promotion(&primary) {
+                if !rds_rerouter::may_need_promotion(&primary) {
                     let facts = PromotionFacts { primary, replicas: vec![], writer: None, promotion_guard };
                     return Ok(DbObservation::Promotion(Some(facts)));
                 }
@@ -149,7 +151,7 @@ where
                         replicas.push(Replica { db, lag });
                     }
                 }
-                let writer = match rerouter::writer_record_location(&primary.tags) {
+                let writer = match rds_rerouter::writer_record_location(&primary.tags) {
                     Some(location) => {
                         let records = readable(self.dns.record_sets(&location).await)?;
                         let record = records.map(|records| {
@@ -168,7 +170,7 @@ where
                 let source = self.source(Some(&replica)).await?;
                 let source_status = source.as_ref().map(|db| db.status.clone());
                 let source_tags = source.map(|db| db.tags).unwrap_or_default();
-                let readers = match rerouter::reader_record_location(&replica.tags, &source_tags) {
+                let readers = match rds_rerouter::reader_record_location(&replica.tags, &source_tags) {
                     Some(location) => {
                         let records = readable(self.dns.record_sets(&location).await)?;
                         Some((location, records))
@@ -192,7 +194,7 @@ where
                         member.lag = self.metrics.replica_lag(&member.id, true, now).await?;
                     }
                 }
-                let failover_guard = self.ledger.cooldown_until(&rerouter::failover_guard_key(id), now).await?;
+                let failover_guard = self.ledger.cooldown_until(&rds_rerouter::failover_guard_key(id), now).await?;
                 DbObservation::Cluster(Some(ClusterFacts { cluster, failover_guard }))
             }
         })

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use lambda_runtime::Diagnostic;
 use medic_aws::fakes::{FakeDatabases, MemoryLedger, MemoryNotifier};
-use medic_core::rerouter::{Cluster, ClusterMember, DbInstance, DnsRecord, LagSample};
+use medic_core::rds_rerouter::{Cluster, ClusterMember, DbInstance, DnsRecord, LagSample};
 use medic_core::scope::MANAGED_TAG;
 use medic_core::{Policy, Status};
 use rds_rerouter::Rerouter;

@@ -3,8 +3,8 @@
 
 use aws_sdk_cloudwatch::types::{AlarmType, StateValue};
 use aws_sdk_cloudwatch::Client;
-use medic_core::alarm::{AlarmChanged, AlarmState};
-use medic_core::responder::{AlarmFacts, AlarmNow};
+use medic_core::alarm_responder::{AlarmChanged, AlarmState};
+use medic_core::alarm_responder::{AlarmFacts, AlarmNow};
 use medic_core::scope::Tags;
 
 use crate::error::classify;

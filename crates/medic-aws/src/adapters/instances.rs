@@ -7,8 +7,8 @@ use aws_sdk_autoscaling::types::{AutoScalingGroup, AutoScalingInstanceDetails};
 use aws_sdk_autoscaling::Client as AutoScaling;
 use aws_sdk_ec2::types::{DeviceType, Instance, InstanceAutoRecoveryState};
 use aws_sdk_ec2::Client as Ec2;
-use medic_core::instance::{GroupMember, InstanceFacts, InstanceObservation};
-use medic_core::responder::GroupCapacity;
+use medic_core::alarm_responder::GroupCapacity;
+use medic_core::fleet::{GroupMember, InstanceFacts, InstanceObservation};
 use medic_core::scope::Tags;
 use medic_core::Action;
 

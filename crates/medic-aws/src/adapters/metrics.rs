@@ -3,7 +3,7 @@
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
 use aws_sdk_cloudwatch::Client;
-use medic_core::rerouter::{LagSample, LAG_MAX_AGE_SECONDS};
+use medic_core::rds_rerouter::{LagSample, LAG_MAX_AGE_SECONDS};
 use medic_core::time::EpochSeconds;
 
 use crate::error::classify;

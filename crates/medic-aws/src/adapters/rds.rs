@@ -3,7 +3,7 @@
 
 use aws_sdk_rds::types::{DbInstance as SdkDbInstance, Filter, Tag};
 use aws_sdk_rds::Client;
-use medic_core::rerouter::{Cluster, ClusterMember, DbInstance};
+use medic_core::rds_rerouter::{Cluster, ClusterMember, DbInstance};
 use medic_core::scope::Tags;
 use medic_core::Action;
 

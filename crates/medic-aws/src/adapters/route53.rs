@@ -3,7 +3,7 @@
 
 use aws_sdk_route53::types::{Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType};
 use aws_sdk_route53::Client;
-use medic_core::rerouter::{fqdn, DnsRecord, RecordLocation};
+use medic_core::rds_rerouter::{fqdn, DnsRecord, RecordLocation};
 use medic_core::Action;
 
 use crate::error::{classify, PortError};

@@ -1,87 +1,13 @@
-//! Raw event JSON → a normalized [`Trigger`]. Every way a user can wire a source must parse here;
-//! anything else is a [`MalformedEvent`] that says what was wrong.
+//! Raw event JSON → a normalized [`Trigger`], whichever function it is for. Each function's event
+//! types and parser live in its own module; this one only names them together for the engine.
 
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde_json::Value;
 
-use crate::alarm::AlarmChanged;
-use crate::notifier::{AsgActivity, HealthEvent};
-use crate::rds::DbEvent;
-use crate::time::{parse_timestamp, EpochSeconds};
-
-/// An event medic cannot act on, with the reason in words a human can fix.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("malformed event: {reason}")]
-pub struct MalformedEvent {
-    pub reason: String,
-}
-
-impl MalformedEvent {
-    pub(crate) fn new(reason: impl Into<String>) -> Self {
-        Self { reason: reason.into() }
-    }
-}
-
-/// The EventBridge envelope shared by every `aws.*` source.
-#[derive(Debug, Clone, Deserialize)]
-pub struct EventBridgeEnvelope<D> {
-    pub id: String,
-    #[serde(rename = "detail-type")]
-    pub detail_type: String,
-    pub source: String,
-    #[serde(default)]
-    pub account: String,
-    pub time: String,
-    #[serde(default)]
-    pub region: String,
-    #[serde(default)]
-    pub resources: Vec<String>,
-    pub detail: D,
-}
-
-/// EC2 instance states as EventBridge reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Ec2State {
-    Pending,
-    Running,
-    Stopping,
-    Stopped,
-    ShuttingDown,
-    Terminated,
-}
-
-impl Ec2State {
-    /// The instance is going down or is gone; running and pending need no healing.
-    pub fn is_down(self) -> bool {
-        !matches!(self, Self::Pending | Self::Running)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Running => "running",
-            Self::Stopping => "stopping",
-            Self::Stopped => "stopped",
-            Self::ShuttingDown => "shutting-down",
-            Self::Terminated => "terminated",
-        }
-    }
-}
-
-impl std::fmt::Display for Ec2State {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Ec2StateChangeDetail {
-    #[serde(rename = "instance-id")]
-    instance_id: String,
-    state: Ec2State,
-}
+use crate::alarm_responder::AlarmChanged;
+use crate::envelope::{json_kind, string_field, MalformedEvent};
+use crate::instance_healer::{self, InstanceStateChanged, EC2_STATE_CHANGE};
+use crate::notifier::{AsgActivity, HealthEvent, NoticeEvent};
+use crate::rds_rerouter::DbEvent;
 
 /// A normalized event: what happened, to what, and the key that makes handling it idempotent.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,16 +17,6 @@ pub enum Trigger {
     DbEvent(DbEvent),
     AsgActivity(AsgActivity),
     Health(HealthEvent),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InstanceStateChanged {
-    pub event_id: String,
-    pub instance_id: String,
-    pub state: Ec2State,
-    pub occurred_at: EpochSeconds,
-    pub account: String,
-    pub region: String,
 }
 
 impl Trigger {
@@ -140,7 +56,14 @@ impl Trigger {
     }
 }
 
-pub const EC2_STATE_CHANGE: &str = "EC2 Instance State-change Notification";
+impl From<NoticeEvent> for Trigger {
+    fn from(event: NoticeEvent) -> Self {
+        match event {
+            NoticeEvent::AsgActivity(activity) => Self::AsgActivity(activity),
+            NoticeEvent::Health(event) => Self::Health(event),
+        }
+    }
+}
 
 /// Parses any event medic accepts. Unknown sources and detail-types are rejected, never guessed.
 pub fn parse_event(raw: &Value) -> Result<Trigger, MalformedEvent> {
@@ -150,56 +73,15 @@ pub fn parse_event(raw: &Value) -> Result<Trigger, MalformedEvent> {
     let source = string_field(object, "source")?;
     let detail_type = string_field(object, "detail-type")?;
     match (source, detail_type) {
-        ("aws.ec2", EC2_STATE_CHANGE) => parse_instance_state_change(raw),
+        ("aws.ec2", EC2_STATE_CHANGE) => instance_healer::parse_state_change(raw).map(Trigger::InstanceStateChanged),
         _ => Err(MalformedEvent::new(format!("unsupported event: source `{source}` with detail-type `{detail_type}`"))),
-    }
-}
-
-fn parse_instance_state_change(raw: &Value) -> Result<Trigger, MalformedEvent> {
-    let envelope: EventBridgeEnvelope<Ec2StateChangeDetail> = typed(raw, EC2_STATE_CHANGE)?;
-    if envelope.id.trim().is_empty() {
-        return Err(MalformedEvent::new("EventBridge `id` is empty"));
-    }
-    let instance_id = envelope.detail.instance_id;
-    crate::ids::instance_id("detail.instance-id", &instance_id)?;
-    let occurred_at = parse_timestamp(&envelope.time)
-        .ok_or_else(|| MalformedEvent::new(format!("`time` `{}` is not an RFC 3339 timestamp", envelope.time)))?;
-    Ok(Trigger::InstanceStateChanged(InstanceStateChanged {
-        event_id: envelope.id,
-        instance_id,
-        state: envelope.detail.state,
-        occurred_at,
-        account: envelope.account,
-        region: envelope.region,
-    }))
-}
-
-fn typed<T: DeserializeOwned>(raw: &Value, what: &str) -> Result<T, MalformedEvent> {
-    T::deserialize(raw).map_err(|error| MalformedEvent::new(format!("{what}: {error}")))
-}
-
-fn string_field<'a>(object: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a str, MalformedEvent> {
-    match object.get(name) {
-        Some(Value::String(text)) => Ok(text),
-        Some(other) => Err(MalformedEvent::new(format!("field `{name}` must be a string, got {}", json_kind(other)))),
-        None => Err(MalformedEvent::new(format!("missing field `{name}`"))),
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::states::Ec2State;
     use serde_json::json;
 
     fn state_change(detail: Value) -> Value {
@@ -307,8 +189,8 @@ mod no_panic {
         for _ in 0..20_000 {
             let value = value(&mut rng, 0);
             let _ = parse_event(&value);
-            let _ = crate::alarm::parse_alarm_event(&value);
-            let _ = crate::rds::parse_db_event(&value);
+            let _ = crate::alarm_responder::parse_alarm_event(&value);
+            let _ = crate::rds_rerouter::parse_db_event(&value);
         }
     }
 
@@ -332,7 +214,7 @@ mod no_panic {
             if let Some(state) = event.pointer_mut("/detail/state/timestamp") {
                 *state = value(&mut rng, 2);
             }
-            let _ = crate::alarm::parse_alarm_event(&event);
+            let _ = crate::alarm_responder::parse_alarm_event(&event);
         }
     }
 

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use crate::alarm::{AlarmChanged, AlarmState, AlarmSubject};
-use crate::instance::{replace_member, GroupMember, InstanceObservation, GROUP_NAME_TAG};
+use super::event::{AlarmChanged, AlarmState, AlarmSubject};
+use crate::fleet::{replace_member, GroupMember, InstanceObservation, GROUP_NAME_TAG};
 use crate::plan::{Action, Alert, Decision, Plan, PlannedAction, Severity, SkipReason};
 use crate::policy::Policy;
 use crate::policy::Scope;
@@ -446,8 +446,8 @@ fn target_description(remediation: &Remediation) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::event::parse_alarm_event;
     use super::*;
-    use crate::alarm::parse_alarm_event;
     use std::path::PathBuf;
 
     fn change(file: &str) -> AlarmChanged {
@@ -560,7 +560,7 @@ mod tests {
 
     mod decide {
         use super::*;
-        use crate::instance::InstanceFacts;
+        use crate::fleet::InstanceFacts;
         use crate::scope::MANAGED_TAG;
 
         const NOW: EpochSeconds = 1_795_260_000;

@@ -1,55 +1,54 @@
-//! The instance healer's decision: an EC2 instance went down; replace it, start it, alert, or skip.
+//! The instance healer: an EC2 instance went down (its state-change event, parsed here); replace
+//! it, start it, alert, or skip.
 
-use serde::Serialize;
+use serde::Deserialize;
+use serde_json::Value;
 
-use crate::event::{Ec2State, InstanceStateChanged};
+use crate::envelope::{typed, EventBridgeEnvelope, MalformedEvent};
+use crate::fleet::{replace_member, InstanceFacts, InstanceObservation, GROUP_NAME_TAG};
 use crate::plan::{alert, Action, Alert, Decision, Plan, PlannedAction, Severity, SkipReason};
 use crate::policy::Policy;
-use crate::scope::{out_of_scope, tag_value, Tags};
-use crate::time::EpochSeconds;
+use crate::scope::{out_of_scope, tag_value};
+use crate::states::Ec2State;
+use crate::time::{parse_timestamp, EpochSeconds};
 
-/// Auto Scaling processes without which marking an instance Unhealthy replaces nothing.
-pub const REPLACEMENT_PROCESSES: [&str; 3] = ["ReplaceUnhealthy", "Launch", "Terminate"];
+pub const EC2_STATE_CHANGE: &str = "EC2 Instance State-change Notification";
 
-/// The tag Auto Scaling puts on every instance it launches.
-pub const GROUP_NAME_TAG: &str = "aws:autoscaling:groupName";
-
-/// What EC2 says about the instance now.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct InstanceFacts {
-    pub state: String,
-    pub tags: Tags,
-    pub launched_at: Option<EpochSeconds>,
-    /// Why EC2 says the instance stopped (`StateReason.Code`): `Server.*` when EC2 stopped it,
-    /// `Client.UserInitiatedShutdown` for a StopInstances call, `Client.InstanceInitiatedShutdown`
-    /// for a shutdown from inside the OS.
-    pub state_reason: Option<String>,
-    /// EC2's simplified automatic recovery is on (`MaintenanceOptions.AutoRecovery=default`) for
-    /// an EBS-backed on-demand instance: EC2 recovers it in place after a system check failure.
-    pub auto_recovery: bool,
+#[derive(Debug, Clone, Deserialize)]
+struct Ec2StateChangeDetail {
+    #[serde(rename = "instance-id")]
+    instance_id: String,
+    state: Ec2State,
 }
 
-/// What Auto Scaling says about the instance and its group now.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct GroupMember {
-    pub group: String,
-    pub lifecycle_state: String,
-    pub health_status: String,
-    pub health_check_grace_period_seconds: i64,
-    pub suspended_processes: Vec<String>,
-    pub group_tags: Tags,
-    /// The group's desired capacity, and how many of its other instances are out of service
-    /// now (Unhealthy, or in any lifecycle state but InService).
-    pub desired_capacity: i32,
-    pub out_of_service: i32,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceStateChanged {
+    pub event_id: String,
+    pub instance_id: String,
+    pub state: Ec2State,
+    pub occurred_at: EpochSeconds,
+    pub account: String,
+    pub region: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct InstanceObservation {
-    pub instance: Option<InstanceFacts>,
-    pub member: Option<GroupMember>,
-    /// The ledger holds medic's own stop of this instance for recovery (a failed host).
-    pub stopped_by_medic: bool,
+/// Parses an EventBridge "EC2 Instance State-change Notification".
+pub fn parse_state_change(raw: &Value) -> Result<InstanceStateChanged, MalformedEvent> {
+    let envelope: EventBridgeEnvelope<Ec2StateChangeDetail> = typed(raw, EC2_STATE_CHANGE)?;
+    if envelope.id.trim().is_empty() {
+        return Err(MalformedEvent::new("EventBridge `id` is empty"));
+    }
+    let instance_id = envelope.detail.instance_id;
+    crate::ids::instance_id("detail.instance-id", &instance_id)?;
+    let occurred_at = parse_timestamp(&envelope.time)
+        .ok_or_else(|| MalformedEvent::new(format!("`time` `{}` is not an RFC 3339 timestamp", envelope.time)))?;
+    Ok(InstanceStateChanged {
+        event_id: envelope.id,
+        instance_id,
+        state: envelope.detail.state,
+        occurred_at,
+        account: envelope.account,
+        region: envelope.region,
+    })
 }
 
 /// Why the event needs no AWS call at all (pending, running), or `None` when it needs a look.
@@ -146,97 +145,6 @@ fn decide_stopped(id: &str, facts: &InstanceFacts, stopped_by_medic: bool) -> Pl
     )
 }
 
-/// The rules for replacing an Auto Scaling member through Auto Scaling, shared by every function
-/// that replaces instances: scope, lifecycle state, health, grace period, suspended processes.
-/// `why` says what is wrong with the instance ("stopped unexpectedly").
-pub fn replace_member(
-    id: &str,
-    member: &GroupMember,
-    instance: Option<&InstanceFacts>,
-    why: &str,
-    policy: &Policy,
-    now: EpochSeconds,
-) -> Plan {
-    let skip = |reason| Plan::skip(id, reason);
-    let instance_tags: &[(String, String)] = instance.map_or(&[], |facts| &facts.tags);
-    if let Some(scope) = out_of_scope(policy.scope, &[instance_tags, &member.group_tags]) {
-        return skip(SkipReason::OutOfScope { why: scope });
-    }
-    if member.lifecycle_state != "InService" {
-        return skip(SkipReason::LifecycleState {
-            group: member.group.clone(),
-            lifecycle_state: member.lifecycle_state.clone(),
-        });
-    }
-    if member.health_status.eq_ignore_ascii_case("Unhealthy") {
-        return skip(SkipReason::AlreadyUnhealthy { group: member.group.clone() });
-    }
-    if let Some(launched_at) = instance.and_then(|facts| facts.launched_at) {
-        let remaining_seconds = launched_at + member.health_check_grace_period_seconds - now;
-        if remaining_seconds > 0 {
-            return skip(SkipReason::InGracePeriod { group: member.group.clone(), remaining_seconds });
-        }
-    }
-    let out = i64::from(member.out_of_service) + 1;
-    // At least one may always be out, or a group of one or two could never heal.
-    let allowed = (policy.max_unhealthy_percent * i64::from(member.desired_capacity) / 100).max(1);
-    if out > allowed {
-        let max = policy.max_unhealthy_percent;
-        return Plan {
-            resource: id.to_owned(),
-            decision: Decision::Alert(Alert {
-                severity: Severity::Critical,
-                headline: format!("{out} of {} out of service, over {max} %: left {id} alone", member.desired_capacity),
-                reason: format!(
-                    "instance {id} {why}, but replacing it would put {out} of {}'s {} desired instances out of service at once, over MEDIC_MAX_UNHEALTHY_PERCENT ({max} %): likely an AZ or deployment problem, which replacing instances one by one would make worse",
-                    member.group, member.desired_capacity
-                ),
-                advice: format!(
-                    "Look at {} as a whole: an Availability Zone event (AWS Health), a bad launch template or AMI, a failing dependency. Replace instances by hand once the cause is known.",
-                    member.group
-                ),
-                scope_label: format!("asg {}", member.group),
-                held_back: Some(Box::new(Action::ReplaceInstance { group: member.group.clone(), instance_id: id.to_owned() })),
-            }),
-        };
-    }
-    let suspended: Vec<&str> = member
-        .suspended_processes
-        .iter()
-        .map(String::as_str)
-        .filter(|process| REPLACEMENT_PROCESSES.contains(process))
-        .collect();
-    if !suspended.is_empty() {
-        let suspended = suspended.join(", ");
-        return Plan {
-            resource: id.to_owned(),
-            decision: Decision::Alert(Alert {
-                severity: Severity::Warning,
-                headline: format!("cannot replace {id}: {suspended} suspended"),
-                reason: format!(
-                    "instance {id} {why}, but Auto Scaling processes {suspended} are suspended in {}, so marking it Unhealthy would not replace it",
-                    member.group
-                ),
-                advice: format!(
-                    "Resume the processes (aws autoscaling resume-processes --auto-scaling-group-name {}) or replace {id} by hand; check why they were suspended (deploy in progress?).",
-                    member.group
-                ),
-                scope_label: format!("asg {}", member.group),
-                held_back: None,
-            }),
-        };
-    }
-    Plan {
-        resource: id.to_owned(),
-        decision: Decision::Act {
-            actions: vec![PlannedAction {
-                action: Action::ReplaceInstance { group: member.group.clone(), instance_id: id.to_owned() },
-                reason: why.to_owned(),
-            }],
-        },
-    }
-}
-
 fn went(state: Ec2State) -> &'static str {
     match state {
         Ec2State::Stopping => "stopping",
@@ -256,8 +164,9 @@ fn recovered_state(observed: &InstanceObservation) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::GroupMember;
     use crate::policy::Scope;
-    use crate::scope::MANAGED_TAG;
+    use crate::scope::{Tags, MANAGED_TAG};
 
     const NOW: EpochSeconds = 1_795_252_502;
     const ID: &str = "i-0a1b2c3d4e5f67890";

@@ -3,10 +3,10 @@
 //! leaves the weighted reader record set (and comes back when replication resumes); a failed
 //! Aurora failover is retried once; everything else is a notice.
 
+use super::event::{DbEvent, DbEventKind, DbSourceType};
 use crate::guard::{self, Cooldown};
 use crate::plan::{alert, Action, Decision, Plan, PlannedAction, ReaderRecord, Severity, SkipReason};
 use crate::policy::{Policy, Scope};
-use crate::rds::{DbEvent, DbEventKind, DbSourceType};
 use crate::scope::{out_of_scope, tag_value, Tags};
 use crate::time::{format_timestamp, EpochSeconds};
 
@@ -864,8 +864,8 @@ fn decide_cluster(event: &DbEvent, facts: Option<&ClusterFacts>, policy: &Policy
 
 #[cfg(test)]
 mod tests {
+    use super::super::event::parse_db_event;
     use super::*;
-    use crate::rds::parse_db_event;
     use std::path::PathBuf;
 
     const NOW: EpochSeconds = 1_795_252_000;

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::event::MalformedEvent;
+use crate::envelope::MalformedEvent;
 use crate::time::parse_timestamp_millis;
 
 pub const DB_INSTANCE_EVENT: &str = "RDS DB Instance Event";
