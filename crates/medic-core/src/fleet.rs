@@ -142,3 +142,35 @@ pub fn replace_member(
         },
     }
 }
+
+/// One instance of a group as Auto Scaling lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GroupInstance {
+    pub id: String,
+    pub lifecycle_state: String,
+    pub health_status: String,
+}
+
+impl GroupInstance {
+    /// Serving: InService and not marked Unhealthy.
+    pub fn serving(&self) -> bool {
+        self.lifecycle_state == "InService" && !self.health_status.eq_ignore_ascii_case("Unhealthy")
+    }
+}
+
+/// An Auto Scaling group as a whole: what the reconciler sweeps and checks convergence against.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GroupHealth {
+    pub name: String,
+    pub desired: i32,
+    pub grace_seconds: i64,
+    pub tags: Tags,
+    pub instances: Vec<GroupInstance>,
+}
+
+impl GroupHealth {
+    /// How many members serve now.
+    pub fn in_service(&self) -> i32 {
+        i32::try_from(self.instances.iter().filter(|i| i.serving()).count()).unwrap_or(i32::MAX)
+    }
+}

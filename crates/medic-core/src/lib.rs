@@ -3,11 +3,12 @@
 //! reads a clock: every function takes the current time as an argument.
 //!
 //! One module per function, named as under `functions/`, holds that function's event types and
-//! its `decide`: [`instance_healer`], [`alarm_responder`], [`rds_rerouter`], [`notifier`]. Beside
+//! its `decide`: [`instance_healer`], [`alarm_responder`], [`rds_rerouter`], [`notifier`], [`reconciler`]. Beside
 //! them, the shared vocabulary: [`trigger`] (any event, for the engine), [`envelope`], [`plan`],
 //! [`guard`], [`notice`], [`policy`], [`scope`], [`fleet`] (EC2 and Auto Scaling facts),
-//! [`states`], [`ids`], [`outcome`], [`time`]. Function modules use the shared ones, never each
-//! other.
+//! [`states`], [`watch`], [`ids`], [`outcome`], [`time`]. Function modules use the shared ones,
+//! never each other, except the reconciler, which decides each finding by the rules of the
+//! function whose event it stands for.
 
 pub mod alarm_responder;
 pub mod envelope;
@@ -21,10 +22,12 @@ pub mod outcome;
 pub mod plan;
 pub mod policy;
 pub mod rds_rerouter;
+pub mod reconciler;
 pub mod scope;
 pub mod states;
 pub mod time;
 pub mod trigger;
+pub mod watch;
 
 pub use envelope::MalformedEvent;
 pub use outcome::{Outcome, Status};

@@ -24,7 +24,7 @@ impl Severity {
 }
 
 /// A mutating remediation. Only `act` (in medic-aws) turns one into an AWS call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Action {
     /// `SetInstanceHealth(Unhealthy, ShouldRespectGracePeriod=true)`: Auto Scaling replaces it.
@@ -62,7 +62,7 @@ pub enum Action {
 }
 
 /// One weighted reader record in Route 53 and the replica behind it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReaderRecord {
     /// The replica's source (primary) DB instance: what the breaker counts against.
     pub primary: String,

@@ -8,6 +8,7 @@ use crate::envelope::{json_kind, string_field, MalformedEvent};
 use crate::instance_healer::{self, InstanceStateChanged, EC2_STATE_CHANGE};
 use crate::notifier::{AsgActivity, HealthEvent, NoticeEvent};
 use crate::rds_rerouter::DbEvent;
+use crate::reconciler::Finding;
 
 /// A normalized event: what happened, to what, and the key that makes handling it idempotent.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +18,7 @@ pub enum Trigger {
     DbEvent(DbEvent),
     AsgActivity(AsgActivity),
     Health(HealthEvent),
+    Reconcile(Finding),
 }
 
 impl Trigger {
@@ -28,6 +30,7 @@ impl Trigger {
             Self::DbEvent(event) => event.idempotency_key(),
             Self::AsgActivity(activity) => format!("eventbridge:{}", activity.event_id),
             Self::Health(event) => format!("eventbridge:{}", event.event_id),
+            Self::Reconcile(finding) => finding.idempotency_key(),
         }
     }
 
@@ -39,6 +42,7 @@ impl Trigger {
             Self::DbEvent(event) => &event.identifier,
             Self::AsgActivity(activity) => &activity.group,
             Self::Health(event) => &event.arn,
+            Self::Reconcile(finding) => finding.resource(),
         }
     }
 
@@ -52,6 +56,7 @@ impl Trigger {
             Self::DbEvent(event) => event.summary(),
             Self::AsgActivity(activity) => activity.summary(),
             Self::Health(event) => event.summary(),
+            Self::Reconcile(finding) => finding.summary(),
         }
     }
 }

@@ -1,0 +1,269 @@
+//! The level-triggered backstop: what the sweep looks for, the idempotency key of each finding
+//! (the resource and the condition observed, so the same failure is one finding however many
+//! sweeps see it), and the decision each finding gets: the one of the event it stands for.
+
+use crate::fleet::{replace_member, GroupHealth, InstanceFacts, InstanceObservation, GROUP_NAME_TAG};
+use crate::instance_healer::{self, InstanceStateChanged};
+use crate::plan::{Plan, SkipReason};
+use crate::policy::Policy;
+use crate::scope::{out_of_scope, tag_value};
+use crate::states::Ec2State;
+use crate::time::EpochSeconds;
+use crate::watch::Watch;
+
+use super::converge::escalate;
+
+/// The state reason of an instance medic itself stopped (StopInstances); the recovery mark in the
+/// ledger tells it from a person's stop.
+pub const USER_STOP: &str = "Client.UserInitiatedShutdown";
+
+/// Something the sweep found that an event should have handled, or a remediation that did not heal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// A standalone in-scope instance that is stopped, by EC2 (`Server.*`) or by medic's own stop
+    /// for recovery: the instance healer starts it.
+    Stopped { instance_id: String, state_reason: String, launched_at: Option<EpochSeconds> },
+    /// An in-scope Auto Scaling member whose EC2 status checks are impaired: replaced.
+    Impaired { instance_id: String, group: String, checks: String },
+    /// A remediation past its deadline, not healed: one critical escalation.
+    Unhealed { watch: Watch, deadline: EpochSeconds, seen: String },
+}
+
+impl Finding {
+    /// Derived from the resource and the condition observed: the same failure seen by every
+    /// sweep until it is fixed has one key.
+    pub fn idempotency_key(&self) -> String {
+        match self {
+            Self::Stopped { instance_id, launched_at, .. } => {
+                format!("sweep:{instance_id}:stopped:{}", launched_at.unwrap_or_default())
+            }
+            Self::Impaired { instance_id, checks, .. } => format!("sweep:{instance_id}:impaired:{checks}"),
+            Self::Unhealed { watch, .. } => format!("unhealed:{}", watch.id()),
+        }
+    }
+
+    pub fn resource(&self) -> &str {
+        match self {
+            Self::Stopped { instance_id, .. } | Self::Impaired { instance_id, .. } => instance_id,
+            Self::Unhealed { watch, .. } => watch.action.resource(),
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Stopped { instance_id, state_reason, .. } => format!(
+                "the reconciler's sweep found standalone instance {instance_id} stopped ({state_reason}) with no event handled"
+            ),
+            Self::Impaired { instance_id, group, checks } => {
+                format!("the reconciler's sweep found {instance_id} in {group} with impaired {checks}")
+            }
+            Self::Unhealed { watch, .. } => {
+                format!("the reconciler found {} of {} not healed", watch.action.name(), watch.action.resource())
+            }
+        }
+    }
+
+    /// The instance the decision needs observed, if any.
+    pub fn instance(&self) -> Option<&str> {
+        match self {
+            Self::Stopped { instance_id, .. } | Self::Impaired { instance_id, .. } => Some(instance_id),
+            Self::Unhealed { .. } => None,
+        }
+    }
+}
+
+/// Stopped standalone instances in scope worth a look: stopped by EC2, or stopped by a
+/// StopInstances call that may be medic's own (the caller checks the recovery mark). A person's
+/// stop reaches the healer's rule only through that mark, so it is never started.
+pub fn stopped_standalone(instances: &[(String, InstanceFacts)], policy: &Policy) -> Vec<Finding> {
+    instances
+        .iter()
+        .filter(|(_, facts)| facts.state == "stopped" && tag_value(&facts.tags, GROUP_NAME_TAG).is_none())
+        .filter(|(_, facts)| out_of_scope(policy.scope, &[&facts.tags]).is_none())
+        .filter_map(|(id, facts)| {
+            let reason = facts.state_reason.as_deref()?;
+            (reason.starts_with("Server.") || reason == USER_STOP).then(|| Finding::Stopped {
+                instance_id: id.clone(),
+                state_reason: reason.to_owned(),
+                launched_at: facts.launched_at,
+            })
+        })
+        .collect()
+}
+
+/// Members of in-scope groups that EC2 reports impaired (`impaired`: instance id and which checks).
+pub fn impaired_members(impaired: &[(String, String)], groups: &[GroupHealth], policy: &Policy) -> Vec<Finding> {
+    impaired
+        .iter()
+        .filter_map(|(id, checks)| {
+            let group = groups.iter().find(|g| g.instances.iter().any(|i| i.id == *id))?;
+            out_of_scope(policy.scope, &[&group.tags]).is_none().then(|| Finding::Impaired {
+                instance_id: id.clone(),
+                group: group.name.clone(),
+                checks: checks.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The decision for a finding, on the instance as observed now: the instance healer's rules for
+/// a stopped instance, the shared replacement rules for an impaired member, an escalation for an
+/// unhealed remediation.
+pub fn decide_finding(
+    finding: &Finding,
+    observed: &InstanceObservation,
+    account: &str,
+    region: &str,
+    policy: &Policy,
+    now: EpochSeconds,
+) -> Plan {
+    match finding {
+        Finding::Stopped { instance_id, .. } => {
+            let change = InstanceStateChanged {
+                event_id: finding.idempotency_key(),
+                instance_id: instance_id.clone(),
+                state: Ec2State::Stopped,
+                occurred_at: now,
+                account: account.to_owned(),
+                region: region.to_owned(),
+            };
+            instance_healer::decide(&change, observed, policy, now)
+        }
+        Finding::Impaired { instance_id, checks, .. } => match &observed.member {
+            Some(member) => {
+                let why = format!("failed its EC2 {checks} (found by the reconciler's sweep)");
+                replace_member(instance_id, member, observed.instance.as_ref(), &why, policy, now)
+            }
+            None => Plan::skip(instance_id, SkipReason::InstanceNotFound),
+        },
+        Finding::Unhealed { watch, deadline, seen } => escalate(watch, *deadline, seen),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::{GroupInstance, GroupMember};
+    use crate::plan::{Action, Decision};
+    use crate::policy::Scope;
+    use crate::scope::MANAGED_TAG;
+
+    const NOW: EpochSeconds = 2_000_000;
+
+    fn policy() -> Policy {
+        Policy { scope: Scope::Tagged, ..Policy::default() }
+    }
+
+    fn stopped(reason: &str, tags: &[(&str, &str)]) -> InstanceFacts {
+        InstanceFacts {
+            state: "stopped".into(),
+            state_reason: Some(reason.into()),
+            launched_at: Some(NOW - 3_600),
+            tags: tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            ..InstanceFacts::default()
+        }
+    }
+
+    #[test]
+    fn given_stopped_instances_when_swept_then_only_standalone_in_scope_ones_ec2_or_a_stop_call_stopped() {
+        let managed = [(MANAGED_TAG, "true")];
+        let instances = vec![
+            ("i-ec2".to_owned(), stopped("Server.InternalError", &managed)),
+            ("i-call".to_owned(), stopped(USER_STOP, &managed)),
+            ("i-os".to_owned(), stopped("Client.InstanceInitiatedShutdown", &managed)),
+            ("i-unmanaged".to_owned(), stopped("Server.InternalError", &[])),
+            ("i-member".to_owned(), stopped("Server.InternalError", &[(MANAGED_TAG, "true"), (GROUP_NAME_TAG, "web")])),
+            ("i-running".to_owned(), InstanceFacts { state: "running".into(), ..stopped("Server.x", &managed) }),
+        ];
+        let found: Vec<String> =
+            stopped_standalone(&instances, &policy()).iter().map(|f| f.resource().to_owned()).collect();
+        assert_eq!(found, ["i-ec2", "i-call"]);
+    }
+
+    #[test]
+    fn given_the_same_stop_seen_by_two_sweeps_when_keyed_then_one_key_and_a_new_stop_gets_another() {
+        let facts = stopped("Server.InternalError", &[(MANAGED_TAG, "true")]);
+        let sweep = |facts: &InstanceFacts| stopped_standalone(&[("i-1".to_owned(), facts.clone())], &policy());
+        assert_eq!(sweep(&facts)[0].idempotency_key(), sweep(&facts)[0].idempotency_key());
+        let restarted_and_stopped_again = InstanceFacts { launched_at: Some(NOW), ..facts.clone() };
+        assert_ne!(sweep(&facts)[0].idempotency_key(), sweep(&restarted_and_stopped_again)[0].idempotency_key());
+    }
+
+    #[test]
+    fn given_impaired_instances_when_swept_then_only_members_of_in_scope_groups() {
+        let group = |name: &str, id: &str, tags: &[(&str, &str)]| GroupHealth {
+            name: name.into(),
+            tags: tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            instances: vec![GroupInstance {
+                id: id.into(),
+                lifecycle_state: "InService".into(),
+                health_status: "Healthy".into(),
+            }],
+            ..GroupHealth::default()
+        };
+        let groups = [group("web", "i-web", &[(MANAGED_TAG, "true")]), group("batch", "i-batch", &[])];
+        let impaired: Vec<(String, String)> = ["i-web", "i-batch", "i-standalone"]
+            .iter()
+            .map(|id| ((*id).to_owned(), "instance status check".to_owned()))
+            .collect();
+        assert_eq!(
+            impaired_members(&impaired, &groups, &policy()),
+            [Finding::Impaired {
+                instance_id: "i-web".into(),
+                group: "web".into(),
+                checks: "instance status check".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn given_findings_when_decided_then_each_gets_the_rules_of_the_event_it_stands_for() {
+        let managed = vec![(MANAGED_TAG.to_owned(), "true".to_owned())];
+        let ec2_stop = Finding::Stopped {
+            instance_id: "i-1".into(),
+            state_reason: "Server.InternalError".into(),
+            launched_at: None,
+        };
+        let observed = InstanceObservation {
+            instance: Some(stopped("Server.InternalError", &[(MANAGED_TAG, "true")])),
+            ..InstanceObservation::default()
+        };
+        let plan = decide_finding(&ec2_stop, &observed, "123456789012", "us-east-1", &policy(), NOW);
+        assert!(
+            matches!(&plan.decision, Decision::Act { actions } if actions[0].action == Action::StartInstance { instance_id: "i-1".into(), completes_recovery: false }),
+            "{plan:?}"
+        );
+        let own_stop =
+            Finding::Stopped { instance_id: "i-1".into(), state_reason: USER_STOP.into(), launched_at: None };
+        let person =
+            InstanceObservation { instance: Some(stopped(USER_STOP, &[(MANAGED_TAG, "true")])), ..observed.clone() };
+        let plan = decide_finding(&own_stop, &person, "1", "r", &policy(), NOW);
+        assert!(matches!(&plan.decision, Decision::Alert(alert) if alert.headline.contains("left alone")), "{plan:?}");
+        let medic = InstanceObservation { stopped_by_medic: true, ..person };
+        let plan = decide_finding(&own_stop, &medic, "1", "r", &policy(), NOW);
+        assert!(matches!(&plan.decision, Decision::Act { .. }), "{plan:?}");
+
+        let impaired =
+            Finding::Impaired { instance_id: "i-2".into(), group: "web".into(), checks: "system status check".into() };
+        let member = InstanceObservation {
+            instance: Some(InstanceFacts {
+                state: "running".into(),
+                tags: managed.clone(),
+                ..InstanceFacts::default()
+            }),
+            member: Some(GroupMember {
+                group: "web".into(),
+                lifecycle_state: "InService".into(),
+                health_status: "Healthy".into(),
+                group_tags: managed,
+                desired_capacity: 4,
+                ..GroupMember::default()
+            }),
+            stopped_by_medic: false,
+        };
+        let plan = decide_finding(&impaired, &member, "1", "r", &policy(), NOW);
+        let Decision::Act { actions } = &plan.decision else { panic!("{plan:?}") };
+        assert_eq!(actions[0].action, Action::ReplaceInstance { group: "web".into(), instance_id: "i-2".into() });
+        assert!(actions[0].reason.contains("failed its EC2 system status check"), "{}", actions[0].reason);
+    }
+}
