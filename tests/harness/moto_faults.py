@@ -1,11 +1,20 @@
-"""moto server, as `moto_server` runs it, plus the one fault the tests need that moto cannot
-produce: an RDS DB instance in a terminal status (moto can stop a DB instance, never fail one).
+"""moto server, as `moto_server` runs it, plus what the tests need that moto cannot produce:
+
+- an RDS DB instance in a terminal status (moto can stop a DB instance, never fail one):
+  POST /_medic_faults/db-status with {"id": "orders-db", "status": "failed"} makes every
+  DescribeDBInstances answer report that status for that instance; {"id": ..., "status": null}
+  takes the fault back;
+- an EC2 instance whose status checks are impaired (moto reports every running instance ok):
+  POST /_medic_faults/instance-status with {"id": "i-...", "check": "system" or "instance",
+  "status": "impaired"} makes DescribeInstanceStatus report that check impaired; "status": null
+  takes it back;
+- one AWS account per test world: a request signed with an access key id that ends in
+  `ACCOUNT` and 12 digits runs in that account (moto's `x-moto-account-id`), so a test that lists
+  a whole account (the reconciler's sweep) sees only its own resources.
 
     python tests/harness/moto_faults.py PORT
 
-POST /_medic_faults/db-status with {"id": "orders-db", "status": "failed"} makes every
-DescribeDBInstances answer report that status for that instance; {"id": ..., "status": null}
-takes the fault back. Everything else, the rest of that answer included, is moto's own."""
+Everything else, the rest of each answer included, is moto's own."""
 
 from __future__ import annotations
 
@@ -16,8 +25,10 @@ import sys
 import threading
 from urllib.parse import parse_qs
 
-FAULTS_PATH = "/_medic_faults/db-status"
-INSTANCE = re.compile(rb"<DBInstance>.*?</DBInstance>", re.S)
+DB_STATUS_PATH = "/_medic_faults/db-status"
+INSTANCE_STATUS_PATH = "/_medic_faults/instance-status"
+DB_INSTANCE = re.compile(rb"<DBInstance>.*?</DBInstance>", re.S)
+ACCOUNT_KEY = re.compile(r"Credential=[^/,]*ACCOUNT(\d{12})/")
 
 
 class Faults:
@@ -25,23 +36,38 @@ class Faults:
         self.app = app
         self.lock = threading.Lock()
         self.db_status: dict[str, str] = {}
+        self.instance_status: dict[tuple[str, str], str] = {}
 
     def __call__(self, environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
-        if environ.get("PATH_INFO") == FAULTS_PATH and environ.get("REQUEST_METHOD") == "POST":
+        account = ACCOUNT_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if account:
+            environ["HTTP_X_MOTO_ACCOUNT_ID"] = account.group(1)
+        path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if method == "POST" and path in (DB_STATUS_PATH, INSTANCE_STATUS_PATH):
             fault = json.loads(body or b"{}")
             with self.lock:
-                if fault.get("status"):
-                    self.db_status[fault["id"]] = fault["status"]
+                if path == DB_STATUS_PATH:
+                    faults, key = self.db_status, fault.get("id", "")
                 else:
-                    self.db_status.pop(fault.get("id", ""), None)
+                    faults, key = self.instance_status, (fault.get("id", ""), fault.get("check", "instance"))
+                if fault.get("status"):
+                    faults[key] = fault["status"]
+                else:
+                    faults.pop(key, None)
             start_response("204 No Content", [])
             return [b""]
+        action = parse_qs(body.decode("utf-8", errors="replace")).get("Action", [""])[0]
         with self.lock:
-            faults = dict(self.db_status)
-        if not faults or parse_qs(body.decode("utf-8", errors="replace")).get("Action") != ["DescribeDBInstances"]:
+            if action == "DescribeDBInstances" and self.db_status:
+                rewrite = self.db_rewrite(dict(self.db_status))
+            elif action == "DescribeInstanceStatus" and self.instance_status:
+                rewrite = self.instance_rewrite(dict(self.instance_status))
+            else:
+                rewrite = None
+        if rewrite is None:
             return self.app(environ, start_response)
         captured = {}
 
@@ -49,9 +75,15 @@ class Faults:
             captured["status"], captured["headers"] = status, headers
             return lambda data: None
 
-        answer = b"".join(self.app(environ, capture))
+        answer = rewrite(b"".join(self.app(environ, capture)))
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(answer))))
+        start_response(captured["status"], headers)
+        return [answer]
 
-        def rewrite(match: re.Match) -> bytes:
+    @staticmethod
+    def db_rewrite(faults: dict[str, str]):
+        def one(match: re.Match) -> bytes:
             block = match.group(0)
             for db, status in faults.items():
                 if f"<DBInstanceIdentifier>{db}</DBInstanceIdentifier>".encode() in block:
@@ -59,11 +91,27 @@ class Faults:
                                    f"<DBInstanceStatus>{status}</DBInstanceStatus>".encode(), block)
             return block
 
-        answer = INSTANCE.sub(rewrite, answer)
-        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
-        headers.append(("Content-Length", str(len(answer))))
-        start_response(captured["status"], headers)
-        return [answer]
+        return lambda answer: DB_INSTANCE.sub(one, answer)
+
+    @staticmethod
+    def instance_rewrite(faults: dict[tuple[str, str], str]):
+        def rewrite(answer: bytes) -> bytes:
+            for (instance_id, check), status in faults.items():
+                start = answer.find(f"<instanceId>{instance_id}</instanceId>".encode())
+                if start < 0:
+                    continue
+                opening = answer.find(f"<{check}Status>".encode(), start)
+                end = answer.find(f"</{check}Status>".encode(), start)
+                if opening < 0 or end < opening:
+                    continue
+                summary = answer[opening:end].rsplit(b"<status>", 1)
+                if len(summary) != 2:
+                    continue
+                details = summary[0].replace(b"<status>passed</status>", b"<status>failed</status>")
+                answer = answer[:opening] + details + f"<status>{status}</status>".encode() + answer[end:]
+            return answer
+
+        return rewrite
 
 
 def main() -> None:

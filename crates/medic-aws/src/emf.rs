@@ -5,6 +5,8 @@
 //! - Function, Action, Outcome: `Remediations` (1 when a mutating call was made), `DecisionLatency` (ms).
 //! - Function, Reason: `Skipped` (1 when nothing was done, by reason label).
 //! - Function: `Decisions` (always 1), `BreakerOpen` (1 when the breaker refused an action).
+//! - Function, Action: `TimeToHeal` (seconds from a remediation's call to the reconciler's first
+//!   check that found it healed), written by the reconciler.
 
 use medic_core::{Outcome, Status};
 use serde_json::{json, Value};
@@ -55,6 +57,23 @@ pub fn decision_record(function: &str, outcome: &Outcome, latency_ms: f64, times
     })
 }
 
+/// The EMF record of one healed remediation: `function` acted with `action` (its name).
+pub fn time_to_heal_record(function: &str, action: &str, seconds: i64, timestamp_ms: i64) -> Value {
+    json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["Function", "Action"]],
+                "Metrics": [{"Name": "TimeToHeal", "Unit": "Seconds"}]
+            }]
+        },
+        "Function": function,
+        "Action": action,
+        "TimeToHeal": seconds,
+    })
+}
+
 /// Writes the record as one line on stdout, where Lambda's log capture picks it up.
 pub fn emit(record: &Value) {
     println!("{record}");
@@ -76,6 +95,20 @@ mod tests {
             dry_run: false,
             notice: None,
         }
+    }
+
+    #[test]
+    fn given_a_healed_remediation_when_recorded_then_time_to_heal_by_function_and_action() {
+        let record = time_to_heal_record("instance-healer", "replace", 412, 1_795_252_000_000);
+        let directive = &record["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "Medic");
+        assert_eq!(directive["Dimensions"], json!([["Function", "Action"]]));
+        assert_eq!(directive["Metrics"][0], json!({"Name": "TimeToHeal", "Unit": "Seconds"}));
+        assert_eq!(
+            (record["Function"].as_str(), record["Action"].as_str()),
+            (Some("instance-healer"), Some("replace"))
+        );
+        assert_eq!(record["TimeToHeal"], 412);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::future::Future;
 use medic_core::guard::{self, BreakerVerdict, Claim};
 use medic_core::notice::{self, Notice, NoticeKind};
 use medic_core::time::EpochSeconds;
+use medic_core::watch::{Watch, WATCHES_KEY, WATCHES_SECONDS};
 use medic_core::{Decision, Outcome, Plan, PlannedAction, Policy, SkipReason, Status, Trigger};
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +46,11 @@ impl Invocation {
     /// The clock now and the deadline of the Lambda invocation `context`.
     pub fn of(context: &lambda_runtime::Context) -> Self {
         Self { now: crate::now_epoch_seconds(), deadline_ms: i64::try_from(context.deadline).ok() }
+    }
+
+    /// Milliseconds left before the deadline, by the wall clock; `None` without a deadline.
+    pub fn ms_left(&self) -> Option<i64> {
+        self.deadline_ms.map(|deadline| deadline - wall_clock_ms())
     }
 }
 
@@ -308,7 +314,10 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                             Err(error) => return Err(error),
                         }
                     };
-                    changed_aws |= matches!(result, ActionResult::Done | ActionResult::DoneEarlier);
+                    if matches!(result, ActionResult::Done | ActionResult::DoneEarlier) {
+                        changed_aws = true;
+                        self.watch(&planned.action, event_key, now).await;
+                    }
                     previous_happened =
                         matches!(result, ActionResult::Done | ActionResult::DoneEarlier | ActionResult::WouldDo);
                     reports.push(self.report_action(trigger, plan, planned, result));
@@ -447,6 +456,21 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         }
     }
 
+    /// Records a remediation that changed AWS for the reconciler to check until it heals. A retry
+    /// that finds the action done earlier writes it again (the reconciler keeps the first), so a
+    /// lost write is made good by the retry, if there is one.
+    async fn watch(&self, action: &medic_core::Action, event_key: &str, now: EpochSeconds) {
+        let watch = Watch {
+            function: self.function.to_owned(),
+            event: event_key.to_owned(),
+            action: action.clone(),
+            started_at: now,
+        };
+        if let Err(error) = self.ledger.add_to_set(WATCHES_KEY, &watch.member(), now + WATCHES_SECONDS).await {
+            tracing::error!(key = WATCHES_KEY, error = %error, "could not record a remediation for the reconciler to check");
+        }
+    }
+
     /// Gives back what an invocation took for an action it did not carry out.
     async fn give_back(&self, taken: &Taken, member: &str) {
         for key in [&taken.cooldown, &taken.lock].into_iter().flatten() {
@@ -455,7 +479,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             }
         }
         if let Some(slot) = &taken.slot {
-            if let Err(error) = self.ledger.breaker_release(slot, member).await {
+            if let Err(error) = self.ledger.remove_from_set(slot, member).await {
                 tracing::error!(key = %slot, error = %error, "could not give back a breaker slot; it expires with its window");
             }
         }

@@ -314,7 +314,7 @@ impl Ledger for MemoryLedger {
         Ok(BreakerVerdict::Allowed { count: u32::try_from(record.members.len()).unwrap_or(u32::MAX) })
     }
 
-    async fn breaker_release(&self, key: &str, member: &str) -> PortResult<()> {
+    async fn remove_from_set(&self, key: &str, member: &str) -> PortResult<()> {
         self.call("breaker-release", key);
         if let Some(record) = lock(&self.items).get_mut(key) {
             record.members.remove(member);

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use medic_core::alarm_responder::AlarmChanged;
 use medic_core::alarm_responder::{AlarmFacts, GroupCapacity};
-use medic_core::fleet::InstanceObservation;
+use medic_core::fleet::{GroupHealth, InstanceFacts, InstanceObservation};
 use medic_core::guard::{BreakerVerdict, Claim, Cooldown};
 use medic_core::notice::Notice;
 use medic_core::rds_rerouter::{Cluster, DbInstance, DnsRecord, LagSample, RecordLocation};
@@ -58,8 +58,9 @@ pub trait Ledger {
         max: u32,
         expires_at: EpochSeconds,
     ) -> impl Future<Output = PortResult<BreakerVerdict>> + Send;
-    /// Gives `member`'s slot back: its call failed without changing AWS.
-    fn breaker_release(&self, key: &str, member: &str) -> impl Future<Output = PortResult<()>> + Send;
+    /// Removes `member` from the set at `key`: a breaker slot given back (its call failed
+    /// without changing AWS), a watch settled.
+    fn remove_from_set(&self, key: &str, member: &str) -> impl Future<Output = PortResult<()>> + Send;
     /// Adds `member` to the set at `key` (adding it again changes nothing) and returns the set's
     /// members: counts that a retried event cannot inflate.
     fn add_to_set(
@@ -150,6 +151,40 @@ pub trait InstanceInspector {
         &self,
         instance_ids: &[String],
     ) -> impl Future<Output = PortResult<Vec<(String, InstanceObservation)>>> + Send;
+}
+
+/// What the reconciler reads of the whole fleet, every list paginated.
+pub trait FleetInspector {
+    /// Every Auto Scaling group (`None`), or the named ones that exist.
+    fn groups(&self, names: Option<&[String]>) -> impl Future<Output = PortResult<Vec<GroupHealth>>> + Send;
+    /// Every stopped instance, with EC2's facts.
+    fn stopped_instances(&self) -> impl Future<Output = PortResult<Vec<(String, InstanceFacts)>>> + Send;
+    /// Running instances whose status checks EC2 reports impaired, and which checks.
+    fn impaired_instances(&self) -> impl Future<Output = PortResult<Vec<(String, String)>>> + Send;
+    /// EC2's facts of the instances that exist among `instance_ids`.
+    fn instances(
+        &self,
+        instance_ids: &[String],
+    ) -> impl Future<Output = PortResult<std::collections::HashMap<String, InstanceFacts>>> + Send;
+}
+
+/// One message of the dead-letter queue.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DeadLetter {
+    pub id: String,
+    /// Needed to delete it; empty when it was only looked at.
+    pub receipt: String,
+    pub body: String,
+    pub sent_at: Option<EpochSeconds>,
+    /// Its message attributes as strings (EventBridge's `RULE_ARN`, `TARGET_ARN`, `ERROR_CODE`…).
+    pub attributes: Vec<(String, String)>,
+}
+
+/// The dead-letter queue: how deep it is, and the oldest of a sample of its messages.
+pub trait DeadLetterQueue {
+    /// The approximate count of messages, and the oldest of up to ten looked at without taking
+    /// them (they stay visible).
+    fn depth(&self) -> impl Future<Output = PortResult<(i64, Option<DeadLetter>)>> + Send;
 }
 
 /// What CloudWatch knows about an alarm beyond its event: tags and comparison operator.

@@ -58,6 +58,9 @@ pub struct Policy {
     /// Notifier: this many launch failures of one group within 15 minutes escalate to one
     /// critical notice.
     pub launch_failure_threshold: u32,
+    /// Reconciler: at most this many findings (sweep findings, escalations) are decided per run;
+    /// the rest wait for the next run, which starts with them (those handled are duplicates).
+    pub sweep_max_findings: u32,
 }
 
 pub const MIN_LEDGER_TTL_HOURS: i64 = 25;
@@ -93,6 +96,7 @@ impl Default for Policy {
             max_unhealthy_percent: 34,
             digest_delay_seconds: 60,
             launch_failure_threshold: 3,
+            sweep_max_findings: 20,
         }
     }
 }
@@ -180,6 +184,13 @@ impl Policy {
                 100,
             )?)
             .unwrap_or(defaults.launch_failure_threshold),
+            sweep_max_findings: u32::try_from(number(
+                "MEDIC_SWEEP_MAX_FINDINGS",
+                defaults.sweep_max_findings.into(),
+                1,
+                500,
+            )?)
+            .unwrap_or(defaults.sweep_max_findings),
         })
     }
 }

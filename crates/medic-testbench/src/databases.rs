@@ -194,24 +194,7 @@ impl World {
     /// it under `tests/harness/moto_faults.py`, which rewrites the status in its answers).
     pub async fn fail_db(&self, id: &str) {
         self.stop_db(id).await;
-        let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
-        let address = endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned();
-        let body = serde_json::json!({"id": id, "status": "failed"}).to_string();
-        let request = format!(
-            "POST /_medic_faults/db-status HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let answer = tokio::task::spawn_blocking(move || {
-            use std::io::{Read, Write};
-            let mut stream = std::net::TcpStream::connect(address).unwrap();
-            stream.write_all(request.as_bytes()).unwrap();
-            let mut answer = String::new();
-            stream.read_to_string(&mut answer).unwrap();
-            answer
-        })
-        .await
-        .unwrap();
-        assert!(answer.starts_with("HTTP/1.1 204"), "moto_faults refused the fault: {answer}");
+        crate::post_fault("db-status", &serde_json::json!({"id": id, "status": "failed"})).await;
     }
 
     /// An opted-in Aurora MySQL cluster with a writer in us-east-1a and one reader per AZ in

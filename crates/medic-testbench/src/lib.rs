@@ -70,6 +70,29 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{:06x}", salt & 0xff_ffff)
 }
 
+/// Asks `tests/harness/moto_faults.py` (which `scripts/with-moto.sh` runs moto under) for a fault
+/// moto cannot produce: `kind` is `db-status` or `instance-status`.
+pub async fn post_fault(kind: &str, fault: &Value) {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let address = endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let body = fault.to_string();
+    let request = format!(
+        "POST /_medic_faults/{kind} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 204"), "moto_faults refused the fault: {answer}");
+}
+
 /// The SDK configuration from the environment `make test` sets, checked to point at moto.
 pub async fn sdk() -> SdkConfig {
     assert!(
@@ -82,7 +105,40 @@ pub async fn sdk() -> SdkConfig {
 impl World {
     /// Ledger table, notice topic and an SQS inbox subscribed to it.
     pub async fn new(prefix: &str) -> Self {
-        let sdk = sdk().await;
+        Self::build(prefix, sdk().await).await
+    }
+
+    /// A world in an AWS account of its own (moto_faults routes an access key ending in
+    /// `ACCOUNT` and 12 digits to that account): for tests that list a whole account, which must
+    /// not see the resources of tests running beside them.
+    pub async fn in_own_account(prefix: &str) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let account = 100_000_000_000_u64
+            + u64::from(std::process::id() % 10_000) * 10_000_000
+            + u64::from(NEXT.fetch_add(1, Ordering::Relaxed));
+        let credentials = aws_credential_types::Credentials::new(
+            format!("MEDICACCOUNT{account}"),
+            "testing",
+            None,
+            None,
+            "medic-testbench",
+        );
+        let sdk = sdk()
+            .await
+            .to_builder()
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
+            .build();
+        Self::build(prefix, sdk).await
+    }
+
+    /// Reports `check` (`system` or `instance`) of a running instance impaired in every
+    /// DescribeInstanceStatus from now on (moto reports every check ok).
+    pub async fn impair(&self, instance_id: &str, check: &str) {
+        post_fault("instance-status", &serde_json::json!({"id": instance_id, "check": check, "status": "impaired"}))
+            .await;
+    }
+
+    async fn build(prefix: &str, sdk: SdkConfig) -> Self {
         let name = unique(prefix);
         let table = format!("{name}-ledger");
         aws_sdk_dynamodb::Client::new(&sdk)

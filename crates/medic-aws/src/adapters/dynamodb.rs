@@ -235,7 +235,7 @@ impl Ledger for DynamoLedger {
         }
     }
 
-    async fn breaker_release(&self, key: &str, member: &str) -> PortResult<()> {
+    async fn remove_from_set(&self, key: &str, member: &str) -> PortResult<()> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -245,7 +245,7 @@ impl Ledger for DynamoLedger {
             .expression_attribute_values(":members", AttributeValue::Ss(vec![member.to_owned()]))
             .send()
             .await
-            .map_err(|e| classify("dynamodb:UpdateItem(breaker release)", e))?;
+            .map_err(|e| classify("dynamodb:UpdateItem(set remove)", e))?;
         Ok(())
     }
 

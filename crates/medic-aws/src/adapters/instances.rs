@@ -5,15 +5,15 @@ use std::collections::HashMap;
 
 use aws_sdk_autoscaling::types::{AutoScalingGroup, AutoScalingInstanceDetails};
 use aws_sdk_autoscaling::Client as AutoScaling;
-use aws_sdk_ec2::types::{DeviceType, Instance, InstanceAutoRecoveryState};
+use aws_sdk_ec2::types::{DeviceType, Filter, Instance, InstanceAutoRecoveryState, SummaryStatus};
 use aws_sdk_ec2::Client as Ec2;
 use medic_core::alarm_responder::GroupCapacity;
-use medic_core::fleet::{GroupMember, InstanceFacts, InstanceObservation};
+use medic_core::fleet::{GroupHealth, GroupInstance, GroupMember, InstanceFacts, InstanceObservation};
 use medic_core::scope::Tags;
 use medic_core::Action;
 
 use crate::error::{classify, PortError};
-use crate::ports::{GroupInspector, InstanceInspector, PortResult, Remediator};
+use crate::ports::{FleetInspector, GroupInspector, InstanceInspector, PortResult, Remediator};
 
 #[derive(Debug, Clone)]
 pub struct AwsInstances {
@@ -261,5 +261,125 @@ impl Remediator for AwsInstances {
             }
         }
         Ok(())
+    }
+}
+
+fn group_health(group: &AutoScalingGroup) -> GroupHealth {
+    GroupHealth {
+        name: group.auto_scaling_group_name().unwrap_or_default().to_owned(),
+        desired: group.desired_capacity().unwrap_or_default(),
+        grace_seconds: group.health_check_grace_period().map_or(0, i64::from),
+        tags: tags_of(group.tags().iter().map(|t| (t.key(), t.value()))),
+        instances: group
+            .instances()
+            .iter()
+            .map(|i| GroupInstance {
+                id: i.instance_id().unwrap_or_default().to_owned(),
+                lifecycle_state: i.lifecycle_state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                health_status: i.health_status().unwrap_or_default().to_owned(),
+            })
+            .collect(),
+    }
+}
+
+/// Which of an instance's status checks are impaired, in words; `None` when none is.
+fn impaired_checks(status: &aws_sdk_ec2::types::InstanceStatus) -> Option<String> {
+    let impaired = |summary: Option<&aws_sdk_ec2::types::InstanceStatusSummary>| {
+        summary.and_then(|s| s.status()).is_some_and(|s| *s == SummaryStatus::Impaired)
+    };
+    match (impaired(status.system_status()), impaired(status.instance_status())) {
+        (true, true) => Some("system and instance status checks".to_owned()),
+        (true, false) => Some("system status check".to_owned()),
+        (false, true) => Some("instance status check".to_owned()),
+        (false, false) => None,
+    }
+}
+
+impl FleetInspector for AwsInstances {
+    async fn groups(&self, names: Option<&[String]>) -> PortResult<Vec<GroupHealth>> {
+        let mut groups = Vec::new();
+        let chunks: Vec<Option<Vec<String>>> = match names {
+            Some([]) => return Ok(groups),
+            Some(names) => names.chunks(100).map(|chunk| Some(chunk.to_vec())).collect(),
+            None => vec![None],
+        };
+        for chunk in chunks {
+            let mut token = None;
+            loop {
+                let page = self
+                    .autoscaling
+                    .describe_auto_scaling_groups()
+                    .set_auto_scaling_group_names(chunk.clone())
+                    .max_records(100)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| classify("autoscaling:DescribeAutoScalingGroups", e))?;
+                groups.extend(page.auto_scaling_groups().iter().map(group_health));
+                token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+                if token.is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(groups)
+    }
+
+    async fn stopped_instances(&self) -> PortResult<Vec<(String, InstanceFacts)>> {
+        let mut found = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .ec2
+                .describe_instances()
+                .filters(Filter::builder().name("instance-state-name").values("stopped").build())
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| classify("ec2:DescribeInstances", e))?;
+            found.extend(
+                page.reservations()
+                    .iter()
+                    .flat_map(|r| r.instances())
+                    .filter_map(|instance| Some((instance.instance_id()?.to_owned(), facts_of(instance)))),
+            );
+            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+            if token.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    async fn impaired_instances(&self) -> PortResult<Vec<(String, String)>> {
+        let mut found = Vec::new();
+        let mut token = None;
+        loop {
+            // Unfiltered (running instances only): every status fits in one page per 1,000.
+            let page = self
+                .ec2
+                .describe_instance_status()
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| classify("ec2:DescribeInstanceStatus", e))?;
+            found.extend(
+                page.instance_statuses()
+                    .iter()
+                    .filter_map(|status| Some((status.instance_id()?.to_owned(), impaired_checks(status)?))),
+            );
+            token = page.next_token().filter(|t| !t.is_empty()).map(str::to_owned);
+            if token.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+
+    async fn instances(&self, instance_ids: &[String]) -> PortResult<HashMap<String, InstanceFacts>> {
+        if instance_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.instance_facts(instance_ids).await
     }
 }

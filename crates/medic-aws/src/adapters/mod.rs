@@ -14,5 +14,7 @@ pub mod rds;
 pub mod route53;
 #[cfg(feature = "sns")]
 pub mod sns;
+#[cfg(feature = "sqs")]
+pub mod sqs;
 #[cfg(feature = "elbv2")]
 pub mod targets;

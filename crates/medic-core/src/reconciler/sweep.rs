@@ -4,11 +4,11 @@
 
 use crate::fleet::{replace_member, GroupHealth, InstanceFacts, InstanceObservation, GROUP_NAME_TAG};
 use crate::instance_healer::{self, InstanceStateChanged};
-use crate::plan::{Plan, SkipReason};
+use crate::plan::{Alert, Decision, Plan, Severity, SkipReason};
 use crate::policy::Policy;
 use crate::scope::{out_of_scope, tag_value};
 use crate::states::Ec2State;
-use crate::time::EpochSeconds;
+use crate::time::{format_timestamp, EpochSeconds};
 use crate::watch::Watch;
 
 use super::converge::escalate;
@@ -27,6 +27,22 @@ pub enum Finding {
     Impaired { instance_id: String, group: String, checks: String },
     /// A remediation past its deadline, not healed: one critical escalation.
     Unhealed { watch: Watch, deadline: EpochSeconds, seen: String },
+    /// Events medic's functions failed on after every retry, waiting in the dead-letter queue.
+    DeadLetters(DeadLetters),
+}
+
+/// The dead-letter queue as the sweep saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetters {
+    pub queue: String,
+    pub count: i64,
+    /// The oldest message among those sampled: its id and when it was sent.
+    pub oldest_id: String,
+    pub oldest_sent_at: Option<EpochSeconds>,
+    /// The command that redrives them, as the operator should type it.
+    pub redrive: String,
+    /// When the sweep looked: the notice is repeated once a day while the same message waits.
+    pub seen_at: EpochSeconds,
 }
 
 impl Finding {
@@ -39,6 +55,7 @@ impl Finding {
             }
             Self::Impaired { instance_id, checks, .. } => format!("sweep:{instance_id}:impaired:{checks}"),
             Self::Unhealed { watch, .. } => format!("unhealed:{}", watch.id()),
+            Self::DeadLetters(dlq) => format!("dlq:{}:{}:{}", dlq.queue, dlq.oldest_id, dlq.seen_at.div_euclid(86_400)),
         }
     }
 
@@ -46,6 +63,7 @@ impl Finding {
         match self {
             Self::Stopped { instance_id, .. } | Self::Impaired { instance_id, .. } => instance_id,
             Self::Unhealed { watch, .. } => watch.action.resource(),
+            Self::DeadLetters(dlq) => &dlq.queue,
         }
     }
 
@@ -60,6 +78,7 @@ impl Finding {
             Self::Unhealed { watch, .. } => {
                 format!("the reconciler found {} of {} not healed", watch.action.name(), watch.action.resource())
             }
+            Self::DeadLetters(dlq) => format!("{} events wait in the dead-letter queue {}", dlq.count, dlq.queue),
         }
     }
 
@@ -67,7 +86,7 @@ impl Finding {
     pub fn instance(&self) -> Option<&str> {
         match self {
             Self::Stopped { instance_id, .. } | Self::Impaired { instance_id, .. } => Some(instance_id),
-            Self::Unhealed { .. } => None,
+            Self::Unhealed { .. } | Self::DeadLetters(_) => None,
         }
     }
 }
@@ -137,6 +156,31 @@ pub fn decide_finding(
             None => Plan::skip(instance_id, SkipReason::InstanceNotFound),
         },
         Finding::Unhealed { watch, deadline, seen } => escalate(watch, *deadline, seen),
+        Finding::DeadLetters(dlq) => dead_letters_notice(dlq, now),
+    }
+}
+
+/// The warning that events wait in the dead-letter queue, with how to redrive them.
+pub fn dead_letters_notice(dlq: &DeadLetters, now: EpochSeconds) -> Plan {
+    let oldest = dlq.oldest_sent_at.map_or_else(String::new, |sent| {
+        format!("; the oldest was sent at {} ({} min ago)", format_timestamp(sent), (now - sent).max(0) / 60)
+    });
+    Plan {
+        resource: dlq.queue.clone(),
+        decision: Decision::Alert(Alert {
+            severity: Severity::Warning,
+            headline: format!("{} events in medic's dead-letter queue", dlq.count),
+            reason: format!(
+                "{} events that medic's functions failed on after every retry wait in {}{oldest}. Nothing handles them until they are redriven; the reconciler's sweep may have healed what they were about meanwhile.",
+                dlq.count, dlq.queue
+            ),
+            advice: format!(
+                "Read why they failed (each message's error attributes, the function's log), fix the cause, then see what each would do with `{} --dry-run` and redrive them with `{}`.",
+                dlq.redrive, dlq.redrive
+            ),
+            scope_label: "medic".into(),
+            held_back: None,
+        }),
     }
 }
 

@@ -1,0 +1,382 @@
+//! Reconciler: every few minutes, close the loop that events leave open. It checks every open
+//! remediation against what "healed" means for it (recording its time to heal, or escalating
+//! once when it missed its deadline), sweeps the fleet for what an event should have handled,
+//! and reports events waiting in the dead-letter queue. Every finding goes through the same
+//! engine (claim, guard, act, record, report) as the event it stands for.
+
+use std::collections::HashMap;
+
+use medic_aws::adapters::dynamodb::DynamoLedger;
+use medic_aws::adapters::instances::AwsInstances;
+use medic_aws::adapters::rds::AwsRds;
+use medic_aws::adapters::route53::AwsDns;
+use medic_aws::adapters::sns::SnsNotifier;
+use medic_aws::adapters::sqs::SqsDeadLetters;
+use medic_aws::ports::{
+    DbInspector, DeadLetterQueue, DnsInspector, FleetInspector, InstanceInspector, Ledger, Notifier, PortResult,
+    Remediator,
+};
+use medic_aws::{Engine, HandlerError, Invocation, MedicConfig, PortError};
+use medic_core::fleet::GroupHealth;
+use medic_core::guard;
+use medic_core::rds_rerouter::{Cluster, DbInstance, DnsRecord, RecordLocation};
+use medic_core::reconciler::{
+    converge, decide_finding, impaired_members, parse_tick, stopped_standalone, to_observe, Convergence, DeadLetters,
+    Finding, HealFacts, Tick, USER_STOP,
+};
+use medic_core::time::EpochSeconds;
+use medic_core::watch::{self, Watch, WATCHES_KEY};
+use medic_core::{Outcome, Plan, Policy, Status, Trigger};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Where the dead-letter queue is and how an operator redrives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetterSettings {
+    pub queue_url: String,
+    /// The command the notice tells the operator to run.
+    pub redrive_command: String,
+}
+
+impl DeadLetterSettings {
+    /// `MEDIC_DLQ_URL` (unset: the queue is not watched) and `MEDIC_STACK_NAME` (for the redrive
+    /// command; without it the command names the queue).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let queue_url = get("MEDIC_DLQ_URL")?;
+        let redrive_command = match get("MEDIC_STACK_NAME") {
+            Some(stack) => format!("medic redrive --stack {stack}"),
+            None => format!("medic redrive --dlq-url {queue_url}"),
+        };
+        Some(Self { queue_url, redrive_command })
+    }
+}
+
+/// Everything the handler needs, built once per cold start.
+#[derive(Debug)]
+pub struct Reconciler<F, D, Z, Q, L, N> {
+    /// EC2 and Auto Scaling: the sweep's lists, observation, and the instance remediations.
+    pub fleet: F,
+    /// RDS and Route 53: read-only, to check the database remediations converged.
+    pub databases: D,
+    pub dns: Z,
+    pub dead_letters: Option<(Q, DeadLetterSettings)>,
+    pub ledger: L,
+    pub notifier: N,
+    pub policy: Policy,
+}
+
+pub type AwsReconciler = Reconciler<AwsInstances, AwsRds, AwsDns, SqsDeadLetters, DynamoLedger, SnsNotifier>;
+
+impl AwsReconciler {
+    pub async fn from_env() -> Result<Self, HandlerError> {
+        let config = MedicConfig::from_env()?;
+        let dead_letters = DeadLetterSettings::from_lookup(|name| std::env::var(name).ok());
+        Ok(Self::from_sdk_config(&medic_aws::load_sdk_config().await, config, dead_letters))
+    }
+
+    pub fn from_sdk_config(
+        sdk: &aws_config::SdkConfig,
+        config: MedicConfig,
+        dead_letters: Option<DeadLetterSettings>,
+    ) -> Self {
+        Self {
+            fleet: AwsInstances::new(aws_sdk_autoscaling::Client::new(sdk), aws_sdk_ec2::Client::new(sdk)),
+            databases: AwsRds::new(aws_sdk_rds::Client::new(sdk)),
+            dns: AwsDns::new(aws_sdk_route53::Client::new(sdk)),
+            dead_letters: dead_letters.map(|settings| {
+                (SqsDeadLetters::new(aws_sdk_sqs::Client::new(sdk), settings.queue_url.clone()), settings)
+            }),
+            ledger: DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), config.ledger_table, &config.policy),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
+            policy: config.policy,
+        }
+    }
+}
+
+/// One remediation the reconciler found healed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Healed {
+    pub function: String,
+    pub action: String,
+    pub resource: String,
+    pub event: String,
+    pub seconds: i64,
+}
+
+/// What one run did, returned to the caller and logged.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Report {
+    /// Open remediations checked, and those still within their time.
+    pub checked: usize,
+    pub waiting: usize,
+    pub healed: Vec<Healed>,
+    /// Findings (sweep, escalations, dead letters) and what became of each.
+    pub findings: Vec<Outcome>,
+    /// Findings left for the next run: over `MEDIC_SWEEP_MAX_FINDINGS`, or too close to the
+    /// invocation's deadline.
+    pub deferred: usize,
+    /// Findings that failed (retried by the next run), as "resource: error".
+    pub errors: Vec<String>,
+}
+
+/// No finding starts with less time than this left: the next run takes it.
+const MIN_TIME_FOR_A_FINDING_MS: i64 = 10_000;
+
+impl<F, D, Z, Q, L, N> Reconciler<F, D, Z, Q, L, N>
+where
+    F: FleetInspector + InstanceInspector + Remediator + Sync,
+    D: DbInspector + Sync,
+    Z: DnsInspector + Sync,
+    Q: DeadLetterQueue + Sync,
+    L: Ledger + Sync,
+    N: Notifier + Sync,
+{
+    /// One run: convergence, sweep, dead letters; then each finding through the engine, at most
+    /// `sweep_max_findings` of them. A finding that fails is reported and taken again by the next
+    /// run; the run then fails too, so the function's Errors alarm sees it.
+    pub async fn handle(&self, event: Value, at: impl Into<Invocation>) -> Result<Report, HandlerError> {
+        let invocation = at.into();
+        let now = invocation.now;
+        let tick = parse_tick(&event)?;
+        let mut report = Report::default();
+        let (watches, stored) = self.open_watches().await?;
+        report.checked = watches.len();
+        let facts = self.observe_watches(&watches).await?;
+        let mut findings = Vec::new();
+        for watch in watches {
+            match converge(&watch, &facts.of(&watch), now) {
+                Convergence::Healed { seconds } => {
+                    medic_aws::emf::emit(&medic_aws::emf::time_to_heal_record(
+                        &watch.function,
+                        watch.action.name(),
+                        seconds,
+                        now.saturating_mul(1000),
+                    ));
+                    self.settle(&watch, &stored).await?;
+                    report.healed.push(Healed {
+                        function: watch.function.clone(),
+                        action: watch.action.name().to_owned(),
+                        resource: watch.action.resource().to_owned(),
+                        event: watch.event.clone(),
+                        seconds,
+                    });
+                }
+                Convergence::Waiting { .. } => report.waiting += 1,
+                Convergence::Overdue { deadline, seen } => findings.push(Finding::Unhealed { watch, deadline, seen }),
+            }
+        }
+        findings.extend(self.sweep(now).await?);
+        if let Some(dead_letters) = self.dead_letters(now).await? {
+            findings.push(dead_letters);
+        }
+        self.decide_findings(findings, &tick, &invocation, &stored, &mut report).await;
+        tracing::info!(
+            checked = report.checked,
+            healed = report.healed.len(),
+            waiting = report.waiting,
+            findings = report.findings.len(),
+            deferred = report.deferred,
+            errors = report.errors.len(),
+            "reconciler run"
+        );
+        if report.errors.is_empty() {
+            Ok(report)
+        } else {
+            Err(PortError::retryable("reconciler", report.errors.join("; ")).into())
+        }
+    }
+
+    async fn decide_findings(
+        &self,
+        findings: Vec<Finding>,
+        tick: &Tick,
+        invocation: &Invocation,
+        stored: &HashMap<String, Vec<String>>,
+        report: &mut Report,
+    ) {
+        let engine = Engine {
+            function: "reconciler",
+            ledger: &self.ledger,
+            notifier: &self.notifier,
+            remediator: &self.fleet,
+            policy: &self.policy,
+            deadline_ms: invocation.deadline_ms,
+        };
+        let now = invocation.now;
+        let mut decided = 0_u32;
+        for finding in findings {
+            let out_of_time = invocation.ms_left().is_some_and(|left| left < MIN_TIME_FOR_A_FINDING_MS);
+            if decided >= self.policy.sweep_max_findings || out_of_time {
+                report.deferred += 1;
+                continue;
+            }
+            let trigger = Trigger::Reconcile(finding.clone());
+            let run = engine.run(&trigger, now, || self.observe_and_decide(&finding, tick, now)).await;
+            match run {
+                Ok(outcome) => {
+                    if outcome.status != Status::Duplicate {
+                        decided += 1;
+                    }
+                    if let Finding::Unhealed { watch, .. } = &finding {
+                        if let Err(error) = self.settle(watch, stored).await {
+                            report.errors.push(format!("{}: {error}", finding.resource()));
+                        }
+                    }
+                    report.findings.push(outcome);
+                }
+                Err(error) => report.errors.push(format!("{}: {error}", finding.resource())),
+            }
+        }
+    }
+
+    async fn observe_and_decide(&self, finding: &Finding, tick: &Tick, now: EpochSeconds) -> PortResult<Plan> {
+        let mut observed = match finding.instance() {
+            Some(id) => self.fleet.observe_instance(id).await?,
+            None => Default::default(),
+        };
+        if let Finding::Stopped { instance_id, .. } = finding {
+            let mark = self.ledger.cooldown_until(&guard::recovery_mark_key(instance_id), now).await?;
+            observed.stopped_by_medic = mark.is_some();
+        }
+        Ok(decide_finding(finding, &observed, &tick.account, &tick.region, &self.policy, now))
+    }
+
+    /// The open watches, one per remediation, and every stored member of each (by watch id), so
+    /// settling one removes its duplicates too.
+    async fn open_watches(&self) -> PortResult<(Vec<Watch>, HashMap<String, Vec<String>>)> {
+        let mut stored: HashMap<String, Vec<String>> = HashMap::new();
+        let mut watches = Vec::new();
+        for member in self.ledger.set_members(WATCHES_KEY).await? {
+            match Watch::from_member(&member) {
+                Some(watch) => {
+                    stored.entry(watch.id()).or_default().push(member);
+                    watches.push(watch);
+                }
+                None => tracing::warn!(member = %member, "an open watch this version cannot read is left as it is"),
+            }
+        }
+        Ok((watch::distinct(watches), stored))
+    }
+
+    /// Closes a watch: it healed, or its escalation went out.
+    async fn settle(&self, watch: &Watch, stored: &HashMap<String, Vec<String>>) -> PortResult<()> {
+        for member in stored.get(&watch.id()).into_iter().flatten() {
+            self.ledger.remove_from_set(WATCHES_KEY, member).await?;
+        }
+        Ok(())
+    }
+
+    /// Everything the open watches need, read once: one DescribeInstances and one
+    /// DescribeAutoScalingGroups per 100 groups for all of them, one read per database, cluster
+    /// and record.
+    async fn observe_watches(&self, watches: &[Watch]) -> PortResult<Observed> {
+        let mut wanted = Wanted::default();
+        for watch in watches {
+            let needs = to_observe(&watch.action);
+            wanted.instances.extend(needs.instance);
+            wanted.groups.extend(needs.group);
+            wanted.dbs.extend(needs.db);
+            wanted.clusters.extend(needs.cluster);
+            wanted.records.extend(needs.record.map(|r| (r.zone_id, r.name)));
+        }
+        let instance_ids: Vec<String> = wanted.instances.into_iter().collect();
+        let group_names: Vec<String> = wanted.groups.into_iter().collect();
+        let mut observed = Observed {
+            instances: self.fleet.instances(&instance_ids).await?,
+            groups: self.fleet.groups(Some(&group_names)).await?.into_iter().map(|g| (g.name.clone(), g)).collect(),
+            ..Observed::default()
+        };
+        for id in wanted.dbs {
+            let found = self.databases.db_instance(&id).await?;
+            observed.dbs.insert(id, found);
+        }
+        for id in wanted.clusters {
+            let found = self.databases.db_cluster(&id).await?;
+            observed.clusters.insert(id, found);
+        }
+        for (zone_id, name) in wanted.records {
+            let location = RecordLocation { zone_id, name };
+            let sets = self.dns.record_sets(&location).await?;
+            observed.records.insert((location.zone_id, location.name), sets);
+        }
+        Ok(observed)
+    }
+
+    /// Stopped standalone instances (EC2's stops, and StopInstances calls that carry medic's
+    /// recovery mark: a person's stop is never a finding) and impaired group members.
+    async fn sweep(&self, now: EpochSeconds) -> PortResult<Vec<Finding>> {
+        let (groups, stopped, impaired) =
+            tokio::join!(self.fleet.groups(None), self.fleet.stopped_instances(), self.fleet.impaired_instances());
+        let (groups, stopped, impaired): (Vec<GroupHealth>, _, _) = (groups?, stopped?, impaired?);
+        let mut findings = Vec::new();
+        for finding in stopped_standalone(&stopped, &self.policy) {
+            if let Finding::Stopped { instance_id, state_reason, .. } = &finding {
+                if state_reason == USER_STOP
+                    && self.ledger.cooldown_until(&guard::recovery_mark_key(instance_id), now).await?.is_none()
+                {
+                    continue;
+                }
+            }
+            findings.push(finding);
+        }
+        findings.extend(impaired_members(&impaired, &groups, &self.policy));
+        Ok(findings)
+    }
+
+    async fn dead_letters(&self, now: EpochSeconds) -> PortResult<Option<Finding>> {
+        let Some((queue, settings)) = &self.dead_letters else {
+            return Ok(None);
+        };
+        let (count, oldest) = queue.depth().await?;
+        if count == 0 {
+            return Ok(None);
+        }
+        let oldest = oldest.unwrap_or_default();
+        Ok(Some(Finding::DeadLetters(DeadLetters {
+            queue: queue_name(&settings.queue_url).to_owned(),
+            count,
+            oldest_id: oldest.id,
+            oldest_sent_at: oldest.sent_at,
+            redrive: settings.redrive_command.clone(),
+            seen_at: now,
+        })))
+    }
+}
+
+/// The queue's name: the last part of its URL.
+fn queue_name(url: &str) -> &str {
+    url.rsplit('/').next().unwrap_or(url)
+}
+
+#[derive(Default)]
+struct Wanted {
+    instances: std::collections::BTreeSet<String>,
+    groups: std::collections::BTreeSet<String>,
+    dbs: std::collections::BTreeSet<String>,
+    clusters: std::collections::BTreeSet<String>,
+    records: std::collections::BTreeSet<(String, String)>,
+}
+
+#[derive(Default)]
+struct Observed {
+    instances: HashMap<String, medic_core::fleet::InstanceFacts>,
+    groups: HashMap<String, GroupHealth>,
+    dbs: HashMap<String, Option<DbInstance>>,
+    clusters: HashMap<String, Option<Cluster>>,
+    records: HashMap<(String, String), Vec<DnsRecord>>,
+}
+
+impl Observed {
+    /// The facts one watch is judged on.
+    fn of(&self, watch: &Watch) -> HealFacts {
+        let needs = to_observe(&watch.action);
+        HealFacts {
+            instance: needs.instance.and_then(|id| self.instances.get(&id).cloned()),
+            group: needs.group.and_then(|name| self.groups.get(&name).cloned()),
+            db: needs.db.and_then(|id| self.dbs.get(&id).cloned().flatten()),
+            cluster: needs.cluster.and_then(|id| self.clusters.get(&id).cloned().flatten()),
+            records: needs.record.and_then(|r| self.records.get(&(r.zone_id, r.name)).cloned()).unwrap_or_default(),
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The reconciler against moto server over HTTP, through the real SDK clients. Each test's world
+//! lives in an AWS account of its own (the sweep lists whole accounts), and the remediations it
+//! checks are made by the real functions (instance healer) before it runs. moto replaces nothing
+//! that is marked Unhealthy, so a test simulates the replacement, or its absence, in the world.
+//!
+//! Run with `make test` (it starts moto and sets `AWS_ENDPOINT_URL`); plain `cargo test` skips
+//! these because they are `#[ignore]`d.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test setup fails loudly by design
+
+use medic_aws::adapters::dynamodb::DynamoLedger;
+use medic_aws::ports::Ledger;
+use medic_core::reconciler::LAUNCH_MARGIN_SECONDS;
+use medic_core::watch::WATCHES_KEY;
+use medic_core::{guard, Policy, Status};
+use medic_testbench::{now, unique, World, MANAGED};
+use reconciler::{AwsReconciler, DeadLetterSettings, Report};
+use serde_json::{json, Value};
+
+fn tick() -> Value {
+    json!({
+        "version": "0", "id": unique("tick"), "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-11-21T09:20:00Z", "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/medic-reconciler"], "detail": {}
+    })
+}
+
+fn reconciler(world: &World, policy: Policy) -> AwsReconciler {
+    AwsReconciler::from_sdk_config(&world.sdk, world.config(policy), None)
+}
+
+async fn reconcile(world: &World, at: i64) -> Report {
+    reconciler(world, Policy::default()).handle(tick(), at).await.unwrap()
+}
+
+fn ledger(world: &World) -> DynamoLedger {
+    DynamoLedger::new(aws_sdk_dynamodb::Client::new(&world.sdk), world.table.clone(), &Policy::default())
+}
+
+async fn open_watches(world: &World) -> usize {
+    ledger(world).set_members(WATCHES_KEY).await.unwrap().len()
+}
+
+fn state_change(instance_id: &str) -> Value {
+    json!({
+        "version": "0", "id": unique("event"), "detail-type": "EC2 Instance State-change Notification",
+        "source": "aws.ec2", "account": "123456789012", "time": "2026-11-21T09:15:02Z", "region": "us-east-1",
+        "resources": [], "detail": {"instance-id": instance_id, "state": "stopped"}
+    })
+}
+
+/// The instance healer replaces a stopped member: the remediation the reconciler then checks.
+async fn healer_replaces(world: &World, instance_id: &str, at: i64) {
+    world.stop(instance_id).await;
+    let healer = instance_healer::AwsHealer::from_sdk_config(&world.sdk, world.config(Policy::default()));
+    let outcome = instance_healer::handle(&healer, state_change(instance_id), at).await.unwrap();
+    assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
+}
+
+/// What medic's own stop for recovery leaves: the instance stopped by a StopInstances call, and
+/// the recovery mark in the ledger.
+async fn stopped_by_medic_for_recovery(world: &World, instance_id: &str) {
+    world.stop(instance_id).await;
+    let mark = guard::recovery_mark_key(instance_id);
+    assert!(ledger(world).start_cooldown(&mark, now() + 3_600, now(), "event#eventbridge:alarm").await.unwrap());
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_medic_stopped_an_instance_for_recovery_and_the_stop_event_was_missed_when_the_sweep_runs_then_started() {
+    let world = World::in_own_account("sweepstart").await;
+    let instance = world.standalone(&[MANAGED]).await;
+    stopped_by_medic_for_recovery(&world, &instance).await;
+
+    let report = reconcile(&world, now()).await;
+
+    assert_eq!(world.ec2_state(&instance).await, "running");
+    assert_eq!(report.findings.len(), 1, "{report:?}");
+    assert_eq!(report.findings[0].status, Status::Acted);
+    let notices = world.notices().await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].2.contains("reconciler's sweep found standalone instance"), "{}", notices[0].2);
+    assert_eq!(open_watches(&world).await, 1, "the start is watched until it heals");
+
+    let again = reconcile(&world, now()).await;
+    assert!(again.findings.is_empty(), "a running instance is no finding: {again:?}");
+    assert_eq!(again.healed.len(), 1, "{again:?}");
+    assert_eq!(again.healed[0].action, "start");
+    assert_eq!(open_watches(&world).await, 0);
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_an_instance_a_person_stopped_when_the_sweep_runs_then_left_stopped_and_nothing_sent() {
+    let world = World::in_own_account("sweepperson").await;
+    let instance = world.standalone(&[MANAGED]).await;
+    world.stop(&instance).await;
+
+    let report = reconcile(&world, now()).await;
+
+    assert!(report.findings.is_empty(), "{report:?}");
+    assert_eq!(world.ec2_state(&instance).await, "stopped");
+    assert!(world.notices().await.is_empty());
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_a_member_ec2_reports_impaired_when_the_sweep_runs_then_replaced_through_auto_scaling_once() {
+    let world = World::in_own_account("sweepimpaired").await;
+    let (group, instances) = world.group(3, 0, &[MANAGED]).await;
+    world.impair(&instances[1], "system").await;
+
+    let report = reconcile(&world, now()).await;
+
+    assert_eq!(report.findings.len(), 1, "{report:?}");
+    assert_eq!(report.findings[0].status, Status::Acted, "{report:?}");
+    assert_eq!(world.health(&instances[1]).await, "UNHEALTHY");
+    assert_eq!(world.health(&instances[0]).await, "HEALTHY");
+    let notices = world.notices().await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].0.contains(&format!("asg {group}: replaced {}", instances[1])), "{}", notices[0].0);
+    assert!(notices[0].2.contains("failed its EC2 system status check"), "{}", notices[0].2);
+
+    world.set_healthy(&instances[1]).await;
+    let again = reconcile(&world, now()).await;
+    assert_eq!(again.findings.len(), 1, "{again:?}");
+    assert_eq!(again.findings[0].status, Status::Duplicate, "the same impairment is one finding: {again:?}");
+    assert_eq!(world.health(&instances[1]).await, "HEALTHY");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_the_stop_event_and_a_sweep_racing_on_one_failure_when_both_run_then_one_start() {
+    let world = World::in_own_account("sweeprace").await;
+    let instance = world.standalone(&[MANAGED]).await;
+    stopped_by_medic_for_recovery(&world, &instance).await;
+    let healer = instance_healer::AwsHealer::from_sdk_config(&world.sdk, world.config(Policy::default()));
+    let sweeper = reconciler(&world, Policy::default());
+
+    let (event, sweep) =
+        tokio::join!(instance_healer::handle(&healer, state_change(&instance), now()), sweeper.handle(tick(), now()));
+
+    let event = event.unwrap();
+    let sweep = sweep.unwrap();
+    let acted = [event.status]
+        .into_iter()
+        .chain(sweep.findings.iter().map(|o| o.status))
+        .filter(|s| *s == Status::Acted)
+        .count();
+    assert_eq!(acted, 1, "event: {event:?}\nsweep: {sweep:?}");
+    assert_eq!(world.ec2_state(&instance).await, "running");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_a_replacement_auto_scaling_carried_out_when_reconciled_then_healed_and_the_watch_closed() {
+    let world = World::in_own_account("healreplace").await;
+    let (group, instances) = world.group(2, 0, &[MANAGED]).await;
+    healer_replaces(&world, &instances[0], now()).await;
+    world.notices().await;
+    // What Auto Scaling does with an Unhealthy instance, which moto does not: terminate it and
+    // launch another in its place.
+    world
+        .autoscaling()
+        .terminate_instance_in_auto_scaling_group()
+        .instance_id(&instances[0])
+        .should_decrement_desired_capacity(false)
+        .send()
+        .await
+        .unwrap();
+
+    let report = reconcile(&world, now()).await;
+
+    assert_eq!(report.healed.len(), 1, "{report:?}");
+    let healed = &report.healed[0];
+    assert_eq!((healed.function.as_str(), healed.action.as_str()), ("instance-healer", "replace"));
+    assert!(healed.seconds < 60, "{healed:?}");
+    assert_eq!(open_watches(&world).await, 0);
+    assert!(world.notices().await.is_empty(), "healing sends nothing");
+    let _ = group;
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_a_replacement_the_group_cannot_launch_when_past_its_deadline_then_one_critical_escalation() {
+    let world = World::in_own_account("healnot").await;
+    let (group, instances) = world.group(2, 0, &[MANAGED]).await;
+    let started = now();
+    healer_replaces(&world, &instances[0], started).await;
+    world.notices().await;
+
+    let within = reconcile(&world, started + 60).await;
+    assert_eq!((within.waiting, within.findings.len()), (1, 0), "{within:?}");
+
+    let late = started + LAUNCH_MARGIN_SECONDS + 1;
+    let report = reconcile(&world, late).await;
+
+    assert_eq!(report.findings.len(), 1, "{report:?}");
+    assert_eq!(report.findings[0].status, Status::Alerted);
+    let notices = world.notices().await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let (subject, severity, body) = &notices[0];
+    assert_eq!(severity, "critical");
+    assert!(subject.contains(&format!("replace of {} did not heal", instances[0])), "{subject}");
+    assert!(body.contains(&format!("{group} has 1 of 2 desired instances in service")), "{body}");
+    assert!(body.contains("describe-scaling-activities"), "{body}");
+    assert_eq!(world.health(&instances[0]).await, "UNHEALTHY", "never a second attempt");
+    assert_eq!(open_watches(&world).await, 0);
+
+    let after = reconcile(&world, late + 300).await;
+    assert!(after.findings.is_empty(), "{after:?}");
+    assert!(world.notices().await.is_empty(), "one escalation");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_a_start_that_fell_back_to_stopped_when_past_its_deadline_then_escalated() {
+    let world = World::in_own_account("healstart").await;
+    let instance = world.standalone(&[MANAGED]).await;
+    stopped_by_medic_for_recovery(&world, &instance).await;
+    let started = now();
+    let first = reconcile(&world, started).await;
+    assert_eq!(first.findings[0].status, Status::Acted, "{first:?}");
+    world.notices().await;
+    world.stop(&instance).await;
+
+    let report = reconcile(&world, started + medic_core::reconciler::INSTANCE_SECONDS + 1).await;
+
+    let escalations: Vec<_> = report.findings.iter().filter(|o| o.status == Status::Alerted).collect();
+    assert_eq!(escalations.len(), 1, "{report:?}");
+    let notices = world.notices().await;
+    assert!(
+        notices.iter().any(|(s, sev, b)| sev == "critical"
+            && s.contains("did not heal")
+            && b.contains(&format!("{instance} is stopped"))),
+        "{notices:?}"
+    );
+    assert_eq!(world.ec2_state(&instance).await, "stopped", "the person's stop after it is respected");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_messages_in_the_dead_letter_queue_when_reconciled_then_a_warning_with_count_and_redrive_command_once() {
+    let world = World::in_own_account("dlq").await;
+    let sqs = aws_sdk_sqs::Client::new(&world.sdk);
+    let dlq = sqs.create_queue().queue_name(format!("{}-dlq", world.name)).send().await.unwrap().queue_url.unwrap();
+    for n in 0..3 {
+        sqs.send_message().queue_url(&dlq).message_body(format!("{{\"n\": {n}}}")).send().await.unwrap();
+    }
+    let settings = DeadLetterSettings::from_lookup(|name| match name {
+        "MEDIC_DLQ_URL" => Some(dlq.clone()),
+        "MEDIC_STACK_NAME" => Some("medic-prod".into()),
+        _ => None,
+    });
+    let watcher = AwsReconciler::from_sdk_config(&world.sdk, world.config(Policy::default()), settings);
+
+    let report = watcher.handle(tick(), now()).await.unwrap();
+
+    assert_eq!(report.findings.len(), 1, "{report:?}");
+    let notices = world.notices().await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let (subject, severity, body) = &notices[0];
+    assert_eq!(severity, "warning");
+    assert!(subject.contains("3 events in medic's dead-letter queue"), "{subject}");
+    assert!(body.contains("the oldest was sent at"), "{body}");
+    assert!(body.contains("`medic redrive --stack medic-prod --dry-run`"), "{body}");
+
+    watcher.handle(tick(), now()).await.unwrap();
+    assert!(world.notices().await.is_empty(), "the same backlog is reported once a day");
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        attributes.attributes().unwrap()[&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages],
+        "3",
+        "looking takes nothing out"
+    );
+}
