@@ -172,6 +172,7 @@ struct Record {
     started_by: String,
     members: std::collections::BTreeSet<String>,
     done: bool,
+    started_at: i64,
 }
 
 /// A ledger in a map, with the same claim / cooldown / breaker rules as the DynamoDB one.
@@ -228,8 +229,7 @@ impl Ledger for MemoryLedger {
             completed: Some((outcome.to_owned(), notice.map(str::to_owned), notice.is_none())),
             number: 0,
             started_by: String::new(),
-            members: std::collections::BTreeSet::new(),
-            done: false,
+            ..Record::default()
         };
         lock(&self.items).insert(key.to_owned(), record);
         Ok(())
@@ -255,6 +255,7 @@ impl Ledger for MemoryLedger {
             until: r.number,
             started_by: r.started_by.clone(),
             done: r.done,
+            started_at: r.started_at,
         }))
     }
 
@@ -278,6 +279,7 @@ impl Ledger for MemoryLedger {
                 started_by: started_by.to_owned(),
                 members: std::collections::BTreeSet::new(),
                 done: false,
+                started_at: now,
             },
         );
         Ok(true)

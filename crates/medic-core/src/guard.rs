@@ -181,6 +181,8 @@ pub struct Cooldown {
     pub started_by: String,
     /// The action it guards succeeded; until then the cooldown records only the intent.
     pub done: bool,
+    /// When it was started (0 for an item written before this was recorded).
+    pub started_at: EpochSeconds,
 }
 
 /// The result of asking the breaker for one more action.

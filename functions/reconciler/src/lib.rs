@@ -4,7 +4,7 @@
 //! and reports events waiting in the dead-letter queue. Every finding goes through the same
 //! engine (claim, guard, act, record, report) as the event it stands for.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use medic_aws::adapters::dynamodb::DynamoLedger;
 use medic_aws::adapters::instances::AwsInstances;
@@ -21,8 +21,9 @@ use medic_core::fleet::GroupHealth;
 use medic_core::guard;
 use medic_core::rds_rerouter::{Cluster, DbInstance, DnsRecord, RecordLocation};
 use medic_core::reconciler::{
-    converge, decide_finding, impaired_members, parse_tick, stopped_standalone, to_observe, Convergence, DeadLetters,
-    Finding, HealFacts, Tick, USER_STOP,
+    converge, decide_finding, group_short, impaired_members, parse_short_member, parse_tick, short_groups,
+    short_member, stopped_standalone, to_observe, Convergence, DeadLetters, Finding, HealFacts, Tick, SHORT_GROUPS_KEY,
+    USER_STOP,
 };
 use medic_core::time::EpochSeconds;
 use medic_core::watch::{self, Watch, WATCHES_KEY};
@@ -143,6 +144,8 @@ where
         let (watches, stored) = self.open_watches().await?;
         report.checked = watches.len();
         let facts = self.observe_watches(&watches).await?;
+        let watched_groups: BTreeSet<String> =
+            watches.iter().filter_map(|watch| to_observe(&watch.action).group).collect();
         let mut findings = Vec::new();
         for watch in watches {
             match converge(&watch, &facts.of(&watch), now) {
@@ -166,7 +169,7 @@ where
                 Convergence::Overdue { deadline, seen } => findings.push(Finding::Unhealed { watch, deadline, seen }),
             }
         }
-        findings.extend(self.sweep(now).await?);
+        findings.extend(self.sweep(now, &watched_groups).await?);
         if let Some(dead_letters) = self.dead_letters(now).await? {
             findings.push(dead_letters);
         }
@@ -304,8 +307,10 @@ where
     }
 
     /// Stopped standalone instances (EC2's stops, and StopInstances calls that carry medic's
-    /// recovery mark: a person's stop is never a finding) and impaired group members.
-    async fn sweep(&self, now: EpochSeconds) -> PortResult<Vec<Finding>> {
+    /// recovery mark: a person's stop is never a finding), impaired group members, and groups
+    /// short of desired for too long (those with an open remediation of medic's are left to its
+    /// convergence check).
+    async fn sweep(&self, now: EpochSeconds, watched_groups: &BTreeSet<String>) -> PortResult<Vec<Finding>> {
         let (groups, stopped, impaired) =
             tokio::join!(self.fleet.groups(None), self.fleet.stopped_instances(), self.fleet.impaired_instances());
         let (groups, stopped, impaired): (Vec<GroupHealth>, _, _) = (groups?, stopped?, impaired?);
@@ -321,6 +326,44 @@ where
             findings.push(finding);
         }
         findings.extend(impaired_members(&impaired, &groups, &self.policy));
+        findings.extend(self.short_groups(&groups, watched_groups, now).await?);
+        Ok(findings)
+    }
+
+    /// Short groups past their time. Since when each has been short is kept in one ledger set,
+    /// so a steady run reads one item and writes only when a group becomes short or recovers.
+    async fn short_groups(
+        &self,
+        groups: &[GroupHealth],
+        watched_groups: &BTreeSet<String>,
+        now: EpochSeconds,
+    ) -> PortResult<Vec<Finding>> {
+        let stored = self.ledger.set_members(SHORT_GROUPS_KEY).await?;
+        let mut seen: HashMap<&str, (EpochSeconds, &str)> = HashMap::new();
+        for member in &stored {
+            if let Some((group, since)) = parse_short_member(member) {
+                seen.insert(group, (since, member));
+            }
+        }
+        let short: Vec<&GroupHealth> =
+            short_groups(groups, &self.policy).into_iter().filter(|g| !watched_groups.contains(&g.name)).collect();
+        let mut findings = Vec::new();
+        for group in &short {
+            let since = match seen.get(group.name.as_str()) {
+                Some((since, _)) => *since,
+                None => {
+                    let member = short_member(&group.name, now);
+                    self.ledger.add_to_set(SHORT_GROUPS_KEY, &member, now + watch::WATCHES_SECONDS).await?;
+                    now
+                }
+            };
+            findings.extend(group_short(group, since, now));
+        }
+        for (group, (_, member)) in seen {
+            if !short.iter().any(|g| g.name == group) {
+                self.ledger.remove_from_set(SHORT_GROUPS_KEY, member).await?;
+            }
+        }
         Ok(findings)
     }
 
@@ -351,11 +394,11 @@ fn queue_name(url: &str) -> &str {
 
 #[derive(Default)]
 struct Wanted {
-    instances: std::collections::BTreeSet<String>,
-    groups: std::collections::BTreeSet<String>,
-    dbs: std::collections::BTreeSet<String>,
-    clusters: std::collections::BTreeSet<String>,
-    records: std::collections::BTreeSet<(String, String)>,
+    instances: BTreeSet<String>,
+    groups: BTreeSet<String>,
+    dbs: BTreeSet<String>,
+    clusters: BTreeSet<String>,
+    records: BTreeSet<(String, String)>,
 }
 
 #[derive(Default)]

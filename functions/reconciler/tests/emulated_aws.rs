@@ -280,3 +280,63 @@ async fn given_messages_in_the_dead_letter_queue_when_reconciled_then_a_warning_
         "looking takes nothing out"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_a_group_short_of_desired_with_no_remediation_of_medics_when_past_its_time_then_one_critical_notice() {
+    let world = World::in_own_account("short").await;
+    let (group, instances) = world.group(2, 0, &[MANAGED]).await;
+    world
+        .autoscaling()
+        .set_instance_health()
+        .instance_id(&instances[1])
+        .health_status("Unhealthy")
+        .send()
+        .await
+        .unwrap();
+    let first_seen = now();
+
+    let first = reconcile(&world, first_seen).await;
+    assert!(first.findings.is_empty(), "short, but not for long yet: {first:?}");
+
+    let late = first_seen + LAUNCH_MARGIN_SECONDS + 1;
+    let report = reconcile(&world, late).await;
+    assert_eq!(report.findings.len(), 1, "{report:?}");
+    assert_eq!(report.findings[0].status, Status::Alerted);
+    let notices = world.notices().await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].1, "critical");
+    assert!(notices[0].0.contains(&format!("{group}: 1 of 2 in service for 10 min")), "{}", notices[0].0);
+
+    let again = reconcile(&world, late + 300).await;
+    assert_eq!(again.findings[0].status, Status::Duplicate, "{again:?}");
+    assert!(world.notices().await.is_empty());
+
+    world.set_healthy(&instances[1]).await;
+    let recovered = reconcile(&world, late + 600).await;
+    assert!(recovered.findings.is_empty(), "{recovered:?}");
+    assert!(ledger(&world).set_members(medic_core::reconciler::SHORT_GROUPS_KEY).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_more_findings_than_a_run_may_decide_when_reconciled_twice_then_the_second_run_takes_the_rest() {
+    let world = World::in_own_account("bounded").await;
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        let instance = world.standalone(&[MANAGED]).await;
+        stopped_by_medic_for_recovery(&world, &instance).await;
+        instances.push(instance);
+    }
+    let policy = Policy { sweep_max_findings: 2, ..Policy::default() };
+
+    let first = reconciler(&world, policy.clone()).handle(tick(), now()).await.unwrap();
+    assert_eq!((first.findings.len(), first.deferred), (2, 1), "{first:?}");
+
+    let second = reconciler(&world, policy).handle(tick(), now()).await.unwrap();
+    assert_eq!((second.findings.len(), second.deferred), (1, 0), "{second:?}");
+    assert_eq!(second.findings[0].status, Status::Acted);
+    for instance in &instances {
+        assert_eq!(world.ec2_state(instance).await, "running", "{instance}");
+    }
+}

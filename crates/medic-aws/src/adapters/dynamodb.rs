@@ -149,7 +149,13 @@ impl Ledger for DynamoLedger {
         let started_by = item.get("started_by").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
         // Items written before intent and done were told apart have no `done`: they meant done.
         let done = item.get("done").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true);
-        Ok(number_attr(&item, "until").filter(|until| *until > now).map(|until| Cooldown { until, started_by, done }))
+        let started_at = number_attr(&item, "started_at").unwrap_or_default();
+        Ok(number_attr(&item, "until").filter(|until| *until > now).map(|until| Cooldown {
+            until,
+            started_by,
+            done,
+            started_at,
+        }))
     }
 
     async fn start_cooldown(
@@ -166,6 +172,7 @@ impl Ledger for DynamoLedger {
             .item("pk", s(key))
             .item("until", n(until))
             .item("started_by", s(started_by))
+            .item("started_at", n(now))
             .item("done", AttributeValue::Bool(false))
             .item("expires_at", n(until + 3600))
             .condition_expression("attribute_not_exists(pk) OR #until <= :now")

@@ -1237,7 +1237,8 @@ mod tests {
             else {
                 unreachable!()
             };
-            facts.promotion_guard = Some(Cooldown { until: NOW + 3600, started_by: started_by.into(), done: true });
+            facts.promotion_guard =
+                Some(Cooldown { until: NOW + 3600, started_by: started_by.into(), done: true, started_at: 0 });
             DbObservation::Promotion(Some(facts))
         };
         let other_event = decide_db(&failed, &guarded("event#rds:other"), &Policy::default(), NOW);
@@ -1247,7 +1248,12 @@ mod tests {
         assert_eq!(summary(&interrupted), "alert critical: promotion of a replica of orders-db may be unfinished");
         let expired = DbObservation::Promotion(match guarded("event#rds:other") {
             DbObservation::Promotion(Some(facts)) => Some(PromotionFacts {
-                promotion_guard: Some(Cooldown { until: NOW, started_by: "event#rds:other".into(), done: true }),
+                promotion_guard: Some(Cooldown {
+                    until: NOW,
+                    started_by: "event#rds:other".into(),
+                    done: true,
+                    started_at: 0,
+                }),
                 ..facts
             }),
             _ => None,
@@ -1488,7 +1494,12 @@ mod tests {
         ];
         let retried = match cluster("available", &readers) {
             DbObservation::Cluster(Some(facts)) => DbObservation::Cluster(Some(ClusterFacts {
-                failover_guard: Some(Cooldown { until: NOW + 60, started_by: "event#rds:earlier".into(), done: true }),
+                failover_guard: Some(Cooldown {
+                    until: NOW + 60,
+                    started_by: "event#rds:earlier".into(),
+                    done: true,
+                    started_at: 0,
+                }),
                 ..facts
             })),
             other => other,
@@ -1556,6 +1567,7 @@ mod tests {
                     until: NOW + 60,
                     started_by: guard::event_key(&failed.idempotency_key()),
                     done: true,
+                    started_at: 0,
                 }),
                 ..facts
             })),

@@ -11,7 +11,7 @@ use crate::states::Ec2State;
 use crate::time::{format_timestamp, EpochSeconds};
 use crate::watch::Watch;
 
-use super::converge::escalate;
+use super::converge::{escalate, LAUNCH_MARGIN_SECONDS};
 
 /// The state reason of an instance medic itself stopped (StopInstances); the recovery mark in the
 /// ledger tells it from a person's stop.
@@ -27,8 +27,41 @@ pub enum Finding {
     Impaired { instance_id: String, group: String, checks: String },
     /// A remediation past its deadline, not healed: one critical escalation.
     Unhealed { watch: Watch, deadline: EpochSeconds, seen: String },
+    /// An in-scope group with fewer members in service than desired for longer than its grace
+    /// period plus the launch margin, with no open remediation of medic's on it.
+    GroupShort { group: String, desired: i32, in_service: i32, since: EpochSeconds },
     /// Events medic's functions failed on after every retry, waiting in the dead-letter queue.
     DeadLetters(DeadLetters),
+}
+
+/// The ledger set of groups the sweep saw short of desired, each as `group|since`.
+pub const SHORT_GROUPS_KEY: &str = "sweep#short-groups";
+
+/// A short group as stored in [`SHORT_GROUPS_KEY`].
+pub fn short_member(group: &str, since: EpochSeconds) -> String {
+    format!("{group}|{since}")
+}
+
+/// The group and since-when of a stored member.
+pub fn parse_short_member(member: &str) -> Option<(&str, EpochSeconds)> {
+    let (group, since) = member.rsplit_once('|')?;
+    Some((group, since.parse().ok()?))
+}
+
+/// In-scope groups with fewer members in service than desired.
+pub fn short_groups<'a>(groups: &'a [GroupHealth], policy: &Policy) -> Vec<&'a GroupHealth> {
+    groups.iter().filter(|g| g.in_service() < g.desired && out_of_scope(policy.scope, &[&g.tags]).is_none()).collect()
+}
+
+/// A finding once a group has been short since `since` for longer than its grace period plus
+/// the launch margin.
+pub fn group_short(group: &GroupHealth, since: EpochSeconds, now: EpochSeconds) -> Option<Finding> {
+    (now - since > group.grace_seconds + LAUNCH_MARGIN_SECONDS).then(|| Finding::GroupShort {
+        group: group.name.clone(),
+        desired: group.desired,
+        in_service: group.in_service(),
+        since,
+    })
 }
 
 /// The dead-letter queue as the sweep saw it.
@@ -55,6 +88,7 @@ impl Finding {
             }
             Self::Impaired { instance_id, checks, .. } => format!("sweep:{instance_id}:impaired:{checks}"),
             Self::Unhealed { watch, .. } => format!("unhealed:{}", watch.id()),
+            Self::GroupShort { group, since, .. } => format!("sweep:{group}:short:{since}"),
             Self::DeadLetters(dlq) => format!("dlq:{}:{}:{}", dlq.queue, dlq.oldest_id, dlq.seen_at.div_euclid(86_400)),
         }
     }
@@ -63,6 +97,7 @@ impl Finding {
         match self {
             Self::Stopped { instance_id, .. } | Self::Impaired { instance_id, .. } => instance_id,
             Self::Unhealed { watch, .. } => watch.action.resource(),
+            Self::GroupShort { group, .. } => group,
             Self::DeadLetters(dlq) => &dlq.queue,
         }
     }
@@ -78,6 +113,9 @@ impl Finding {
             Self::Unhealed { watch, .. } => {
                 format!("the reconciler found {} of {} not healed", watch.action.name(), watch.action.resource())
             }
+            Self::GroupShort { group, desired, in_service, .. } => {
+                format!("the reconciler's sweep found {group} with {in_service} of {desired} desired instances in service")
+            }
             Self::DeadLetters(dlq) => format!("{} events wait in the dead-letter queue {}", dlq.count, dlq.queue),
         }
     }
@@ -86,7 +124,7 @@ impl Finding {
     pub fn instance(&self) -> Option<&str> {
         match self {
             Self::Stopped { instance_id, .. } | Self::Impaired { instance_id, .. } => Some(instance_id),
-            Self::Unhealed { .. } | Self::DeadLetters(_) => None,
+            Self::Unhealed { .. } | Self::GroupShort { .. } | Self::DeadLetters(_) => None,
         }
     }
 }
@@ -156,6 +194,23 @@ pub fn decide_finding(
             None => Plan::skip(instance_id, SkipReason::InstanceNotFound),
         },
         Finding::Unhealed { watch, deadline, seen } => escalate(watch, *deadline, seen),
+        Finding::GroupShort { group, desired, in_service, since } => Plan {
+            resource: group.clone(),
+            decision: Decision::Alert(Alert {
+                severity: Severity::Critical,
+                headline: format!("{group}: {in_service} of {desired} in service for {} min", (now - since) / 60),
+                reason: format!(
+                    "Auto Scaling group {group} has had fewer instances in service than desired ({in_service} of {desired}) since {}, longer than its health-check grace period plus {} min to launch: Auto Scaling is not bringing it back, and medic has no remediation of its own open on it",
+                    format_timestamp(*since),
+                    LAUNCH_MARGIN_SECONDS / 60
+                ),
+                advice: format!(
+                    "Read the group's activity history (aws autoscaling describe-scaling-activities --auto-scaling-group-name {group}) for launch failures: capacity, launch template or AMI, quotas, subnets. medic does not add instances to make up for it."
+                ),
+                scope_label: format!("asg {group}"),
+                held_back: None,
+            }),
+        },
         Finding::DeadLetters(dlq) => dead_letters_notice(dlq, now),
     }
 }
@@ -258,6 +313,32 @@ mod tests {
                 checks: "instance status check".into()
             }]
         );
+    }
+
+    #[test]
+    fn given_groups_short_of_desired_when_swept_then_a_finding_only_past_grace_plus_launch_margin() {
+        let serving =
+            GroupInstance { id: "i-1".into(), lifecycle_state: "InService".into(), health_status: "Healthy".into() };
+        let group = |name: &str, desired: i32, tags: Vec<(String, String)>| GroupHealth {
+            name: name.into(),
+            desired,
+            grace_seconds: 300,
+            tags,
+            instances: vec![serving.clone()],
+        };
+        let managed = vec![(MANAGED_TAG.to_owned(), "true".to_owned())];
+        let groups = [group("short", 2, managed.clone()), group("full", 1, managed), group("unmanaged", 2, vec![])];
+        let short: Vec<&str> = short_groups(&groups, &policy()).iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(short, ["short"]);
+        let since = NOW - 300 - LAUNCH_MARGIN_SECONDS;
+        assert_eq!(group_short(&groups[0], since, NOW), None);
+        let finding = group_short(&groups[0], since - 1, NOW).unwrap();
+        assert_eq!(finding.idempotency_key(), format!("sweep:short:short:{}", since - 1));
+        let plan = decide_finding(&finding, &InstanceObservation::default(), "1", "r", &policy(), NOW);
+        let Decision::Alert(alert) = plan.decision else { panic!("{plan:?}") };
+        assert_eq!(alert.severity, crate::plan::Severity::Critical);
+        assert_eq!(alert.headline, "short: 1 of 2 in service for 15 min");
+        assert_eq!(parse_short_member(&short_member("web|prod", 42)), Some(("web|prod", 42)));
     }
 
     #[test]
