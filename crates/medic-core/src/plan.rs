@@ -76,6 +76,11 @@ pub struct ReaderRecord {
     pub health_check_id: Option<String>,
 }
 
+/// The names (as [`Action::name`] gives them, and outcomes record them) of the actions that do
+/// something again when called again: reboot, stop for recovery, promote, reboot a replica, fail
+/// over.
+pub const NOT_IDEMPOTENT: [&str; 5] = ["reboot", "recover", "promote", "reboot-replica", "failover"];
+
 /// Blast-radius scope for standalone instances, which have no group to count against.
 pub const STANDALONE_SCOPE: &str = "account/standalone-instances";
 
@@ -110,14 +115,7 @@ impl Action {
     /// tell whether an interrupted attempt made the call simply makes it again. A reboot, a stop,
     /// a promotion or a failover is never repeated blindly.
     pub fn is_idempotent(&self) -> bool {
-        matches!(
-            self,
-            Self::ReplaceInstance { .. }
-                | Self::StartInstance { .. }
-                | Self::ScaleGroup { .. }
-                | Self::PointWriterRecord { .. }
-                | Self::SetReaderWeight { .. }
-        )
+        !NOT_IDEMPOTENT.contains(&self.name())
     }
 
     /// True for the start that completes medic's own stop for recovery: the breaker counted the

@@ -141,14 +141,13 @@ where
         let now = invocation.now;
         let tick = parse_tick(&event)?;
         let mut report = Report::default();
-        let (watches, stored) = self.open_watches().await?;
-        report.checked = watches.len();
-        let facts = self.observe_watches(&watches).await?;
+        let (judged, stored) = self.convergence(now).await?;
+        report.checked = judged.len();
         let watched_groups: BTreeSet<String> =
-            watches.iter().filter_map(|watch| to_observe(&watch.action).group).collect();
+            judged.iter().filter_map(|(watch, _)| to_observe(&watch.action).group).collect();
         let mut findings = Vec::new();
-        for watch in watches {
-            match converge(&watch, &facts.of(&watch), now) {
+        for (watch, convergence) in judged {
+            match convergence {
                 Convergence::Healed { seconds } => {
                     medic_aws::emf::emit(&medic_aws::emf::time_to_heal_record(
                         &watch.function,
@@ -231,6 +230,24 @@ where
                 Err(error) => report.errors.push(format!("{}: {error}", finding.resource())),
             }
         }
+    }
+
+    /// Every open remediation and how it stands now (read-only), with the stored members of each
+    /// watch (by watch id) for settling it.
+    pub async fn convergence(
+        &self,
+        now: EpochSeconds,
+    ) -> PortResult<(Vec<(Watch, Convergence)>, HashMap<String, Vec<String>>)> {
+        let (watches, stored) = self.open_watches().await?;
+        let facts = self.observe_watches(&watches).await?;
+        let judged = watches
+            .into_iter()
+            .map(|watch| {
+                let convergence = converge(&watch, &facts.of(&watch), now);
+                (watch, convergence)
+            })
+            .collect();
+        Ok((judged, stored))
     }
 
     async fn observe_and_decide(&self, finding: &Finding, tick: &Tick, now: EpochSeconds) -> PortResult<Plan> {

@@ -47,6 +47,77 @@ impl DynamoLedger {
     }
 }
 
+/// One ledger item as the operator CLI reads it: every attribute medic writes, where present.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerItem {
+    pub key: String,
+    pub status: Option<String>,
+    pub outcome: Option<String>,
+    pub completed_at: Option<EpochSeconds>,
+    pub until: Option<EpochSeconds>,
+    pub started_by: Option<String>,
+    pub started_at: Option<EpochSeconds>,
+    pub done: Option<bool>,
+    pub members: Vec<String>,
+    pub reason: Option<String>,
+    pub expires_at: Option<EpochSeconds>,
+}
+
+impl DynamoLedger {
+    /// Every item of the table (a paginated Scan): for the operator CLI, never for a function.
+    pub async fn scan(&self) -> PortResult<Vec<LedgerItem>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb:Scan", e))?;
+            items.extend(page.items().iter().map(|item| LedgerItem {
+                key: string_attr(item, "pk").unwrap_or_default().to_owned(),
+                status: string_attr(item, "status").map(str::to_owned),
+                outcome: string_attr(item, "outcome").map(str::to_owned),
+                completed_at: number_attr(item, "completed_at"),
+                until: number_attr(item, "until"),
+                started_by: string_attr(item, "started_by").map(str::to_owned),
+                started_at: number_attr(item, "started_at"),
+                done: item.get("done").and_then(|v| v.as_bool().ok()).copied(),
+                members: item.get("members").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default(),
+                reason: string_attr(item, "reason").map(str::to_owned),
+                expires_at: number_attr(item, "expires_at"),
+            }));
+            start = page.last_evaluated_key().filter(|key| !key.is_empty()).cloned();
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// Turns the pause switch on with its reason (quoted in every notice while it is on).
+    pub async fn pause(&self, reason: &str, now: EpochSeconds) -> PortResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(guard::PAUSE_KEY))
+            .item("reason", s(reason))
+            .item("started_at", n(now))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:PutItem(pause)", e))?;
+        Ok(())
+    }
+
+    /// Clears the pause switch.
+    pub async fn resume(&self) -> PortResult<()> {
+        self.delete(guard::PAUSE_KEY).await
+    }
+}
+
 const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
 
 fn s(text: &str) -> AttributeValue {
