@@ -19,6 +19,7 @@ FUNCTIONS = {
     "AlarmResponderFunction": "alarm-responder",
     "RdsRerouterFunction": "rds-rerouter",
     "NotifierFunction": "notifier",
+    "ReconcilerFunction": "reconciler",
 }
 # The deployment the patterns are checked for: alarm names in the files start with web-prod-.
 PARAMETERS = {"AlarmNamePrefix": "web-prod-"}
@@ -28,6 +29,7 @@ FILTERED_BY_DESIGN = {
     "alarm-responder/eventbridge-ok-transition.json": "OK transitions are forwarded only with NotifyOnOk=true",
     "rds-rerouter/instance-unknown-event-id.json": "the rule forwards only the EventIDs medic handles",
     "rds-rerouter/snapshot-event.json": "snapshot events are not DB instance or cluster events",
+    "reconciler/scheduled.json": "a schedule invokes the reconciler, no event pattern",
 }
 
 
@@ -44,7 +46,7 @@ def test_dashboard_and_alarms_on_medic_itself_exist_and_notify_the_ops_topic(tem
     dashboards = resources(template, "AWS::CloudWatch::Dashboard")
     assert len(dashboards) == 1
     body = json.dumps(dashboards["Dashboard"]["Properties"]["DashboardBody"])
-    for metric in ("Remediations", "Skipped", "BreakerOpen", "DecisionLatency", "ApproximateNumberOfMessagesVisible", "Errors", "Duration"):
+    for metric in ("Remediations", "Skipped", "BreakerOpen", "DecisionLatency", "ApproximateNumberOfMessagesVisible", "Errors", "Duration", "TimeToHeal"):
         assert metric in body, metric
     alarms = resources(template, "AWS::CloudWatch::Alarm")
     for function in FUNCTIONS:
@@ -123,6 +125,8 @@ def test_every_eventbridge_event_file_reaches_its_own_function_and_no_other(temp
     run = uuid.uuid4().hex[:6]
     inboxes = {}
     for rule_name, rule in resources(template, "AWS::Events::Rule").items():
+        if "ScheduleExpression" in rule["Properties"]:
+            continue
         function = rule["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0]
         if function not in inboxes:
             url = sqs.create_queue(QueueName=f"conformance-{run}-{FUNCTIONS[function]}")["QueueUrl"]
@@ -132,7 +136,7 @@ def test_every_eventbridge_event_file_reaches_its_own_function_and_no_other(temp
         name = f"conformance-{run}-{rule_name}"[:64]
         events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
         events.put_targets(Rule=name, Targets=[{"Id": "inbox", "Arn": inboxes[function][1]}])
-    assert set(inboxes) == set(FUNCTIONS), "every function has an EventBridge rule"
+    assert set(inboxes) == set(FUNCTIONS) - {"ReconcilerFunction"}, "every event-driven function has an EventBridge rule"
 
     def drained(url: str) -> int:
         count = 0
@@ -152,6 +156,20 @@ def test_every_eventbridge_event_file_reaches_its_own_function_and_no_other(temp
     for name, functions in reached.items():
         expected = [] if name in FILTERED_BY_DESIGN else [name.split("/")[0]]
         assert functions == expected, (name, FILTERED_BY_DESIGN.get(name, "should reach its own function only"), functions)
+
+
+def test_the_reconciler_runs_on_a_schedule_with_no_retry_and_a_dead_letter_queue(template):
+    schedules = [r for r in resources(template, "AWS::Events::Rule").values() if "ScheduleExpression" in r["Properties"]]
+    assert len(schedules) == 1
+    rule = schedules[0]["Properties"]
+    assert rule["ScheduleExpression"] == {"Fn::Sub": "rate(${ReconcileMinutes} minutes)"}
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["ReconcilerFunction", "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 0, "the next run is the retry"
+    assert template["Parameters"]["ReconcileMinutes"]["Default"] == 5
+    environment = template["Resources"]["ReconcilerFunction"]["Properties"]["Environment"]["Variables"]
+    assert environment["MEDIC_DLQ_URL"] == {"Ref": "DeadLetterQueue"}
+    assert environment["MEDIC_SWEEP_MAX_FINDINGS"] == {"Ref": "SweepMaxFindings"}
 
 
 def statements(template: dict, role: str) -> dict[str, dict]:
@@ -180,6 +198,7 @@ def test_rule14_iam_matches_the_code(template):
         "AlarmResponderFunctionRole": ({"autoscaling:SetDesiredCapacity", "autoscaling:SetInstanceHealth",
                                         "ec2:RebootInstances", "ec2:StopInstances"}, "aws:ResourceTag/medic:managed"),
         "RdsRerouterFunctionRole": ({"rds:PromoteReadReplica", "rds:RebootDBInstance"}, "rds:db-tag/medic:managed"),
+        "ReconcilerFunctionRole": ({"autoscaling:SetInstanceHealth", "ec2:StartInstances"}, "aws:ResourceTag/medic:managed"),
     }
     for role, (actions, key) in opted_out.items():
         deny = statements(template, role)["NeverActOnOptedOut"]
