@@ -115,6 +115,14 @@ class Runtime:
         self.close()
 
 
+def post_fault(kind: str, fault: dict) -> None:
+    """A fault moto cannot produce, from tests/harness/moto_faults.py (`db-status`, `instance-status`)."""
+    request = urllib.request.Request(
+        os.environ["AWS_ENDPOINT_URL"].rstrip("/") + f"/_medic_faults/{kind}",
+        data=json.dumps(fault).encode(), method="POST", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=5).close()
+
+
 def load_event(function: str, name: str, **detail) -> dict:
     """An events/ file; keyword arguments replace detail fields, and a fresh EventBridge id is
     given when any do (a new event about another resource)."""
@@ -155,13 +163,18 @@ class World:
     """Uniquely named resources in moto: ledger table, notice topic with an SQS inbox, and
     instances. Nothing is shared with other worlds, so tests need no global reset."""
 
-    def __init__(self, prefix: str):
+    def __init__(self, prefix: str, own_account: bool = False):
         self.name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-        self.ddb = boto3.client("dynamodb")
-        self.sns = boto3.client("sns")
-        self.sqs = boto3.client("sqs")
-        self.ec2 = boto3.client("ec2")
-        self.asg = boto3.client("autoscaling")
+        # An account of its own (tests/harness/moto_faults.py routes an access key ending in
+        # ACCOUNT and 12 digits to that account): for functions that list a whole account.
+        self.access_key = f"MEDICACCOUNT{uuid.uuid4().int % 10**11 + 2 * 10**11}" if own_account else None
+        self.session = boto3.Session(aws_access_key_id=self.access_key, aws_secret_access_key="testing",
+                                     aws_session_token="testing") if own_account else boto3.Session()
+        self.ddb = self.session.client("dynamodb")
+        self.sns = self.session.client("sns")
+        self.sqs = self.session.client("sqs")
+        self.ec2 = self.session.client("ec2")
+        self.asg = self.session.client("autoscaling")
         self.table = f"{self.name}-ledger"
         self.ddb.create_table(
             TableName=self.table,
@@ -180,6 +193,9 @@ class World:
     def env(self, **settings: str) -> dict[str, str]:
         """The function's environment, as template.yaml sets it, pointed at this world."""
         env = {"MEDIC_LEDGER_TABLE": self.table, "MEDIC_TOPIC_ARN": self.topic_arn, "MEDIC_ENVIRONMENT": "dev"}
+        if self.access_key:
+            env.update({"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing"})
         env.update({f"MEDIC_{k.upper()}": v for k, v in settings.items()})
         return env
 
@@ -216,7 +232,7 @@ class World:
 
     def metric_alarm(self, name: str, namespace: str, metric: str, dimensions: dict[str, str], operator: str,
                      threshold: float, tags: dict[str, str] | None = None) -> str:
-        cloudwatch = boto3.client("cloudwatch")
+        cloudwatch = self.session.client("cloudwatch")
         cloudwatch.put_metric_alarm(
             AlarmName=name, Namespace=namespace, MetricName=metric, Statistic="Average", Period=60,
             EvaluationPeriods=2, Threshold=threshold, ComparisonOperator=operator,
@@ -228,7 +244,7 @@ class World:
     def fire(self, alarm: str) -> str:
         """Puts the alarm into ALARM as a new transition (through OK first) and returns the
         transition's time as an alarm event carries it (medic acts only on a live alarm)."""
-        cloudwatch = boto3.client("cloudwatch")
+        cloudwatch = self.session.client("cloudwatch")
         for state in ("OK", "ALARM"):
             cloudwatch.set_alarm_state(AlarmName=alarm, StateValue=state, StateReason="set by the test bench")
         described = cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]
@@ -303,7 +319,7 @@ class World:
         [(id, az, ReplicaLag seconds or None)] (no backups), a private zone `zone_name` with the
         writer CNAME and one weighted reader CNAME (weight 100) per replica; the primary is tagged
         with the zone and both record names. Returns {zone_id, writer, reader}."""
-        rds, r53 = boto3.client("rds"), boto3.client("route53")
+        rds, r53 = self.session.client("rds"), self.session.client("route53")
         vpc = self.ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
         zone_id = r53.create_hosted_zone(
             Name=zone_name, CallerReference=str(uuid.uuid4()), HostedZoneConfig={"PrivateZone": True},
@@ -330,7 +346,7 @@ class World:
 
     def aurora(self, cluster: str, members: list[tuple[str, str]]) -> None:
         """An opted-in Aurora MySQL cluster; the first (id, az) member is the writer."""
-        rds = boto3.client("rds")
+        rds = self.session.client("rds")
         rds.create_db_cluster(
             DBClusterIdentifier=cluster, Engine="aurora-mysql", MasterUsername="admin",
             MasterUserPassword="password123", Tags=[{"Key": k, "Value": v} for k, v in MANAGED.items()],
@@ -345,38 +361,39 @@ class World:
         record = {"Name": name, "Type": "CNAME", "TTL": 60, "ResourceRecords": [{"Value": value}]}
         if weighted:
             record.update({"SetIdentifier": weighted[0], "Weight": weighted[1]})
-        boto3.client("route53").change_resource_record_sets(
+        self.session.client("route53").change_resource_record_sets(
             HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": record}]}
         )
 
     def record(self, zone_id: str, name: str, set_identifier: str | None = None) -> dict:
-        sets = boto3.client("route53").list_resource_record_sets(HostedZoneId=zone_id, StartRecordName=name)
+        sets = self.session.client("route53").list_resource_record_sets(HostedZoneId=zone_id, StartRecordName=name)
         return next(r for r in sets["ResourceRecordSets"] if r["Name"] == name and r.get("SetIdentifier") == set_identifier)
 
     def put_lag(self, db: str, metric: str, value: float) -> None:
-        boto3.client("cloudwatch").put_metric_data(
+        self.session.client("cloudwatch").put_metric_data(
             Namespace="AWS/RDS",
             MetricData=[{"MetricName": metric, "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": db}],
                          "Value": value}],
         )
 
     def db(self, db: str) -> dict:
-        return boto3.client("rds").describe_db_instances(DBInstanceIdentifier=db)["DBInstances"][0]
+        return self.session.client("rds").describe_db_instances(DBInstanceIdentifier=db)["DBInstances"][0]
 
     def fail_db(self, db: str) -> None:
         """A primary lost for good: stopped in moto, and reported `failed` from then on by
         tests/harness/moto_faults.py (moto cannot fail a DB instance)."""
         self.stop_db(db)
-        request = urllib.request.Request(
-            os.environ["AWS_ENDPOINT_URL"].rstrip("/") + "/_medic_faults/db-status",
-            data=json.dumps({"id": db, "status": "failed"}).encode(), method="POST",
-            headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(request, timeout=5).close()
+        post_fault("db-status", {"id": db, "status": "failed"})
+
+    def impair(self, instance_id: str, check: str = "system") -> None:
+        """EC2 reports the instance's `check` (system or instance) status check impaired, by
+        tests/harness/moto_faults.py (moto reports every check ok)."""
+        post_fault("instance-status", {"id": instance_id, "check": check, "status": "impaired"})
 
     def stop_db(self, db: str) -> None:
         """moto cannot fail a DB instance; a stopped primary stands in for a lost one."""
-        boto3.client("rds").stop_db_instance(DBInstanceIdentifier=db)
+        self.session.client("rds").stop_db_instance(DBInstanceIdentifier=db)
 
     def cluster_writer(self, cluster: str) -> str:
-        members = boto3.client("rds").describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0]["DBClusterMembers"]
+        members = self.session.client("rds").describe_db_clusters(DBClusterIdentifier=cluster)["DBClusters"][0]["DBClusterMembers"]
         return next(m["DBInstanceIdentifier"] for m in members if m["IsClusterWriter"])

@@ -74,9 +74,19 @@ pub fn time_to_heal_record(function: &str, action: &str, seconds: i64, timestamp
     })
 }
 
+static SILENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Stops [`emit`] for the rest of the process: for the operator CLI, whose dry-run decisions are
+/// no metrics and whose stdout is its answer.
+pub fn silence() {
+    SILENT.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Writes the record as one line on stdout, where Lambda's log capture picks it up.
 pub fn emit(record: &Value) {
-    println!("{record}");
+    if !SILENT.load(std::sync::atomic::Ordering::Relaxed) {
+        println!("{record}");
+    }
 }
 
 #[cfg(test)]

@@ -181,9 +181,20 @@ async fn one(
     }
     match invoker.invoke(&function_arn, &event).await {
         Ok(answer) => {
-            line(Some(function_arn), "redriven", format!("{} answered {}", function.name(), clip(&answer.to_string())))
+            line(Some(function_arn), "redriven", format!("{} answered {}", function.name(), summary(&answer)))
         }
         Err(why) => line(Some(function_arn), "failed", format!("{why}; the message is back in the queue")),
+    }
+}
+
+/// An outcome as `status [action] resource: reason`; anything else as (clipped) JSON.
+fn summary(answer: &Value) -> String {
+    match serde_json::from_value::<medic_core::Outcome>(answer.clone()) {
+        Ok(outcome) => {
+            let action = outcome.action.map_or(String::new(), |a| format!(" [{a}]"));
+            format!("{}{action} {}: {}", outcome.status.as_str(), outcome.resource, outcome.reason)
+        }
+        Err(_) => clip(&answer.to_string()),
     }
 }
 
