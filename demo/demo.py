@@ -11,11 +11,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "harness"))
 
-from medic_bench import EVENTS, MANAGED, Runtime, World, load_event  # noqa: E402
+from medic_bench import EVENTS, MANAGED, LambdaRouter, Runtime, World, load_event, medic_cli  # noqa: E402
 
 FUNCTION = "instance-healer"
 RESPONDER = "alarm-responder"
 REROUTER = "rds-rerouter"
+RECONCILER = "reconciler"
 COLOR = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 STARTED = time.monotonic()
 failures = []
@@ -278,8 +279,116 @@ def rds_scenarios(world: World, first_step: int, total: int) -> None:
         rerouter.close()
 
 
+def reconcile(runtime: Runtime) -> dict:
+    """One reconciler run (EventBridge's schedule), and what it found and did."""
+    started = time.monotonic()
+    report = runtime.invoke(load_event(RECONCILER, "scheduled.json"))
+    took = (time.monotonic() - started) * 1000
+    if "errorType" in report:
+        line("run", f"{report['errorType']} error: {report.get('errorMessage')}  ({took:.0f} ms)")
+        return {"findings": [], "healed": []}
+    line("run", f"checked {report['checked']} open remediation(s), {len(report['healed'])} healed, "
+                f"{len(report['findings'])} finding(s)  ({took:.0f} ms)")
+    for healed in report["healed"]:
+        line("healed", f"{healed['function']} {healed['action']} of {healed['resource']}: TimeToHeal {healed['seconds']} s")
+    for outcome in report["findings"]:
+        label = f" [{outcome['label']}]" if outcome.get("label") else ""
+        line("finding", f"{outcome['status']}{label} {outcome['resource']}: {outcome['reason']}")
+    return report
+
+
+def closed_loop_scenarios(first_step: int, total: int) -> None:
+    """The reconciler: what an event missed, a remediation that healed (TimeToHeal) and one that
+    could not, a dead letter redriven with `medic redrive`, and `medic status` at the end. Its own
+    account: the sweep lists a whole account."""
+    world = World("demo-loop", own_account=True)
+    group, instances = world.group(3, MANAGED)
+    dlq = world.sqs.create_queue(QueueName=f"{world.name}-dlq")["QueueUrl"]
+    # A margin of 0 s (the default is 600 s, plus the group's grace period) lets the demo see a
+    # replacement miss its deadline at once.
+    settings = dict(dry_run="false", launch_margin_seconds="0", dlq_url=dlq, stack_name=world.name)
+    reconciler = Runtime(RECONCILER, world.env(**settings))
+    healer = Runtime(FUNCTION, world.env(dry_run="false"))
+    try:
+        impaired, lost, doomed = instances
+        step(first_step, total, f"EC2 reports {impaired}'s status check impaired; the alarm's event never reaches medic")
+        world.impair(impaired, "system")
+        line("setup", f"{group}: {', '.join(instances)} (a new web tier in its own account)")
+        report = reconcile(reconciler)
+        check("the sweep found it and replaced it through Auto Scaling",
+              [f["status"] for f in report["findings"]] == ["acted"] and world.health(impaired) == "UNHEALTHY")
+        for notice in world.notices():
+            show_notice(notice)
+        world.asg.terminate_instance_in_auto_scaling_group(InstanceId=impaired, ShouldDecrementDesiredCapacity=False)
+        line("setup", f"Auto Scaling terminates {impaired} and launches its replacement (moto does not on its own)")
+        report = reconcile(reconciler)
+        check("the next run finds the group back to desired: healed, TimeToHeal recorded",
+              [h["action"] for h in report["healed"]] == ["replace"])
+        emf = [l for l in reconciler.log().splitlines() if '"TimeToHeal"' in l and l.startswith("{")]
+        if emf:
+            line("metric", emf[-1][:150] + ("..." if len(emf[-1]) > 150 else ""))
+        check("an EMF TimeToHeal metric line is in the function's log", bool(emf))
+
+        step(first_step + 1, total, f"A stop event for {lost} failed every retry and sits in the dead-letter queue")
+        world.stop(lost)
+        arn = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION}"
+        world.sqs.send_message(
+            QueueUrl=dlq, MessageBody=json.dumps(load_event(FUNCTION, "asg-instance-stopped.json", instance_id=lost)),
+            MessageAttributes={"TARGET_ARN": {"DataType": "String", "StringValue": arn}})
+        report = reconcile(reconciler)
+        notices = world.notices()
+        for notice in notices:
+            show_notice(notice)
+        check("the reconciler reports it, with the redrive command",
+              any("dead-letter queue" in n["subject"] and "medic redrive" in n["body"] for n in notices))
+        router = LambdaRouter({FUNCTION: healer})
+        try:
+            env = {**world.env(), "MEDIC_DLQ_URL": dlq, "AWS_ENDPOINT_URL_LAMBDA": router.url}
+            for args in (["redrive", "--dry-run"], ["redrive"]):
+                done = medic_cli(*args, env=env)
+                line("$", "medic " + " ".join(args))
+                for text in (done.stdout + done.stderr).splitlines():
+                    for wrapped in textwrap.wrap(text, 96) or [""]:
+                        line("", wrapped)
+        finally:
+            router.close()
+        check(f"the healer handled it: {lost} is UNHEALTHY", world.health(lost) == "UNHEALTHY")
+        depth = world.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])
+        check("the dead-letter queue is empty", depth["Attributes"]["ApproximateNumberOfMessages"] == "0")
+        world.notices()
+        world.asg.terminate_instance_in_auto_scaling_group(InstanceId=lost, ShouldDecrementDesiredCapacity=False)
+        line("setup", f"Auto Scaling replaces {lost}")
+        report = reconcile(reconciler)
+        check("the redriven replacement healed too", [h["action"] for h in report["healed"]] == ["replace"])
+
+        step(first_step + 2, total, f"{doomed} stops; medic replaces it, but the group cannot launch")
+        world.stop(doomed)
+        deliver(healer, load_event(FUNCTION, "asg-instance-stopped.json", instance_id=doomed))
+        world.notices()
+        time.sleep(1.1)
+        report = reconcile(reconciler)
+        notices = world.notices()
+        for notice in notices:
+            show_notice(notice)
+        check("one critical escalation: the replacement did not heal",
+              [n["severity"] for n in notices] == ["critical"] and "did not heal" in notices[0]["subject"])
+        check(f"no second attempt: {doomed} is still the Unhealthy member", world.health(doomed) == "UNHEALTHY")
+        report = reconcile(reconciler)
+        check("the next run escalates nothing again", world.notices() == [])
+
+        step(first_step + 3, total, "medic status")
+        status = medic_cli("status", env={**world.env()})
+        line("$", "medic status")
+        for text in status.stdout.splitlines():
+            line("", text)
+        check("medic status ran", status.returncode == 0 and "Open remediations" in status.stdout, status.stderr)
+    finally:
+        reconciler.close()
+        healer.close()
+
+
 def main() -> int:
-    total = 15
+    total = 19
     print(paint("1", "medic demo: self-healing on emulated AWS"))
     print(f"  emulated AWS (moto server): {os.environ['AWS_ENDPOINT_URL']}")
 
@@ -343,6 +452,7 @@ def main() -> int:
     safety_scenarios(world, 7, total)
     alarm_scenarios(world, 9, total)
     rds_scenarios(world, 12, total)
+    closed_loop_scenarios(16, total)
 
     print()
     if failures:

@@ -5,11 +5,14 @@ Interface Emulator, fed events over the Runtime API exactly as `sam local invoke
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import json
 import os
 import socket
 import subprocess
+import threading
 import time
+import urllib.parse
 import urllib.error
 import urllib.request
 import uuid
@@ -121,6 +124,46 @@ def post_fault(kind: str, fault: dict) -> None:
         os.environ["AWS_ENDPOINT_URL"].rstrip("/") + f"/_medic_faults/{kind}",
         data=json.dumps(fault).encode(), method="POST", headers={"Content-Type": "application/json"})
     urllib.request.urlopen(request, timeout=5).close()
+
+
+class LambdaRouter:
+    """The Lambda Invoke API for `medic redrive`: POST /2015-03-31/functions/<name or ARN>/invocations
+    goes to the emulator running that function (by the name after `function:`)."""
+
+    def __init__(self, runtimes: dict[str, Runtime]):
+        router = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                name = urllib.parse.unquote(self.path.split("/")[3]).split("function:")[-1].split(":")[0]
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                router.invoked.append(name)
+                answer = runtimes[name].invoke(json.loads(body))
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                if isinstance(answer, dict) and "errorType" in answer:
+                    self.send_header("X-Amz-Function-Error", "Unhandled")
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.invoked: list[str] = []
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def medic_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    binary = Path(os.environ.get("MEDIC_BOOTSTRAP_DIR", ROOT / "target" / "debug")) / "medic"
+    return subprocess.run([str(binary), *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
 
 
 def load_event(function: str, name: str, **detail) -> dict:

@@ -3,18 +3,9 @@ the scheduled event in events/reconciler, against moto; and `medic redrive` (the
 dead letters back to the real bootstraps through the Lambda Invoke API, which a small router here
 serves from the emulators (moto cannot run a function)."""
 
-import http.server
 import json
-import os
-import subprocess
-import threading
-import urllib.parse
-import urllib.request
-from pathlib import Path
 
-import pytest
-
-from medic_bench import MANAGED, ROOT, Runtime, World, load_event
+from medic_bench import MANAGED, ROOT, LambdaRouter, Runtime, World, load_event, medic_cli
 
 FUNCTION = "reconciler"
 
@@ -54,46 +45,6 @@ def test_given_an_event_for_another_function_when_invoked_then_non_retryable_err
         response = runtime.invoke(load_event("instance-healer", "asg-instance-stopped.json"))
     assert response["errorType"] == "NonRetryable", response
     assert "unsupported event: source `aws.ec2`" in response["errorMessage"], response
-
-
-class LambdaRouter:
-    """The Lambda Invoke API for `medic redrive`: POST /2015-03-31/functions/<name or ARN>/invocations
-    goes to the emulator running that function (by the name after `function:`)."""
-
-    def __init__(self, runtimes: dict[str, Runtime]):
-        router = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
-                name = urllib.parse.unquote(self.path.split("/")[3]).split("function:")[-1].split(":")[0]
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                router.invoked.append(name)
-                answer = runtimes[name].invoke(json.loads(body))
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                if isinstance(answer, dict) and "errorType" in answer:
-                    self.send_header("X-Amz-Function-Error", "Unhandled")
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.invoked: list[str] = []
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def medic_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    binary = Path(os.environ.get("MEDIC_BOOTSTRAP_DIR", ROOT / "target" / "debug")) / "medic"
-    return subprocess.run([str(binary), *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
 
 
 def test_given_a_dead_letter_when_redriven_then_its_function_handles_it_and_the_message_is_deleted():

@@ -61,6 +61,9 @@ pub struct Policy {
     /// Reconciler: at most this many findings (sweep findings, escalations) are decided per run;
     /// the rest wait for the next run, which starts with them (those handled are duplicates).
     pub sweep_max_findings: u32,
+    /// Reconciler: beyond a group's health-check grace period, how long a replacement or scaling
+    /// may take to launch and boot before medic escalates it (and how long a group may stay short).
+    pub launch_margin_seconds: i64,
 }
 
 pub const MIN_LEDGER_TTL_HOURS: i64 = 25;
@@ -97,6 +100,7 @@ impl Default for Policy {
             digest_delay_seconds: 60,
             launch_failure_threshold: 3,
             sweep_max_findings: 20,
+            launch_margin_seconds: 600,
         }
     }
 }
@@ -191,6 +195,7 @@ impl Policy {
                 500,
             )?)
             .unwrap_or(defaults.sweep_max_findings),
+            launch_margin_seconds: number("MEDIC_LAUNCH_MARGIN_SECONDS", defaults.launch_margin_seconds, 0, 3_600)?,
         })
     }
 }

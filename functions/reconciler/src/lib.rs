@@ -23,7 +23,7 @@ use medic_core::rds_rerouter::{Cluster, DbInstance, DnsRecord, RecordLocation};
 use medic_core::reconciler::{
     converge, decide_finding, group_short, impaired_members, parse_short_member, parse_tick, short_groups,
     short_member, stopped_standalone, to_observe, Convergence, DeadLetters, Finding, HealFacts, Tick, SHORT_GROUPS_KEY,
-    USER_STOP,
+    SHORT_TOLD, USER_STOP,
 };
 use medic_core::time::EpochSeconds;
 use medic_core::watch::{self, Watch, WATCHES_KEY};
@@ -221,7 +221,7 @@ where
                         decided += 1;
                     }
                     if let Finding::Unhealed { watch, .. } = &finding {
-                        if let Err(error) = self.settle(watch, stored).await {
+                        if let Err(error) = self.settle_escalated(watch, stored, now).await {
                             report.errors.push(format!("{}: {error}", finding.resource()));
                         }
                     }
@@ -230,6 +230,26 @@ where
                 Err(error) => report.errors.push(format!("{}: {error}", finding.resource())),
             }
         }
+    }
+
+    /// Closes an escalated watch. A group it left short is marked told, so the sweep does not
+    /// report the same shortage again while it lasts.
+    async fn settle_escalated(
+        &self,
+        watch: &Watch,
+        stored: &HashMap<String, Vec<String>>,
+        now: EpochSeconds,
+    ) -> PortResult<()> {
+        if let Some(group) = to_observe(&watch.action).group {
+            for member in self.ledger.set_members(SHORT_GROUPS_KEY).await? {
+                if parse_short_member(&member).is_some_and(|(name, _)| name == group) {
+                    self.ledger.remove_from_set(SHORT_GROUPS_KEY, &member).await?;
+                }
+            }
+            let told = short_member(&group, SHORT_TOLD);
+            self.ledger.add_to_set(SHORT_GROUPS_KEY, &told, now + watch::WATCHES_SECONDS).await?;
+        }
+        self.settle(watch, stored).await
     }
 
     /// Every open remediation and how it stands now (read-only), with the stored members of each
@@ -243,7 +263,7 @@ where
         let judged = watches
             .into_iter()
             .map(|watch| {
-                let convergence = converge(&watch, &facts.of(&watch), now);
+                let convergence = converge(&watch, &facts.of(&watch), self.policy.launch_margin_seconds, now);
                 (watch, convergence)
             })
             .collect();
@@ -374,7 +394,7 @@ where
                     now
                 }
             };
-            findings.extend(group_short(group, since, now));
+            findings.extend(group_short(group, since, &self.policy, now));
         }
         for (group, (_, member)) in seen {
             if !short.iter().any(|g| g.name == group) {

@@ -10,7 +10,6 @@
 
 use medic_aws::adapters::dynamodb::DynamoLedger;
 use medic_aws::ports::Ledger;
-use medic_core::reconciler::LAUNCH_MARGIN_SECONDS;
 use medic_core::watch::WATCHES_KEY;
 use medic_core::{guard, Policy, Status};
 use medic_testbench::{now, unique, World, MANAGED};
@@ -192,7 +191,7 @@ async fn given_a_replacement_the_group_cannot_launch_when_past_its_deadline_then
     let within = reconcile(&world, started + 60).await;
     assert_eq!((within.waiting, within.findings.len()), (1, 0), "{within:?}");
 
-    let late = started + LAUNCH_MARGIN_SECONDS + 1;
+    let late = started + Policy::default().launch_margin_seconds + 1;
     let report = reconcile(&world, late).await;
 
     assert_eq!(report.findings.len(), 1, "{report:?}");
@@ -209,6 +208,8 @@ async fn given_a_replacement_the_group_cannot_launch_when_past_its_deadline_then
 
     let after = reconcile(&world, late + 300).await;
     assert!(after.findings.is_empty(), "{after:?}");
+    let much_later = reconcile(&world, late + 300 + 2 * Policy::default().launch_margin_seconds).await;
+    assert!(much_later.findings.is_empty(), "the shortage it escalated is not reported again: {much_later:?}");
     assert!(world.notices().await.is_empty(), "one escalation");
 }
 
@@ -299,7 +300,7 @@ async fn given_a_group_short_of_desired_with_no_remediation_of_medics_when_past_
     let first = reconcile(&world, first_seen).await;
     assert!(first.findings.is_empty(), "short, but not for long yet: {first:?}");
 
-    let late = first_seen + LAUNCH_MARGIN_SECONDS + 1;
+    let late = first_seen + Policy::default().launch_margin_seconds + 1;
     let report = reconcile(&world, late).await;
     assert_eq!(report.findings.len(), 1, "{report:?}");
     assert_eq!(report.findings[0].status, Status::Alerted);

@@ -8,8 +8,6 @@ use crate::rds_rerouter::{fqdn, Cluster, DbInstance, DnsRecord, RecordLocation};
 use crate::time::{format_timestamp, EpochSeconds};
 use crate::watch::Watch;
 
-/// Beyond a group's health-check grace period: time to launch and boot a replacement.
-pub const LAUNCH_MARGIN_SECONDS: i64 = 600;
 /// For an instance to reach `running` after a start or reboot.
 pub const INSTANCE_SECONDS: i64 = 600;
 /// For a stopped-for-recovery instance to be running again: the stop, its event, the start.
@@ -70,9 +68,10 @@ pub fn to_observe(action: &Action) -> ToObserve {
     }
 }
 
-/// Healed, still within its time, or overdue with what is seen instead.
-pub fn converge(watch: &Watch, facts: &HealFacts, now: EpochSeconds) -> Convergence {
-    let (healed, seen, allowed) = judge(&watch.action, facts);
+/// Healed, still within its time, or overdue with what is seen instead. A replacement or
+/// scaling has the group's grace period plus `launch_margin` seconds.
+pub fn converge(watch: &Watch, facts: &HealFacts, launch_margin: i64, now: EpochSeconds) -> Convergence {
+    let (healed, seen, allowed) = judge(&watch.action, facts, launch_margin);
     let deadline = watch.started_at + allowed;
     if healed {
         Convergence::Healed { seconds: (now - watch.started_at).max(0) }
@@ -84,7 +83,7 @@ pub fn converge(watch: &Watch, facts: &HealFacts, now: EpochSeconds) -> Converge
 }
 
 /// Whether the action's effect holds, what is seen, and how long it may take.
-fn judge(action: &Action, facts: &HealFacts) -> (bool, String, i64) {
+fn judge(action: &Action, facts: &HealFacts, launch_margin: i64) -> (bool, String, i64) {
     let instance_state = |id: &str| match &facts.instance {
         Some(instance) => (instance.state == "running", format!("{id} is {}", instance.state)),
         None => (false, format!("{id} no longer exists")),
@@ -102,10 +101,10 @@ fn judge(action: &Action, facts: &HealFacts) -> (bool, String, i64) {
                 (
                     !still_serving && in_service >= desired,
                     format!("{group} has {in_service} of {desired} desired instances in service; {member}"),
-                    found.grace_seconds + LAUNCH_MARGIN_SECONDS,
+                    found.grace_seconds + launch_margin,
                 )
             }
-            None => (false, format!("group {group} no longer exists"), LAUNCH_MARGIN_SECONDS),
+            None => (false, format!("group {group} no longer exists"), launch_margin),
         },
         Action::ScaleGroup { group, from, to } => match &facts.group {
             Some(found) => {
@@ -114,10 +113,10 @@ fn judge(action: &Action, facts: &HealFacts) -> (bool, String, i64) {
                 (
                     reached,
                     format!("{group} has {in_service} in service (desired now {}, medic set {to})", found.desired),
-                    found.grace_seconds + LAUNCH_MARGIN_SECONDS,
+                    found.grace_seconds + launch_margin,
                 )
             }
-            None => (false, format!("group {group} no longer exists"), LAUNCH_MARGIN_SECONDS),
+            None => (false, format!("group {group} no longer exists"), launch_margin),
         },
         Action::StartInstance { instance_id, .. } | Action::RebootInstance { instance_id } => {
             let (healed, seen) = instance_state(instance_id);
@@ -194,7 +193,7 @@ pub fn escalate(watch: &Watch, deadline: EpochSeconds, seen: &str) -> Plan {
                 format_timestamp(deadline)
             ),
             advice: advice(action),
-            scope_label: action.breaker_scope(),
+            scope_label: action.scope_label(),
             held_back: None,
         }),
     }
@@ -238,6 +237,7 @@ mod tests {
     use crate::rds_rerouter::ClusterMember;
 
     const START: EpochSeconds = 1_000_000;
+    const LAUNCH_MARGIN_SECONDS: i64 = 600;
 
     fn watch(action: Action) -> Watch {
         Watch { function: "instance-healer".into(), event: "event#eventbridge:e1".into(), action, started_at: START }
@@ -415,7 +415,7 @@ mod tests {
             ("failover: writer unchanged", failover, cluster("orders-1"), Err("orders's writer is orders-1")),
         ];
         for (name, action, facts, expected) in cases {
-            let got = converge(&watch(action), &facts, late);
+            let got = converge(&watch(action), &facts, LAUNCH_MARGIN_SECONDS, late);
             match expected {
                 Ok(()) => assert_eq!(got, Convergence::Healed { seconds: 10_000 }, "{name}"),
                 Err(seen) => {
@@ -432,8 +432,14 @@ mod tests {
     fn given_a_replacement_not_yet_healed_when_within_grace_plus_launch_margin_then_waiting_until_then() {
         let facts = group(2, vec![member("i-1", "InService", "Healthy")]);
         let deadline = START + 300 + LAUNCH_MARGIN_SECONDS;
-        assert_eq!(converge(&watch(replace()), &facts, deadline), Convergence::Waiting { deadline });
-        assert!(matches!(converge(&watch(replace()), &facts, deadline + 1), Convergence::Overdue { .. }));
+        assert_eq!(
+            converge(&watch(replace()), &facts, LAUNCH_MARGIN_SECONDS, deadline),
+            Convergence::Waiting { deadline }
+        );
+        assert!(matches!(
+            converge(&watch(replace()), &facts, LAUNCH_MARGIN_SECONDS, deadline + 1),
+            Convergence::Overdue { .. }
+        ));
     }
 
     #[test]

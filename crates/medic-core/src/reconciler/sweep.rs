@@ -11,7 +11,7 @@ use crate::states::Ec2State;
 use crate::time::{format_timestamp, EpochSeconds};
 use crate::watch::Watch;
 
-use super::converge::{escalate, LAUNCH_MARGIN_SECONDS};
+use super::converge::escalate;
 
 /// The state reason of an instance medic itself stopped (StopInstances); the recovery mark in the
 /// ledger tells it from a person's stop.
@@ -37,6 +37,10 @@ pub enum Finding {
 /// The ledger set of groups the sweep saw short of desired, each as `group|since`.
 pub const SHORT_GROUPS_KEY: &str = "sweep#short-groups";
 
+/// The "since" of a group whose shortage a human was already told of (an escalation of medic's
+/// own remediation on it): no group-short notice while that shortage lasts.
+pub const SHORT_TOLD: EpochSeconds = EpochSeconds::MAX;
+
 /// A short group as stored in [`SHORT_GROUPS_KEY`].
 pub fn short_member(group: &str, since: EpochSeconds) -> String {
     format!("{group}|{since}")
@@ -55,8 +59,9 @@ pub fn short_groups<'a>(groups: &'a [GroupHealth], policy: &Policy) -> Vec<&'a G
 
 /// A finding once a group has been short since `since` for longer than its grace period plus
 /// the launch margin.
-pub fn group_short(group: &GroupHealth, since: EpochSeconds, now: EpochSeconds) -> Option<Finding> {
-    (now - since > group.grace_seconds + LAUNCH_MARGIN_SECONDS).then(|| Finding::GroupShort {
+pub fn group_short(group: &GroupHealth, since: EpochSeconds, policy: &Policy, now: EpochSeconds) -> Option<Finding> {
+    let told = since == SHORT_TOLD;
+    (!told && now - since > group.grace_seconds + policy.launch_margin_seconds).then(|| Finding::GroupShort {
         group: group.name.clone(),
         desired: group.desired,
         in_service: group.in_service(),
@@ -202,7 +207,7 @@ pub fn decide_finding(
                 reason: format!(
                     "Auto Scaling group {group} has had fewer instances in service than desired ({in_service} of {desired}) since {}, longer than its health-check grace period plus {} min to launch: Auto Scaling is not bringing it back, and medic has no remediation of its own open on it",
                     format_timestamp(*since),
-                    LAUNCH_MARGIN_SECONDS / 60
+                    policy.launch_margin_seconds / 60
                 ),
                 advice: format!(
                     "Read the group's activity history (aws autoscaling describe-scaling-activities --auto-scaling-group-name {group}) for launch failures: capacity, launch template or AMI, quotas, subnets. medic does not add instances to make up for it."
@@ -330,15 +335,16 @@ mod tests {
         let groups = [group("short", 2, managed.clone()), group("full", 1, managed), group("unmanaged", 2, vec![])];
         let short: Vec<&str> = short_groups(&groups, &policy()).iter().map(|g| g.name.as_str()).collect();
         assert_eq!(short, ["short"]);
-        let since = NOW - 300 - LAUNCH_MARGIN_SECONDS;
-        assert_eq!(group_short(&groups[0], since, NOW), None);
-        let finding = group_short(&groups[0], since - 1, NOW).unwrap();
+        let since = NOW - 300 - policy().launch_margin_seconds;
+        assert_eq!(group_short(&groups[0], since, &policy(), NOW), None);
+        let finding = group_short(&groups[0], since - 1, &policy(), NOW).unwrap();
         assert_eq!(finding.idempotency_key(), format!("sweep:short:short:{}", since - 1));
         let plan = decide_finding(&finding, &InstanceObservation::default(), "1", "r", &policy(), NOW);
         let Decision::Alert(alert) = plan.decision else { panic!("{plan:?}") };
         assert_eq!(alert.severity, crate::plan::Severity::Critical);
         assert_eq!(alert.headline, "short: 1 of 2 in service for 15 min");
         assert_eq!(parse_short_member(&short_member("web|prod", 42)), Some(("web|prod", 42)));
+        assert_eq!(group_short(&groups[0], SHORT_TOLD, &policy(), NOW), None, "already told");
     }
 
     #[test]
