@@ -8,6 +8,9 @@
   POST /_medic_faults/instance-status with {"id": "i-...", "check": "system" or "instance",
   "status": "impaired"} makes DescribeInstanceStatus report that check impaired; "status": null
   takes it back;
+- a promoted read replica that is a replica no more: moto promotes it but keeps reporting its
+  source (ReadReplicaSourceDBInstanceIdentifier), which RDS clears; after a PromoteReadReplica
+  passes through here, DescribeDBInstances answers leave that source out for the promoted instance;
 - one AWS account per test world: a request signed with an access key id that ends in
   `ACCOUNT` and 12 digits runs in that account (moto's `x-moto-account-id`), so a test that lists
   a whole account (the reconciler's sweep) sees only its own resources.
@@ -37,6 +40,7 @@ class Faults:
         self.lock = threading.Lock()
         self.db_status: dict[str, str] = {}
         self.instance_status: dict[tuple[str, str], str] = {}
+        self.promoted: set[str] = set()
 
     def __call__(self, environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -59,10 +63,13 @@ class Faults:
                     faults.pop(key, None)
             start_response("204 No Content", [])
             return [b""]
-        action = parse_qs(body.decode("utf-8", errors="replace")).get("Action", [""])[0]
+        query = parse_qs(body.decode("utf-8", errors="replace"))
+        action = query.get("Action", [""])[0]
         with self.lock:
-            if action == "DescribeDBInstances" and self.db_status:
-                rewrite = self.db_rewrite(dict(self.db_status))
+            if action == "PromoteReadReplica":
+                self.promoted.update(query.get("DBInstanceIdentifier", []))
+            if action == "DescribeDBInstances" and (self.db_status or self.promoted):
+                rewrite = self.db_rewrite(dict(self.db_status), set(self.promoted))
             elif action == "DescribeInstanceStatus" and self.instance_status:
                 rewrite = self.instance_rewrite(dict(self.instance_status))
             else:
@@ -82,13 +89,17 @@ class Faults:
         return [answer]
 
     @staticmethod
-    def db_rewrite(faults: dict[str, str]):
+    def db_rewrite(faults: dict[str, str], promoted: set[str]):
         def one(match: re.Match) -> bytes:
             block = match.group(0)
-            for db, status in faults.items():
-                if f"<DBInstanceIdentifier>{db}</DBInstanceIdentifier>".encode() in block:
-                    block = re.sub(rb"<DBInstanceStatus>[^<]*</DBInstanceStatus>",
-                                   f"<DBInstanceStatus>{status}</DBInstanceStatus>".encode(), block)
+            identifier = re.search(rb"<DBInstanceIdentifier>([^<]*)</DBInstanceIdentifier>", block)
+            db = identifier.group(1).decode() if identifier else ""
+            if db in faults:
+                block = re.sub(rb"<DBInstanceStatus>[^<]*</DBInstanceStatus>",
+                               f"<DBInstanceStatus>{faults[db]}</DBInstanceStatus>".encode(), block)
+            if db in promoted:
+                block = re.sub(rb"<ReadReplicaSourceDBInstanceIdentifier>[^<]*</ReadReplicaSourceDBInstanceIdentifier>",
+                               b"", block)
             return block
 
         return lambda answer: DB_INSTANCE.sub(one, answer)

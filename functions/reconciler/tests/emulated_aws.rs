@@ -341,3 +341,151 @@ async fn given_more_findings_than_a_run_may_decide_when_reconciled_twice_then_th
         assert_eq!(world.ec2_state(instance).await, "running", "{instance}");
     }
 }
+
+/// Makes `action` through the real adapter, records its watch as the engine does, and returns
+/// when it was made.
+async fn act_and_watch(world: &World, action: &medic_core::Action) -> i64 {
+    use medic_aws::ports::Remediator;
+    let sdk = &world.sdk;
+    let applied = match action {
+        medic_core::Action::PromoteReplica { .. }
+        | medic_core::Action::RebootReplica { .. }
+        | medic_core::Action::FailoverCluster { .. } => {
+            medic_aws::adapters::rds::AwsRds::new(aws_sdk_rds::Client::new(sdk)).apply(action).await
+        }
+        medic_core::Action::PointWriterRecord { .. } | medic_core::Action::SetReaderWeight { .. } => {
+            medic_aws::adapters::route53::AwsDns::new(aws_sdk_route53::Client::new(sdk)).apply(action).await
+        }
+        _ => medic_aws::adapters::instances::AwsInstances::new(world.autoscaling(), world.ec2()).apply(action).await,
+    };
+    applied.unwrap();
+    let at = now();
+    let watch = medic_core::watch::Watch {
+        function: "test".into(),
+        event: format!("event#{}", unique("e")),
+        action: action.clone(),
+        started_at: at,
+    };
+    ledger(world).add_to_set(WATCHES_KEY, &watch.member(), at + 3_600).await.unwrap();
+    at
+}
+
+/// Reconciles past every deadline: one remediation, healed or escalated with what is seen.
+async fn judged(world: &World, at: i64) -> Result<(), String> {
+    let report = reconcile(world, at + 7_200).await;
+    let notices = world.notices().await;
+    if report.healed.len() == 1 && notices.is_empty() {
+        return Ok(());
+    }
+    let escalation: Vec<&(String, String, String)> =
+        notices.iter().filter(|(_, severity, body)| severity == "critical" && body.contains(" not healed.")).collect();
+    assert_eq!((report.healed.len(), escalation.len()), (0, 1), "{report:?}\n{notices:?}");
+    Err(escalation[0].2.clone())
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_each_instance_and_group_action_when_its_effect_holds_or_is_undone_then_healed_or_escalated() {
+    let world = World::in_own_account("convergeec2").await;
+    let (group, _) = world.group(2, 0, &[MANAGED]).await;
+    let instance = world.standalone(&[MANAGED]).await;
+
+    let scale = medic_core::Action::ScaleGroup { group: group.clone(), from: 2, to: 3 };
+    let at = act_and_watch(&world, &scale).await;
+    assert_eq!(judged(&world, at).await, Ok(()), "scale-out reached 3");
+    let at = act_and_watch(&world, &scale).await;
+    world
+        .autoscaling()
+        .set_desired_capacity()
+        .auto_scaling_group_name(&group)
+        .desired_capacity(2)
+        .send()
+        .await
+        .unwrap();
+    let seen = judged(&world, at).await.unwrap_err();
+    assert!(seen.contains(&format!("{group} has 2 in service (desired now 2, medic set 3)")), "{seen}");
+
+    let reboot = medic_core::Action::RebootInstance { instance_id: instance.clone() };
+    let at = act_and_watch(&world, &reboot).await;
+    assert_eq!(judged(&world, at).await, Ok(()), "running after the reboot");
+
+    let recover = medic_core::Action::StopForRecovery { instance_id: instance.clone() };
+    let at = act_and_watch(&world, &recover).await;
+    let seen = judged(&world, at).await.unwrap_err();
+    assert!(seen.contains(&format!("{instance} is stopped")), "never started again: {seen}");
+    let at = act_and_watch(&world, &recover).await;
+    world.ec2().start_instances().instance_ids(&instance).send().await.unwrap();
+    assert_eq!(judged(&world, at).await, Ok(()), "started again on new hardware");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_each_database_and_record_action_when_its_effect_holds_or_is_undone_then_healed_or_escalated() {
+    use medic_core::plan::ReaderRecord;
+    use medic_core::Action;
+    let world = World::in_own_account("convergerds").await;
+    let stack = world.db_stack(&[("us-east-1b", Some(3.0)), ("us-east-1c", Some(4.0))]).await;
+    let (promoted, broken) = (&stack.replicas[0], &stack.replicas[1]);
+
+    let promote =
+        Action::PromoteReplica { primary: stack.primary.clone(), replica: promoted.clone(), backup_retention_days: 1 };
+    let at = act_and_watch(&world, &promote).await;
+    assert_eq!(judged(&world, at).await, Ok(()), "a standalone, available writer");
+
+    let endpoint = world.db(promoted).await.endpoint;
+    let writer = Action::PointWriterRecord {
+        primary: stack.primary.clone(),
+        zone_id: stack.zone_id.clone(),
+        record_name: stack.writer_record.clone(),
+        endpoint: endpoint.clone(),
+        ttl: 60,
+        health_check_id: None,
+    };
+    let at = act_and_watch(&world, &writer).await;
+    assert_eq!(judged(&world, at).await, Ok(()), "the writer record resolves to it");
+    let at = act_and_watch(&world, &writer).await;
+    world.upsert_cname(&stack.zone_id, &stack.writer_record, "someone-else.example", None).await;
+    let seen = judged(&world, at).await.unwrap_err();
+    assert!(seen.contains("→ someone-else.example"), "{seen}");
+
+    let reader = ReaderRecord {
+        primary: stack.primary.clone(),
+        replica: broken.clone(),
+        zone_id: stack.zone_id.clone(),
+        record_name: stack.reader_record.clone(),
+        endpoint: world.db(broken).await.endpoint,
+        ttl: 60,
+        health_check_id: None,
+    };
+    let out = Action::SetReaderWeight { reader: reader.clone(), from: 100, to: 0 };
+    let at = act_and_watch(&world, &out).await;
+    assert_eq!(judged(&world, at).await, Ok(()), "out of the reader set");
+    let at = act_and_watch(&world, &out).await;
+    world.upsert_cname(&stack.zone_id, &stack.reader_record, &reader.endpoint, Some((broken, 100))).await;
+    let seen = judged(&world, at).await.unwrap_err();
+    assert!(seen.contains(&format!("weight for {broken} is 100")), "{seen}");
+
+    let reboot = Action::RebootReplica { primary: stack.primary.clone(), replica: broken.clone() };
+    let at = act_and_watch(&world, &reboot).await;
+    assert_eq!(judged(&world, at).await, Ok(()), "available after its reboot");
+    let at = act_and_watch(&world, &reboot).await;
+    // moto cannot stop a replica; moto_faults reports it failed.
+    medic_testbench::post_fault("db-status", &json!({"id": broken, "status": "failed"})).await;
+    let seen = judged(&world, at).await.unwrap_err();
+    assert!(seen.contains(&format!("{broken} is failed")), "{seen}");
+
+    let (cluster, members) = world.aurora(&["us-east-1b"]).await;
+    let failover = Action::FailoverCluster { cluster: cluster.clone(), target: members[1].clone() };
+    let at = act_and_watch(&world, &failover).await;
+    assert_eq!(judged(&world, at).await, Ok(()), "the chosen reader writes");
+    let back = Action::FailoverCluster { cluster: cluster.clone(), target: members[0].clone() };
+    let at = act_and_watch(&world, &failover).await;
+    act_and_watch(&world, &back).await;
+    let report = reconcile(&world, at + 7_200).await;
+    let notices = world.notices().await;
+    assert_eq!(report.healed.len(), 1, "the failover back healed: {report:?}");
+    assert!(
+        notices.iter().any(|(_, _, b)| b.contains(" not healed.") && b.contains(&format!("{cluster}'s writer is {}", members[0]))),
+        "the first failover, undone, is escalated: {notices:?}"
+    );
+}
