@@ -212,5 +212,6 @@ def test_rule14_iam_matches_the_code(template):
     grant = statements(template, "InstanceHealerFunctionRole")["CreateGrantsForEncryptedVolumes"]
     assert (grant["Effect"], grant["Action"]) == ("Allow", "kms:CreateGrant")
     assert grant["Condition"]["Bool"] == {"kms:GrantIsForAWSResource": "true"}
-    change = json.dumps(statements(template, "RdsRerouterFunctionRole")["ChangeOnlyCnameRecordsInTheDbZone"])
-    assert "route53:ChangeResourceRecordSetsNormalizedRecordNames" in change and "HasDbRecordNames" in change, change
+    for role in ("RdsRerouterFunctionRole", "ReconcilerFunctionRole"):
+        change = json.dumps(statements(template, role)["ChangeOnlyCnameRecordsInTheDbZone"])
+        assert "route53:ChangeResourceRecordSetsNormalizedRecordNames" in change and "HasDbRecordNames" in change, (role, change)

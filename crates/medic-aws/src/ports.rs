@@ -127,6 +127,11 @@ pub trait DbInspector {
     fn db_cluster(&self, id: &str) -> impl Future<Output = PortResult<Option<Cluster>>> + Send;
 }
 
+/// Every DB instance of the account and region (all pages): what the reconciler sweeps.
+pub trait DbLister {
+    fn db_instances(&self) -> impl Future<Output = PortResult<Vec<DbInstance>>> + Send;
+}
+
 /// The latest replica-lag datapoint of a DB instance (`ReplicaLag`, or `AuroraReplicaLag` for an
 /// Aurora reader), in seconds; `None` when CloudWatch has none in the last few minutes.
 pub trait LagInspector {

@@ -206,6 +206,7 @@ pub async fn explain(
                 fleet: aws.fleet,
                 databases: aws.databases,
                 dns: aws.dns,
+                metrics: aws.metrics,
                 dead_letters: aws.dead_letters,
                 ledger: ReadOnly(aws.ledger),
                 notifier: &notices,

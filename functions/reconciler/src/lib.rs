@@ -8,22 +8,24 @@ use std::collections::{BTreeSet, HashMap};
 
 use medic_aws::adapters::dynamodb::DynamoLedger;
 use medic_aws::adapters::instances::AwsInstances;
+use medic_aws::adapters::metrics::AwsMetrics;
 use medic_aws::adapters::rds::AwsRds;
 use medic_aws::adapters::route53::AwsDns;
 use medic_aws::adapters::sns::SnsNotifier;
 use medic_aws::adapters::sqs::SqsDeadLetters;
 use medic_aws::ports::{
-    DbInspector, DeadLetterQueue, DnsInspector, FleetInspector, InstanceInspector, Ledger, Notifier, PortResult,
-    Remediator,
+    DbInspector, DbLister, DeadLetterQueue, DnsInspector, FleetInspector, InstanceInspector, LagInspector, Ledger,
+    Notifier, PortResult, Remediator, Remediators,
 };
 use medic_aws::{Engine, HandlerError, Invocation, MedicConfig, PortError};
 use medic_core::fleet::GroupHealth;
 use medic_core::guard;
-use medic_core::rds_rerouter::{Cluster, DbInstance, DnsRecord, RecordLocation};
+use medic_core::rds_rerouter::{Cluster, DbInstance, DnsRecord, RecordLocation, ReplicaFacts};
 use medic_core::reconciler::{
-    converge, decide_finding, group_short, impaired_members, parse_short_member, parse_tick, short_groups,
-    short_member, stopped_standalone, to_observe, Convergence, DeadLetters, Finding, HealFacts, Tick, SHORT_GROUPS_KEY,
-    SHORT_TOLD, USER_STOP,
+    converge, decide_finding, group_short, impaired_members, parse_short_member, parse_tick, reader_replicas,
+    reader_weight, replica_to_put_back, replica_to_take_out, short_groups, short_member, stopped_standalone,
+    to_observe, Convergence, DeadLetters, Finding, FindingFacts, HealFacts, Tick, SHORT_GROUPS_KEY, SHORT_TOLD,
+    USER_STOP,
 };
 use medic_core::time::EpochSeconds;
 use medic_core::watch::{self, Watch, WATCHES_KEY};
@@ -55,19 +57,23 @@ impl DeadLetterSettings {
 
 /// Everything the handler needs, built once per cold start.
 #[derive(Debug)]
-pub struct Reconciler<F, D, Z, Q, L, N> {
+pub struct Reconciler<F, D, Z, M, Q, L, N> {
     /// EC2 and Auto Scaling: the sweep's lists, observation, and the instance remediations.
     pub fleet: F,
-    /// RDS and Route 53: read-only, to check the database remediations converged.
+    /// RDS and Route 53: the replica sweep, the database remediations' convergence, and the
+    /// reader-set changes the sweep makes.
     pub databases: D,
     pub dns: Z,
+    /// Replica lag, for a replica the sweep may put back.
+    pub metrics: M,
     pub dead_letters: Option<(Q, DeadLetterSettings)>,
     pub ledger: L,
     pub notifier: N,
     pub policy: Policy,
 }
 
-pub type AwsReconciler = Reconciler<AwsInstances, AwsRds, AwsDns, SqsDeadLetters, DynamoLedger, SnsNotifier>;
+pub type AwsReconciler =
+    Reconciler<AwsInstances, AwsRds, AwsDns, AwsMetrics, SqsDeadLetters, DynamoLedger, SnsNotifier>;
 
 impl AwsReconciler {
     pub async fn from_env() -> Result<Self, HandlerError> {
@@ -85,6 +91,7 @@ impl AwsReconciler {
             fleet: AwsInstances::new(aws_sdk_autoscaling::Client::new(sdk), aws_sdk_ec2::Client::new(sdk)),
             databases: AwsRds::new(aws_sdk_rds::Client::new(sdk)),
             dns: AwsDns::new(aws_sdk_route53::Client::new(sdk)),
+            metrics: AwsMetrics::new(aws_sdk_cloudwatch::Client::new(sdk)),
             dead_letters: dead_letters.map(|settings| {
                 (SqsDeadLetters::new(aws_sdk_sqs::Client::new(sdk), settings.queue_url.clone()), settings)
             }),
@@ -124,11 +131,12 @@ pub struct Report {
 /// No finding starts with less time than this left: the next run takes it.
 const MIN_TIME_FOR_A_FINDING_MS: i64 = 10_000;
 
-impl<F, D, Z, Q, L, N> Reconciler<F, D, Z, Q, L, N>
+impl<F, D, Z, M, Q, L, N> Reconciler<F, D, Z, M, Q, L, N>
 where
     F: FleetInspector + InstanceInspector + Remediator + Sync,
-    D: DbInspector + Sync,
-    Z: DnsInspector + Sync,
+    D: DbInspector + DbLister + Remediator + Sync,
+    Z: DnsInspector + Remediator + Sync,
+    M: LagInspector + Sync,
     Q: DeadLetterQueue + Sync,
     L: Ledger + Sync,
     N: Notifier + Sync,
@@ -165,12 +173,15 @@ where
                     });
                 }
                 Convergence::Waiting { .. } => report.waiting += 1,
-                Convergence::Overdue { deadline, seen } => findings.push(Finding::Unhealed { watch, deadline, seen }),
+                Convergence::Overdue { deadline, seen } => {
+                    findings.push((Finding::Unhealed { watch, deadline, seen }, FindingFacts::Nothing));
+                }
             }
         }
-        findings.extend(self.sweep(now, &watched_groups).await?);
+        findings.extend(self.sweep(now, &watched_groups).await?.into_iter().map(|f| (f, FindingFacts::Nothing)));
+        findings.extend(self.replica_sweep(now).await?);
         if let Some(dead_letters) = self.dead_letters(now).await? {
-            findings.push(dead_letters);
+            findings.push((dead_letters, FindingFacts::Nothing));
         }
         self.decide_findings(findings, &tick, &invocation, &stored, &mut report).await;
         tracing::info!(
@@ -191,30 +202,33 @@ where
 
     async fn decide_findings(
         &self,
-        findings: Vec<Finding>,
+        findings: Vec<(Finding, FindingFacts)>,
         tick: &Tick,
         invocation: &Invocation,
         stored: &HashMap<String, Vec<String>>,
         report: &mut Report,
     ) {
+        // The RDS and Route 53 adapters name the actions they perform; the fleet takes the rest.
+        let databases = Remediators(&self.databases, &self.dns);
+        let remediator = Remediators(&databases, &self.fleet);
         let engine = Engine {
             function: "reconciler",
             ledger: &self.ledger,
             notifier: &self.notifier,
-            remediator: &self.fleet,
+            remediator: &remediator,
             policy: &self.policy,
             deadline_ms: invocation.deadline_ms,
         };
         let now = invocation.now;
         let mut decided = 0_u32;
-        for finding in findings {
+        for (finding, facts) in findings {
             let out_of_time = invocation.ms_left().is_some_and(|left| left < MIN_TIME_FOR_A_FINDING_MS);
             if decided >= self.policy.sweep_max_findings || out_of_time {
                 report.deferred += 1;
                 continue;
             }
             let trigger = Trigger::Reconcile(finding.clone());
-            let run = engine.run(&trigger, now, || self.observe_and_decide(&finding, tick, now)).await;
+            let run = engine.run(&trigger, now, || self.observe_and_decide(&finding, facts, tick, now)).await;
             match run {
                 Ok(outcome) => {
                     if outcome.status != Status::Duplicate {
@@ -270,16 +284,82 @@ where
         Ok((judged, stored))
     }
 
-    async fn observe_and_decide(&self, finding: &Finding, tick: &Tick, now: EpochSeconds) -> PortResult<Plan> {
-        let mut observed = match finding.instance() {
-            Some(id) => self.fleet.observe_instance(id).await?,
-            None => Default::default(),
+    /// The decision of a finding: on the instance as observed now, or on what the sweep read
+    /// (a replica and its reader set, seconds old).
+    async fn observe_and_decide(
+        &self,
+        finding: &Finding,
+        read: FindingFacts,
+        tick: &Tick,
+        now: EpochSeconds,
+    ) -> PortResult<Plan> {
+        let facts = match finding.instance() {
+            Some(id) => {
+                let mut observed = self.fleet.observe_instance(id).await?;
+                if let Finding::Stopped { instance_id, .. } = finding {
+                    let mark = self.ledger.cooldown_until(&guard::recovery_mark_key(instance_id), now).await?;
+                    observed.stopped_by_medic = mark.is_some();
+                }
+                FindingFacts::Instance(observed)
+            }
+            None => match read {
+                // The reader set is read again: a finding decided before this one may have
+                // changed it (a replica put back lets a broken one be taken out).
+                FindingFacts::Replica(mut facts) => {
+                    if let Some((location, _)) = &facts.readers {
+                        let records = self.dns.record_sets(location).await?;
+                        facts.readers = Some((location.clone(), Ok(records)));
+                    }
+                    FindingFacts::Replica(facts)
+                }
+                other => other,
+            },
         };
-        if let Finding::Stopped { instance_id, .. } = finding {
-            let mark = self.ledger.cooldown_until(&guard::recovery_mark_key(instance_id), now).await?;
-            observed.stopped_by_medic = mark.is_some();
+        Ok(decide_finding(finding, &facts, &tick.account, &tick.region, &self.policy, now))
+    }
+
+    /// Read replicas in the wrong place in their weighted reader set: in it while they cannot
+    /// serve, or out of it while available and caught up; those to put back first, so a set is
+    /// never emptied for want of a reader that could have come back. One DescribeDBInstances per
+    /// 100 instances, one ListResourceRecordSets per reader set, one lag read per replica that is
+    /// out and available.
+    async fn replica_sweep(&self, now: EpochSeconds) -> PortResult<Vec<(Finding, FindingFacts)>> {
+        let dbs = self.databases.db_instances().await?;
+        let mut sets: HashMap<(String, String), Vec<DnsRecord>> = HashMap::new();
+        let mut findings = Vec::new();
+        for (replica, source_tags, location) in reader_replicas(&dbs, &self.policy) {
+            let key = (location.zone_id.clone(), location.name.clone());
+            if !sets.contains_key(&key) {
+                let records = self.dns.record_sets(&location).await?;
+                sets.insert(key.clone(), records);
+            }
+            let records = &sets[&key];
+            let Some(weight) = reader_weight(&replica.id, records) else { continue };
+            let (finding, lag) = if let Some(finding) = replica_to_take_out(replica, weight, now) {
+                (finding, None)
+            } else if weight == 0 && replica.status == "available" {
+                let lag = self.metrics.replica_lag(&replica.id, false, now).await?;
+                let Some(finding) = replica_to_put_back(replica, weight, lag, &self.policy, now) else { continue };
+                (finding, lag)
+            } else {
+                continue;
+            };
+            let source_status = replica
+                .source
+                .as_deref()
+                .and_then(|source| dbs.iter().find(|db| db.id == source))
+                .map(|db| db.status.clone());
+            let facts = ReplicaFacts {
+                replica: replica.clone(),
+                source_tags,
+                source_status,
+                readers: Some((location, Ok(records.clone()))),
+                lag,
+            };
+            findings.push((finding, FindingFacts::Replica(facts)));
         }
-        Ok(decide_finding(finding, &observed, &tick.account, &tick.region, &self.policy, now))
+        findings.sort_by_key(|(finding, _)| matches!(finding, Finding::Replica { take_out: true, .. }));
+        Ok(findings)
     }
 
     /// The open watches, one per remediation, and every stored member of each (by watch id), so

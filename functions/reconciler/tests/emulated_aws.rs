@@ -465,15 +465,6 @@ async fn given_each_database_and_record_action_when_its_effect_holds_or_is_undon
     let seen = judged(&world, at).await.unwrap_err();
     assert!(seen.contains(&format!("weight for {broken} is 100")), "{seen}");
 
-    let reboot = Action::RebootReplica { primary: stack.primary.clone(), replica: broken.clone() };
-    let at = act_and_watch(&world, &reboot).await;
-    assert_eq!(judged(&world, at).await, Ok(()), "available after its reboot");
-    let at = act_and_watch(&world, &reboot).await;
-    // moto cannot stop a replica; moto_faults reports it failed.
-    medic_testbench::post_fault("db-status", &json!({"id": broken, "status": "failed"})).await;
-    let seen = judged(&world, at).await.unwrap_err();
-    assert!(seen.contains(&format!("{broken} is failed")), "{seen}");
-
     let (cluster, members) = world.aurora(&["us-east-1b"]).await;
     let failover = Action::FailoverCluster { cluster: cluster.clone(), target: members[1].clone() };
     let at = act_and_watch(&world, &failover).await;
@@ -488,4 +479,54 @@ async fn given_each_database_and_record_action_when_its_effect_holds_or_is_undon
         notices.iter().any(|(_, _, b)| b.contains(" not healed.") && b.contains(&format!("{cluster}'s writer is {}", members[0]))),
         "the first failover, undone, is escalated: {notices:?}"
     );
+    let reboot = Action::RebootReplica { primary: stack.primary.clone(), replica: broken.clone() };
+    let at = act_and_watch(&world, &reboot).await;
+    assert_eq!(judged(&world, at).await, Ok(()), "available after its reboot");
+    let at = act_and_watch(&world, &reboot).await;
+    // moto cannot stop a replica; moto_faults reports it failed.
+    medic_testbench::post_fault("db-status", &json!({"id": broken, "status": "failed"})).await;
+    let report = reconcile(&world, at + 7_200).await;
+    let notices = world.notices().await;
+    assert!(report.healed.is_empty(), "{report:?}");
+    assert!(
+        notices.iter().any(|(_, _, b)| b.contains(" not healed.") && b.contains(&format!("{broken} is failed"))),
+        "{notices:?}"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_replicas_in_the_wrong_place_in_their_reader_set_when_swept_then_one_taken_out_and_one_put_back() {
+    let world = World::in_own_account("sweepreplicas").await;
+    let stack = world.db_stack(&[("us-east-1b", None), ("us-east-1c", None), ("us-east-1d", None)]).await;
+    let (broken, caught_up, lagging) = (&stack.replicas[0], &stack.replicas[1], &stack.replicas[2]);
+    medic_testbench::post_fault("db-status", &json!({"id": broken, "status": "storage-full"})).await;
+    for (replica, lag) in [(caught_up, 2.0), (lagging, 900.0)] {
+        let endpoint = world.db(replica).await.endpoint;
+        world.upsert_cname(&stack.zone_id, &stack.reader_record, &endpoint, Some((replica, 0))).await;
+        world.put_lag(replica, "ReplicaLag", lag).await;
+    }
+
+    let report = reconcile(&world, now()).await;
+
+    let acted: Vec<(&str, Option<&str>)> =
+        report.findings.iter().map(|o| (o.resource.as_str(), o.action.as_deref())).collect();
+    assert_eq!(acted.len(), 2, "{report:?}");
+    assert!(acted.contains(&(broken.as_str(), Some("reader-out"))), "{report:?}");
+    assert!(acted.contains(&(caught_up.as_str(), Some("reader-in"))), "{report:?}");
+    assert_eq!(world.record(&stack.zone_id, &stack.reader_record, Some(broken)).await.1, Some(0));
+    assert_eq!(world.record(&stack.zone_id, &stack.reader_record, Some(caught_up)).await.1, Some(100));
+    assert_eq!(world.record(&stack.zone_id, &stack.reader_record, Some(lagging)).await.1, Some(0), "still lagging");
+    let notices = world.notices().await;
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(
+        notices
+            .iter()
+            .any(|(_, _, b)| b.contains(&format!("found replica {broken} storage-full while in its reader set"))),
+        "{notices:?}"
+    );
+
+    let again = reconcile(&world, now()).await;
+    assert!(again.findings.iter().all(|o| o.status == Status::Duplicate || o.action.is_none()), "{again:?}");
+    assert!(world.notices().await.is_empty(), "nothing twice");
 }

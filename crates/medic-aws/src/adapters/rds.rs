@@ -8,7 +8,7 @@ use medic_core::scope::Tags;
 use medic_core::Action;
 
 use crate::error::{classify, PortError};
-use crate::ports::{DbInspector, PortResult, Remediator};
+use crate::ports::{DbInspector, DbLister, PortResult, Remediator};
 
 #[derive(Debug, Clone)]
 pub struct AwsRds {
@@ -37,6 +37,28 @@ fn instance(db: &SdkDbInstance) -> DbInstance {
         source: db.read_replica_source_db_instance_identifier().map(str::to_owned),
         replicas: db.read_replica_db_instance_identifiers().to_vec(),
         cluster: db.db_cluster_identifier().map(str::to_owned),
+    }
+}
+
+impl DbLister for AwsRds {
+    async fn db_instances(&self) -> PortResult<Vec<DbInstance>> {
+        let mut found = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = self
+                .rds
+                .describe_db_instances()
+                .max_records(100)
+                .set_marker(marker)
+                .send()
+                .await
+                .map_err(|e| classify("rds:DescribeDBInstances", e))?;
+            found.extend(page.db_instances().iter().map(instance));
+            marker = page.marker().filter(|m| !m.is_empty()).map(str::to_owned);
+            if marker.is_none() {
+                return Ok(found);
+            }
+        }
     }
 }
 

@@ -238,6 +238,27 @@ pub fn confirm_terminal(seen: &[String], now: EpochSeconds, policy: &Policy) -> 
     }
 }
 
+/// A DB instance in `status` serves nothing: lost for good, or waiting for an operator's fix.
+pub fn cannot_serve(status: &str) -> bool {
+    TERMINAL_STATUSES.contains(&status) || recoverable(status).is_some()
+}
+
+/// Why a replica's latest lag says it could serve stale reads; `None` once it has caught up
+/// (a fresh datapoint at most `MEDIC_MAX_PROMOTE_LAG_SECONDS`).
+pub fn lagging(lag: Option<LagSample>, policy: &Policy, now: EpochSeconds) -> Option<String> {
+    let max = policy.max_promote_lag_seconds;
+    match lag {
+        None => Some("there is no ReplicaLag datapoint yet".to_owned()),
+        Some(lag) if now - lag.at > LAG_MAX_AGE_SECONDS => {
+            Some(format!("its latest ReplicaLag datapoint is {} s old", now - lag.at))
+        }
+        Some(lag) if lag.seconds < 0.0 => Some("ReplicaLag says replication is not running".to_owned()),
+        #[allow(clippy::cast_precision_loss)]
+        Some(lag) if lag.seconds > max as f64 => Some(format!("ReplicaLag is {} s, above {max} s", lag.seconds)),
+        Some(_) => None,
+    }
+}
+
 /// What an operator must fix when `status` is one they can recover from.
 fn recoverable(status: &str) -> Option<&'static str> {
     RECOVERABLE_STATUSES.iter().find(|(s, _)| *s == status).map(|(_, fix)| *fix)
@@ -688,17 +709,7 @@ fn decide_replica(event: &DbEvent, facts: Option<&ReplicaFacts>, policy: &Policy
         if weight > 0 {
             return Plan::skip(&event.identifier, SkipReason::ReaderAlreadyIn { replica: id.clone(), weight });
         }
-        let max = policy.max_promote_lag_seconds;
-        let lagging = match facts.lag {
-            None => Some("there is no ReplicaLag datapoint yet".to_owned()),
-            Some(lag) if now - lag.at > LAG_MAX_AGE_SECONDS => {
-                Some(format!("its latest ReplicaLag datapoint is {} s old", now - lag.at))
-            }
-            Some(lag) if lag.seconds < 0.0 => Some("ReplicaLag says replication is not running".to_owned()),
-            #[allow(clippy::cast_precision_loss)]
-            Some(lag) if lag.seconds > max as f64 => Some(format!("ReplicaLag is {} s, above {max} s", lag.seconds)),
-            Some(_) => None,
-        };
+        let lagging = lagging(facts.lag, policy, now);
         if let Some(why) = lagging {
             return warn(
                 format!("replication to {id} resumed; it stays out of the reader set"),

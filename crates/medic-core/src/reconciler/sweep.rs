@@ -3,10 +3,15 @@
 //! sweeps see it), and the decision each finding gets: the one of the event it stands for.
 
 use crate::fleet::{replace_member, GroupHealth, InstanceFacts, InstanceObservation, GROUP_NAME_TAG};
+use crate::guard::window_start;
 use crate::instance_healer::{self, InstanceStateChanged};
 use crate::plan::{Alert, Decision, Plan, Severity, SkipReason};
 use crate::policy::Policy;
-use crate::scope::{out_of_scope, tag_value};
+use crate::rds_rerouter::{
+    cannot_serve, decide_db, lagging, reader_record_location, DbEvent, DbEventKind, DbInstance, DbObservation,
+    DbSourceType, DnsRecord, LagSample, RecordLocation, ReplicaFacts,
+};
+use crate::scope::{out_of_scope, tag_value, Tags};
 use crate::states::Ec2State;
 use crate::time::{format_timestamp, EpochSeconds};
 use crate::watch::Watch;
@@ -30,8 +35,72 @@ pub enum Finding {
     /// An in-scope group with fewer members in service than desired for longer than its grace
     /// period plus the launch margin, with no open remediation of medic's on it.
     GroupShort { group: String, desired: i32, in_service: i32, since: EpochSeconds },
+    /// A read replica whose place in its weighted reader set is wrong: in it while it cannot
+    /// serve (taken out), or out of it while available and caught up (put back).
+    Replica { replica: String, take_out: bool, status: String, window: EpochSeconds },
     /// Events medic's functions failed on after every retry, waiting in the dead-letter queue.
     DeadLetters(DeadLetters),
+}
+
+/// What the decision of a finding is made on: the instance (stopped, impaired), the replica and
+/// its reader set, or nothing more (escalations, short groups, dead letters).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum FindingFacts {
+    Instance(InstanceObservation),
+    Replica(ReplicaFacts),
+    #[default]
+    Nothing,
+}
+
+/// A sweep finding about a replica stands for an hour: if it was not acted on (skipped, refused)
+/// the next hour's sweep may find it again.
+pub const REPLICA_FINDING_WINDOW_SECONDS: i64 = 3_600;
+
+/// In-scope read replicas that a reader record set names, and where that set is: the replica's
+/// own `medic:zone-id` and `medic:reader-record` tags, else its source's (found in `dbs`).
+pub fn reader_replicas<'a>(dbs: &'a [DbInstance], policy: &Policy) -> Vec<(&'a DbInstance, Tags, RecordLocation)> {
+    dbs.iter()
+        .filter(|db| db.cluster.is_none())
+        .filter_map(|db| {
+            let source = db.source.as_deref()?;
+            let source_tags = dbs.iter().find(|s| s.id == source).map(|s| s.tags.clone()).unwrap_or_default();
+            out_of_scope(policy.scope, &[&db.tags]).is_none().then_some(())?;
+            let location = reader_record_location(&db.tags, &source_tags)?;
+            Some((db, source_tags, location))
+        })
+        .collect()
+}
+
+/// The replica's weight in its reader set, when the set has a weighted record for it.
+pub fn reader_weight(replica: &str, records: &[DnsRecord]) -> Option<i64> {
+    records.iter().find(|r| r.set_identifier.as_deref() == Some(replica)).and_then(|r| r.weight)
+}
+
+/// A replica in its reader set that cannot serve: a finding to take it out.
+pub fn replica_to_take_out(replica: &DbInstance, weight: i64, now: EpochSeconds) -> Option<Finding> {
+    (weight > 0 && cannot_serve(&replica.status)).then(|| Finding::Replica {
+        replica: replica.id.clone(),
+        take_out: true,
+        status: replica.status.clone(),
+        window: window_start(now, REPLICA_FINDING_WINDOW_SECONDS),
+    })
+}
+
+/// A replica out of its reader set that is available and caught up: a finding to put it back.
+/// `lag` is read only for replicas out and available, the ones this can be true of.
+pub fn replica_to_put_back(
+    replica: &DbInstance,
+    weight: i64,
+    lag: Option<LagSample>,
+    policy: &Policy,
+    now: EpochSeconds,
+) -> Option<Finding> {
+    (weight == 0 && replica.status == "available" && lagging(lag, policy, now).is_none()).then(|| Finding::Replica {
+        replica: replica.id.clone(),
+        take_out: false,
+        status: replica.status.clone(),
+        window: window_start(now, REPLICA_FINDING_WINDOW_SECONDS),
+    })
 }
 
 /// The ledger set of groups the sweep saw short of desired, each as `group|since`.
@@ -94,6 +163,10 @@ impl Finding {
             Self::Impaired { instance_id, checks, .. } => format!("sweep:{instance_id}:impaired:{checks}"),
             Self::Unhealed { watch, .. } => format!("unhealed:{}", watch.id()),
             Self::GroupShort { group, since, .. } => format!("sweep:{group}:short:{since}"),
+            Self::Replica { replica, take_out: true, status, window } => {
+                format!("sweep:{replica}:reader-out:{status}:{window}")
+            }
+            Self::Replica { replica, take_out: false, window, .. } => format!("sweep:{replica}:reader-in:{window}"),
             Self::DeadLetters(dlq) => format!("dlq:{}:{}:{}", dlq.queue, dlq.oldest_id, dlq.seen_at.div_euclid(86_400)),
         }
     }
@@ -103,6 +176,7 @@ impl Finding {
             Self::Stopped { instance_id, .. } | Self::Impaired { instance_id, .. } => instance_id,
             Self::Unhealed { watch, .. } => watch.action.resource(),
             Self::GroupShort { group, .. } => group,
+            Self::Replica { replica, .. } => replica,
             Self::DeadLetters(dlq) => &dlq.queue,
         }
     }
@@ -121,6 +195,12 @@ impl Finding {
             Self::GroupShort { group, desired, in_service, .. } => {
                 format!("the reconciler's sweep found {group} with {in_service} of {desired} desired instances in service")
             }
+            Self::Replica { replica, take_out: true, status, .. } => {
+                format!("the reconciler's sweep found replica {replica} {status} while in its reader set")
+            }
+            Self::Replica { replica, take_out: false, .. } => format!(
+                "the reconciler's sweep found replica {replica} out of its reader set, available and caught up"
+            ),
             Self::DeadLetters(dlq) => format!("{} events wait in the dead-letter queue {}", dlq.count, dlq.queue),
         }
     }
@@ -129,7 +209,7 @@ impl Finding {
     pub fn instance(&self) -> Option<&str> {
         match self {
             Self::Stopped { instance_id, .. } | Self::Impaired { instance_id, .. } => Some(instance_id),
-            Self::Unhealed { .. } | Self::GroupShort { .. } | Self::DeadLetters(_) => None,
+            Self::Unhealed { .. } | Self::GroupShort { .. } | Self::Replica { .. } | Self::DeadLetters(_) => None,
         }
     }
 }
@@ -173,12 +253,17 @@ pub fn impaired_members(impaired: &[(String, String)], groups: &[GroupHealth], p
 /// unhealed remediation.
 pub fn decide_finding(
     finding: &Finding,
-    observed: &InstanceObservation,
+    facts: &FindingFacts,
     account: &str,
     region: &str,
     policy: &Policy,
     now: EpochSeconds,
 ) -> Plan {
+    let no_instance = InstanceObservation::default();
+    let observed = match facts {
+        FindingFacts::Instance(observed) => observed,
+        _ => &no_instance,
+    };
     match finding {
         Finding::Stopped { instance_id, .. } => {
             let change = InstanceStateChanged {
@@ -216,6 +301,33 @@ pub fn decide_finding(
                 held_back: None,
             }),
         },
+        Finding::Replica { replica, take_out, status, .. } => {
+            let (kind, message) = if *take_out {
+                (DbEventKind::ReplicationError, format!("found by the reconciler's sweep: {replica} is {status} while in its reader set"))
+            } else {
+                (
+                    DbEventKind::ReplicationResumed,
+                    format!("found by the reconciler's sweep: {replica} is out of its reader set, available and caught up"),
+                )
+            };
+            let event = DbEvent {
+                source_arn: format!("arn:aws:rds:{region}:{account}:db:{replica}"),
+                identifier: replica.clone(),
+                source_type: DbSourceType::Instance,
+                event_id: "medic-sweep".into(),
+                kind,
+                message,
+                categories: Vec::new(),
+                occurred_at_millis: now.saturating_mul(1000),
+                account: account.to_owned(),
+                region: region.to_owned(),
+            };
+            let observation = match facts {
+                FindingFacts::Replica(facts) => DbObservation::Replica(Some(facts.clone())),
+                _ => DbObservation::Replica(None),
+            };
+            decide_db(&event, &observation, policy, now)
+        }
         Finding::DeadLetters(dlq) => dead_letters_notice(dlq, now),
     }
 }
@@ -339,12 +451,73 @@ mod tests {
         assert_eq!(group_short(&groups[0], since, &policy(), NOW), None);
         let finding = group_short(&groups[0], since - 1, &policy(), NOW).unwrap();
         assert_eq!(finding.idempotency_key(), format!("sweep:short:short:{}", since - 1));
-        let plan = decide_finding(&finding, &InstanceObservation::default(), "1", "r", &policy(), NOW);
+        let plan = decide_finding(&finding, &FindingFacts::Nothing, "1", "r", &policy(), NOW);
         let Decision::Alert(alert) = plan.decision else { panic!("{plan:?}") };
         assert_eq!(alert.severity, crate::plan::Severity::Critical);
         assert_eq!(alert.headline, "short: 1 of 2 in service for 15 min");
         assert_eq!(parse_short_member(&short_member("web|prod", 42)), Some(("web|prod", 42)));
         assert_eq!(group_short(&groups[0], SHORT_TOLD, &policy(), NOW), None, "already told");
+    }
+
+    #[test]
+    fn given_replicas_and_their_reader_set_when_swept_then_out_if_they_cannot_serve_back_if_caught_up() {
+        let tags = |pairs: &[(&str, &str)]| -> Tags {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        };
+        let primary = DbInstance {
+            id: "orders".into(),
+            status: "available".into(),
+            tags: tags(&[("medic:zone-id", "Z1"), ("medic:reader-record", "reader.orders.internal")]),
+            ..DbInstance::default()
+        };
+        let replica = |id: &str, status: &str, managed: bool| DbInstance {
+            id: id.into(),
+            status: status.into(),
+            source: Some("orders".into()),
+            tags: if managed { tags(&[(MANAGED_TAG, "true")]) } else { Vec::new() },
+            ..DbInstance::default()
+        };
+        let dbs = vec![
+            primary,
+            replica("r1", "storage-full", true),
+            replica("r2", "available", true),
+            replica("r3", "failed", false),
+        ];
+        let found: Vec<&str> = reader_replicas(&dbs, &policy()).iter().map(|(db, _, _)| db.id.as_str()).collect();
+        assert_eq!(found, ["r1", "r2"], "replicas in scope whose source names a reader set");
+        assert_eq!(reader_replicas(&dbs, &policy())[0].2.name, "reader.orders.internal.");
+
+        assert!(replica_to_take_out(&dbs[1], 100, NOW).is_some(), "storage-full serves nothing");
+        assert!(replica_to_take_out(&dbs[1], 0, NOW).is_none(), "already out");
+        assert!(replica_to_take_out(&dbs[2], 100, NOW).is_none(), "available");
+        let fresh = LagSample { seconds: 2.0, at: NOW - 60 };
+        assert!(replica_to_put_back(&dbs[2], 0, Some(fresh), &policy(), NOW).is_some());
+        assert!(replica_to_put_back(&dbs[2], 0, Some(LagSample { seconds: 90.0, ..fresh }), &policy(), NOW).is_none());
+        assert!(replica_to_put_back(&dbs[2], 0, None, &policy(), NOW).is_none(), "no datapoint: not caught up");
+        assert!(replica_to_put_back(&dbs[2], 100, Some(fresh), &policy(), NOW).is_none(), "already in");
+
+        let back = replica_to_put_back(&dbs[2], 0, Some(fresh), &policy(), NOW).unwrap();
+        assert_eq!(back.idempotency_key(), format!("sweep:r2:reader-in:{}", window_start(NOW, 3_600)));
+        let records = vec![DnsRecord {
+            name: "reader.orders.internal.".into(),
+            record_type: "CNAME".into(),
+            set_identifier: Some("r2".into()),
+            weight: Some(0),
+            value: Some("r2.rds".into()),
+            ttl: Some(60),
+            health_check_id: None,
+        }];
+        let location = RecordLocation { zone_id: "Z1".into(), name: "reader.orders.internal.".into() };
+        let facts = FindingFacts::Replica(ReplicaFacts {
+            replica: dbs[2].clone(),
+            source_tags: dbs[0].tags.clone(),
+            source_status: Some("available".into()),
+            readers: Some((location, Ok(records))),
+            lag: Some(fresh),
+        });
+        let plan = decide_finding(&back, &facts, "1", "us-east-1", &policy(), NOW);
+        let Decision::Act { actions } = &plan.decision else { panic!("{plan:?}") };
+        assert!(matches!(&actions[0].action, Action::SetReaderWeight { to: 100, from: 0, .. }), "{actions:?}");
     }
 
     #[test]
@@ -359,7 +532,14 @@ mod tests {
             instance: Some(stopped("Server.InternalError", &[(MANAGED_TAG, "true")])),
             ..InstanceObservation::default()
         };
-        let plan = decide_finding(&ec2_stop, &observed, "123456789012", "us-east-1", &policy(), NOW);
+        let plan = decide_finding(
+            &ec2_stop,
+            &FindingFacts::Instance(observed.clone()),
+            "123456789012",
+            "us-east-1",
+            &policy(),
+            NOW,
+        );
         assert!(
             matches!(&plan.decision, Decision::Act { actions } if actions[0].action == Action::StartInstance { instance_id: "i-1".into(), completes_recovery: false }),
             "{plan:?}"
@@ -368,10 +548,10 @@ mod tests {
             Finding::Stopped { instance_id: "i-1".into(), state_reason: USER_STOP.into(), launched_at: None };
         let person =
             InstanceObservation { instance: Some(stopped(USER_STOP, &[(MANAGED_TAG, "true")])), ..observed.clone() };
-        let plan = decide_finding(&own_stop, &person, "1", "r", &policy(), NOW);
+        let plan = decide_finding(&own_stop, &FindingFacts::Instance(person.clone()), "1", "r", &policy(), NOW);
         assert!(matches!(&plan.decision, Decision::Alert(alert) if alert.headline.contains("left alone")), "{plan:?}");
         let medic = InstanceObservation { stopped_by_medic: true, ..person };
-        let plan = decide_finding(&own_stop, &medic, "1", "r", &policy(), NOW);
+        let plan = decide_finding(&own_stop, &FindingFacts::Instance(medic), "1", "r", &policy(), NOW);
         assert!(matches!(&plan.decision, Decision::Act { .. }), "{plan:?}");
 
         let impaired =
@@ -392,7 +572,7 @@ mod tests {
             }),
             stopped_by_medic: false,
         };
-        let plan = decide_finding(&impaired, &member, "1", "r", &policy(), NOW);
+        let plan = decide_finding(&impaired, &FindingFacts::Instance(member), "1", "r", &policy(), NOW);
         let Decision::Act { actions } = &plan.decision else { panic!("{plan:?}") };
         assert_eq!(actions[0].action, Action::ReplaceInstance { group: "web".into(), instance_id: "i-2".into() });
         assert!(actions[0].reason.contains("failed its EC2 system status check"), "{}", actions[0].reason);
