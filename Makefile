@@ -52,7 +52,7 @@ demo: venv ## Self-healing story on emulated AWS, through the real bootstraps un
 bench: venv ## Release builds (x86_64 + arm64), then size, cold start, warm latency, peak RSS, time to remediate under the emulator against moto: BENCHMARKS.md
 	$(VENV)/bin/python bench/run.py
 
-FUNCTIONS := instance-healer alarm-responder rds-rerouter notifier
+FUNCTIONS := instance-healer alarm-responder rds-rerouter notifier reconciler
 
 # One package per cargo invocation: one invocation unifies features across its packages, which
 # would link every SDK crate into every function.

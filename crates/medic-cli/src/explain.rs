@@ -115,8 +115,12 @@ impl Explanation {
                 outcome.resource,
                 outcome.reason
             ));
-            if let Some(label) = &outcome.label {
-                text.push_str(&format!("guard:    {label}\n"));
+            match (&outcome.label, outcome.status) {
+                (Some(label), _) => text.push_str(&format!("guard:    {label}\n")),
+                (None, medic_core::Status::WouldAct) => {
+                    text.push_str("guard:    lets it through now (scope, cooldown, lock and breaker checked)\n");
+                }
+                (None, _) => {}
             }
         }
         if let Some(Value::Object(report)) = &self.decision {
@@ -131,6 +135,8 @@ impl Explanation {
         }
         if self.notices.is_empty() {
             text.push_str("notice:   none\n");
+        } else {
+            text.push_str("          (explain runs the function in dry-run: with MEDIC_DRY_RUN=false it acts, and its notice says so)\n");
         }
         for notice in &self.notices {
             text.push_str(&format!("notice:   {} ({})\n", notice.subject, notice.severity));
