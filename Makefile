@@ -13,7 +13,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv build test lint demo bench release sam-build clean
+.PHONY: help venv build test lint demo bench bench-sweep release sam-build clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,6 +51,11 @@ demo: venv ## Self-healing story on emulated AWS, through the real bootstraps un
 
 bench: venv ## Release builds (x86_64 + arm64), then size, cold start, warm latency, peak RSS, time to remediate under the emulator against moto: BENCHMARKS.md
 	$(VENV)/bin/python bench/run.py
+
+bench-sweep: venv ## The reconciler's run at scale (20 groups x 10 instances, 10 DB instances) on emulated AWS: AWS calls by operation, duration
+	cargo build -p reconciler
+	rm -f target/sweep-calls.log
+	MEDIC_CALL_LOG=$(CURDIR)/target/sweep-calls.log scripts/with-moto.sh $(VENV)/bin/python bench/sweep.py
 
 FUNCTIONS := instance-healer alarm-responder rds-rerouter notifier reconciler
 

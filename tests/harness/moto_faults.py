@@ -17,12 +17,16 @@
 
     python tests/harness/moto_faults.py PORT
 
+With MEDIC_CALL_LOG=FILE in its environment it also appends one line per AWS call to FILE:
+`<account or -> <service> <operation>` (`make bench-sweep` counts the reconciler's calls so).
+
 Everything else, the rest of each answer included, is moto's own."""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import sys
 import threading
@@ -32,6 +36,7 @@ DB_STATUS_PATH = "/_medic_faults/db-status"
 INSTANCE_STATUS_PATH = "/_medic_faults/instance-status"
 DB_INSTANCE = re.compile(rb"<DBInstance>.*?</DBInstance>", re.S)
 ACCOUNT_KEY = re.compile(r"Credential=[^/,]*ACCOUNT(\d{12})/")
+SCOPE = re.compile(r"Credential=[^/,]*/[^/]*/[^/]*/([^/]*)/")
 
 
 class Faults:
@@ -41,6 +46,8 @@ class Faults:
         self.db_status: dict[str, str] = {}
         self.instance_status: dict[tuple[str, str], str] = {}
         self.promoted: set[str] = set()
+        log = os.environ.get("MEDIC_CALL_LOG")
+        self.calls = open(log, "a", buffering=1) if log else None
 
     def __call__(self, environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -65,6 +72,8 @@ class Faults:
             return [b""]
         query = parse_qs(body.decode("utf-8", errors="replace"))
         action = query.get("Action", [""])[0]
+        if self.calls is not None:
+            self.log_call(environ, account, action)
         with self.lock:
             if action == "PromoteReadReplica":
                 self.promoted.update(query.get("DBInstanceIdentifier", []))
@@ -87,6 +96,14 @@ class Faults:
         headers.append(("Content-Length", str(len(answer))))
         start_response(captured["status"], headers)
         return [answer]
+
+    def log_call(self, environ, account, action: str) -> None:
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        service = SCOPE.search(authorization)
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        operation = action or target.rsplit(".", 1)[-1] or f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+        with self.lock:
+            self.calls.write(f"{account.group(1) if account else '-'} {service.group(1) if service else '-'} {operation}\n")
 
     @staticmethod
     def db_rewrite(faults: dict[str, str], promoted: set[str]):
