@@ -147,6 +147,13 @@ async fn one(
         Letter::Event { function_arn, event, via } => (function_arn, event, via),
         Letter::NotAnEvent(why) => return line(None, "kept", why),
     };
+    if !resources.is_medic_function(&function_arn) {
+        return line(
+            Some(function_arn),
+            "kept",
+            "not one of the stack's functions (its *FunctionArn outputs): medic redrives only to its own".into(),
+        );
+    }
     let function = match Function::detect(&event) {
         Ok(function) => function,
         Err(why) => return line(Some(function_arn), "kept", why),

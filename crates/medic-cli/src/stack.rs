@@ -10,13 +10,20 @@ pub struct Resources {
     pub table: Option<String>,
     pub topic_arn: Option<String>,
     pub dlq_url: Option<String>,
+    /// medic's functions, from the stack's `*FunctionArn` outputs: `redrive` invokes no other.
+    /// Empty without `--stack`.
+    pub function_arns: Vec<String>,
 }
 
 impl Resources {
     /// The flags, completed from the stack's outputs when a stack is named.
     pub async fn resolve(target: &Target, sdk: &aws_config::SdkConfig) -> Result<Self, PortError> {
-        let mut resources =
-            Self { table: target.table.clone(), topic_arn: target.topic_arn.clone(), dlq_url: target.dlq_url.clone() };
+        let mut resources = Self {
+            table: target.table.clone(),
+            topic_arn: target.topic_arn.clone(),
+            dlq_url: target.dlq_url.clone(),
+            function_arns: Vec::new(),
+        };
         let Some(stack) = &target.stack else {
             return Ok(resources);
         };
@@ -33,7 +40,19 @@ impl Resources {
         resources.table = resources.table.or_else(|| output("LedgerTableName"));
         resources.topic_arn = resources.topic_arn.or_else(|| output("NoticeTopicArn"));
         resources.dlq_url = resources.dlq_url.or_else(|| output("DeadLetterQueueUrl"));
+        resources.function_arns = outputs
+            .iter()
+            .filter(|o| o.output_key().is_some_and(|k| k.ends_with("FunctionArn")))
+            .filter_map(|o| o.output_value().map(str::to_owned))
+            .collect();
         Ok(resources)
+    }
+
+    /// Whether `arn` (with or without a version or alias) is one of medic's functions: always
+    /// true when the stack is not known.
+    pub fn is_medic_function(&self, arn: &str) -> bool {
+        let unqualified = |arn: &str| arn.split(':').take(7).collect::<Vec<_>>().join(":");
+        self.function_arns.is_empty() || self.function_arns.iter().any(|known| unqualified(known) == unqualified(arn))
     }
 
     pub fn table(&self) -> Result<&str, String> {

@@ -69,7 +69,11 @@ async fn given_a_stack_name_when_a_command_runs_then_its_outputs_name_the_table(
     let stack = format!("{}-stack", world.name);
     let template = json!({
         "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": format!("{}-placeholder", world.name)}}},
-        "Outputs": {"LedgerTableName": {"Value": world.table}, "NoticeTopicArn": {"Value": world.topic_arn}}
+        "Outputs": {
+            "LedgerTableName": {"Value": world.table},
+            "NoticeTopicArn": {"Value": world.topic_arn},
+            "InstanceHealerFunctionArn": {"Value": HEALER_ARN}
+        }
     });
     aws_sdk_cloudformation::Client::new(&world.sdk)
         .create_stack()
@@ -83,6 +87,14 @@ async fn given_a_stack_name_when_a_command_runs_then_its_outputs_name_the_table(
     medic_cli::run(cli, &world.sdk, now()).await.unwrap();
 
     assert_eq!(ledger(&world).pause_switch().await.unwrap().as_deref(), Some("deploy, bob"));
+    let resources = medic_cli::Resources::resolve(
+        &medic_cli::Target { stack: Some(stack.clone()), ..medic_cli::Target::default() },
+        &world.sdk,
+    )
+    .await
+    .unwrap();
+    assert!(resources.is_medic_function(&format!("{HEALER_ARN}:$LATEST")), "{resources:?}");
+    assert!(!resources.is_medic_function("arn:aws:lambda:us-east-1:123456789012:function:someone-elses"));
     let missing = medic_cli::Cli::try_parse_from(["medic", "status"]).unwrap();
     let error = medic_cli::run(missing, &world.sdk, now()).await.unwrap_err();
     assert_eq!(error, "no ledger table: give --stack or --table");
