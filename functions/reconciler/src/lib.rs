@@ -492,12 +492,10 @@ where
         if count == 0 {
             return Ok(None);
         }
-        let oldest = oldest.unwrap_or_default();
         Ok(Some(Finding::DeadLetters(DeadLetters {
             queue: queue_name(&settings.queue_url).to_owned(),
             count,
-            oldest_id: oldest.id,
-            oldest_sent_at: oldest.sent_at,
+            oldest_sent_at: oldest.and_then(|letter| letter.sent_at),
             redrive: settings.redrive_command.clone(),
             seen_at: now,
         })))

@@ -143,12 +143,12 @@ pub fn group_short(group: &GroupHealth, since: EpochSeconds, policy: &Policy, no
 pub struct DeadLetters {
     pub queue: String,
     pub count: i64,
-    /// The oldest message among those sampled: its id and when it was sent.
-    pub oldest_id: String,
+    /// When the oldest of the messages looked at was sent.
     pub oldest_sent_at: Option<EpochSeconds>,
     /// The command that redrives them, as the operator should type it.
     pub redrive: String,
-    /// When the sweep looked: the notice is repeated once a day while the same message waits.
+    /// When the sweep looked: the notice goes out once a day while messages wait (the sample a
+    /// look takes varies, so no message of it names the backlog for good).
     pub seen_at: EpochSeconds,
 }
 
@@ -167,7 +167,7 @@ impl Finding {
                 format!("sweep:{replica}:reader-out:{status}:{window}")
             }
             Self::Replica { replica, take_out: false, window, .. } => format!("sweep:{replica}:reader-in:{window}"),
-            Self::DeadLetters(dlq) => format!("dlq:{}:{}:{}", dlq.queue, dlq.oldest_id, dlq.seen_at.div_euclid(86_400)),
+            Self::DeadLetters(dlq) => format!("dlq:{}:{}", dlq.queue, dlq.seen_at.div_euclid(86_400)),
         }
     }
 
