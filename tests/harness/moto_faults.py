@@ -8,6 +8,9 @@
   POST /_medic_faults/instance-status with {"id": "i-...", "check": "system" or "instance",
   "status": "impaired"} makes DescribeInstanceStatus report that check impaired; "status": null
   takes it back;
+- an instance stopped by EC2 itself (moto only ever stops one for a StopInstances call):
+  POST /_medic_faults/state-reason with {"id": "i-...", "code": "Server.InternalError"} makes
+  DescribeInstances report that StateReason code for the instance; "code": null takes it back;
 - a promoted read replica that is a replica no more: moto promotes it but keeps reporting its
   source (ReadReplicaSourceDBInstanceIdentifier), which RDS clears; after a PromoteReadReplica
   passes through here, DescribeDBInstances answers leave that source out for the promoted instance;
@@ -34,6 +37,7 @@ from urllib.parse import parse_qs
 
 DB_STATUS_PATH = "/_medic_faults/db-status"
 INSTANCE_STATUS_PATH = "/_medic_faults/instance-status"
+STATE_REASON_PATH = "/_medic_faults/state-reason"
 DB_INSTANCE = re.compile(rb"<DBInstance>.*?</DBInstance>", re.S)
 ACCOUNT_KEY = re.compile(r"Credential=[^/,]*ACCOUNT(\d{12})/")
 SCOPE = re.compile(r"Credential=[^/,]*/[^/]*/[^/]*/([^/]*)/")
@@ -46,6 +50,7 @@ class Faults:
         self.db_status: dict[str, str] = {}
         self.instance_status: dict[tuple[str, str], str] = {}
         self.promoted: set[str] = set()
+        self.state_reason: dict[str, str] = {}
         log = os.environ.get("MEDIC_CALL_LOG")
         self.calls = open(log, "a", buffering=1) if log else None
 
@@ -57,15 +62,18 @@ class Faults:
         if account:
             environ["HTTP_X_MOTO_ACCOUNT_ID"] = account.group(1)
         path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
-        if method == "POST" and path in (DB_STATUS_PATH, INSTANCE_STATUS_PATH):
+        if method == "POST" and path in (DB_STATUS_PATH, INSTANCE_STATUS_PATH, STATE_REASON_PATH):
             fault = json.loads(body or b"{}")
             with self.lock:
                 if path == DB_STATUS_PATH:
-                    faults, key = self.db_status, fault.get("id", "")
-                else:
+                    faults, key, value = self.db_status, fault.get("id", ""), fault.get("status")
+                elif path == INSTANCE_STATUS_PATH:
                     faults, key = self.instance_status, (fault.get("id", ""), fault.get("check", "instance"))
-                if fault.get("status"):
-                    faults[key] = fault["status"]
+                    value = fault.get("status")
+                else:
+                    faults, key, value = self.state_reason, fault.get("id", ""), fault.get("code")
+                if value:
+                    faults[key] = value
                 else:
                     faults.pop(key, None)
             start_response("204 No Content", [])
@@ -81,6 +89,8 @@ class Faults:
                 rewrite = self.db_rewrite(dict(self.db_status), set(self.promoted))
             elif action == "DescribeInstanceStatus" and self.instance_status:
                 rewrite = self.instance_rewrite(dict(self.instance_status))
+            elif action == "DescribeInstances" and self.state_reason:
+                rewrite = self.state_reason_rewrite(dict(self.state_reason))
             else:
                 rewrite = None
         if rewrite is None:
@@ -120,6 +130,26 @@ class Faults:
             return block
 
         return lambda answer: DB_INSTANCE.sub(one, answer)
+
+    @staticmethod
+    def state_reason_rewrite(faults: dict[str, str]):
+        # moto writes an instance's stateReason before its instanceId: the one to change is the
+        # last stateReason before the instance's id and after the previous instance's.
+        def rewrite(answer: bytes) -> bytes:
+            for instance_id, code in faults.items():
+                at = answer.find(f"<instanceId>{instance_id}</instanceId>".encode())
+                if at < 0:
+                    continue
+                previous = max(answer.rfind(b"<instanceId>", 0, at), 0)
+                start = answer.rfind(b"<stateReason>", previous, at)
+                if start < 0:
+                    continue
+                end = answer.find(b"</stateReason>", start)
+                reason = f"<stateReason><code>{code}</code><message>{code}: EC2 stopped the instance</message>"
+                answer = answer[:start] + reason.encode() + answer[end:]
+            return answer
+
+        return rewrite
 
     @staticmethod
     def instance_rewrite(faults: dict[tuple[str, str], str]):

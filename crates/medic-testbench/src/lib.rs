@@ -131,6 +131,13 @@ impl World {
         Self::build(prefix, sdk).await
     }
 
+    /// Stops an instance as EC2 itself would (a host failure): moto stops it, and every
+    /// DescribeInstances from then on reports StateReason `Server.InternalError`.
+    pub async fn stop_by_ec2(&self, instance_id: &str) {
+        self.stop(instance_id).await;
+        post_fault("state-reason", &serde_json::json!({"id": instance_id, "code": "Server.InternalError"})).await;
+    }
+
     /// Reports `check` (`system` or `instance`) of a running instance impaired in every
     /// DescribeInstanceStatus from now on (moto reports every check ok).
     pub async fn impair(&self, instance_id: &str, check: &str) {

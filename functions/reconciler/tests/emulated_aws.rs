@@ -90,6 +90,26 @@ async fn given_medic_stopped_an_instance_for_recovery_and_the_stop_event_was_mis
 
 #[tokio::test]
 #[ignore = "needs moto: run `make test`"]
+async fn given_a_standalone_instance_ec2_stopped_and_no_event_arrived_when_the_sweep_runs_then_started_once() {
+    let world = World::in_own_account("sweepec2").await;
+    let instance = world.standalone(&[MANAGED]).await;
+    let unmanaged = world.standalone(&[("team", "web")]).await;
+    world.stop_by_ec2(&instance).await;
+    world.stop_by_ec2(&unmanaged).await;
+
+    let report = reconcile(&world, now()).await;
+
+    assert_eq!(report.findings.len(), 1, "only the opted-in instance: {report:?}");
+    assert_eq!(report.findings[0].status, Status::Acted, "{report:?}");
+    assert_eq!(world.ec2_state(&instance).await, "running");
+    assert_eq!(world.ec2_state(&unmanaged).await, "stopped");
+    let notices = world.notices().await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].2.contains("stopped (Server.InternalError) with no event handled"), "{}", notices[0].2);
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn given_an_instance_a_person_stopped_when_the_sweep_runs_then_left_stopped_and_nothing_sent() {
     let world = World::in_own_account("sweepperson").await;
     let instance = world.standalone(&[MANAGED]).await;
