@@ -19,10 +19,6 @@ impl SqsDeadLetters {
         Self { client, queue_url: queue_url.into() }
     }
 
-    pub fn queue_url(&self) -> &str {
-        &self.queue_url
-    }
-
     /// Up to `max` (1–10) messages, hidden from other readers for `visibility_seconds` (0: only
     /// looked at).
     pub async fn receive(&self, max: i32, visibility_seconds: i32) -> PortResult<Vec<DeadLetter>> {
