@@ -92,6 +92,13 @@ def safety_scenarios(world: World, first_step: int, total: int) -> None:
         check("one info notice: stopped by a user: left alone", [n["subject"] for n in notices] == [f"[INFO] ec2 {instance}: stopped by a user: left alone"])
 
         step(first_step + 1, total, "An AZ-style burst: 5 of a group's 6 instances stop at once")
+        # Refusals are counted in epoch-aligned windows (MEDIC_BREAKER_WINDOW_SECONDS, 900 s): a
+        # burst that straddles a boundary rightly gets a second critical notice in the new window.
+        # The story wants one window, so it starts after a boundary that is less than 20 s away.
+        to_boundary = 900 - int(time.time()) % 900
+        if to_boundary < 20:
+            line("wait", f"{to_boundary} s to the next breaker window; the burst starts in the new one")
+            time.sleep(to_boundary + 1)
         group = f"{world.name}-az"
         members = world.named_group(group, 1, 8, 6, MANAGED, grace_seconds=0)
         line("created", f"Auto Scaling group {group}: 6 instances; MEDIC_MAX_UNHEALTHY_PERCENT 34 lets 2 be out at once")
