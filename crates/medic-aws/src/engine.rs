@@ -50,7 +50,7 @@ impl Invocation {
 
     /// Milliseconds left before the deadline, by the wall clock; `None` without a deadline.
     pub fn ms_left(&self) -> Option<i64> {
-        self.deadline_ms.map(|deadline| deadline - wall_clock_ms())
+        ms_left(self.deadline_ms)
     }
 }
 
@@ -375,8 +375,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             }
             return Ok(self.breaker(action, &member, now).await?.err().unwrap_or(ActionResult::WouldDo));
         }
-        if let Some(deadline_ms) = self.deadline_ms {
-            let left_ms = deadline_ms - wall_clock_ms();
+        if let Some(left_ms) = ms_left(self.deadline_ms) {
             if left_ms < MIN_TIME_FOR_A_CALL_MS {
                 return Err(PortError::retryable(
                     "deadline",
@@ -800,6 +799,11 @@ fn combine(mut reports: Vec<(Outcome, Option<Notice>)>) -> Option<(Outcome, Opti
         outcome.severity = Some(outcome.severity.map_or(notice.severity, |s| s.max(notice.severity)));
     }
     Some((outcome, notice))
+}
+
+/// Milliseconds left before `deadline_ms`, by the wall clock.
+fn ms_left(deadline_ms: Option<i64>) -> Option<i64> {
+    deadline_ms.map(|deadline| deadline - wall_clock_ms())
 }
 
 fn wall_clock_ms() -> i64 {

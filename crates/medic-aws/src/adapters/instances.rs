@@ -114,27 +114,20 @@ fn facts_of(instance: &Instance) -> InstanceFacts {
 }
 
 fn member_of(instance_id: &str, member: &AutoScalingInstanceDetails, group: &AutoScalingGroup) -> GroupMember {
-    let out_of_service = group
-        .instances()
-        .iter()
-        .filter(|i| i.instance_id() != Some(instance_id))
-        .filter(|i| {
-            i.lifecycle_state().map(|s| s.as_str()) != Some("InService")
-                || i.health_status().is_some_and(|h| h.eq_ignore_ascii_case("Unhealthy"))
-        })
-        .count();
+    let health = group_health(group);
+    let out_of_service = health.instances.iter().filter(|i| i.id != instance_id && !i.serving()).count();
     GroupMember {
         group: member.auto_scaling_group_name().unwrap_or_default().to_owned(),
         lifecycle_state: member.lifecycle_state().unwrap_or_default().to_owned(),
         health_status: member.health_status().unwrap_or_default().to_owned(),
-        health_check_grace_period_seconds: group.health_check_grace_period().map_or(0, i64::from),
+        health_check_grace_period_seconds: health.grace_seconds,
         suspended_processes: group
             .suspended_processes()
             .iter()
             .filter_map(|p| p.process_name().map(str::to_owned))
             .collect(),
-        group_tags: tags_of(group.tags().iter().map(|t| (t.key(), t.value()))),
-        desired_capacity: group.desired_capacity().unwrap_or_default(),
+        group_tags: health.tags,
+        desired_capacity: health.desired,
         out_of_service: i32::try_from(out_of_service).unwrap_or(i32::MAX),
     }
 }
