@@ -13,7 +13,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv build test lint demo bench bench-sweep release sam-build clean
+.PHONY: help venv build test lint demo bench bench-sweep release sam-build local-image local clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,7 +36,7 @@ venv: $(VENV)/.installed $(CHECKOV_VENV)/.installed ## Create .venv (and .venv-c
 build: ## Debug build of every function (what the tests and the demo run)
 	cargo build --workspace --all-targets
 
-test: venv ## Every test tier: fmt, clippy, template gates, unit, emulated AWS (moto), runtime (RIE), template conformance
+test: venv ## Every test tier: fmt, clippy, template gates, unit, emulated AWS (moto), runtime (RIE), template conformance, sam local
 	scripts/test.sh
 
 lint: venv ## fmt, clippy (-D warnings), and the template gates (sam validate, cfn-lint + serverless rules on the transformed template, checkov)
@@ -68,6 +68,14 @@ release: venv ## Release bootstraps with cargo-lambda for arm64 (Lambda's archit
 
 sam-build: venv ## sam build (cargo-lambda under SAM) into .aws-sam/
 	sam build
+
+local-image: venv ## The provided.al2023 image sam local runs: AWS's own where it can be pulled, else a stand-in made here
+	scripts/local-image.sh
+
+local: venv ## What `sam local invoke` needs (samconfig.toml points it here): debug build, the image, target/sam-local/template.json
+	cargo build --workspace --all-targets
+	scripts/local-image.sh
+	$(VENV)/bin/python tests/harness/sam_local.py template
 
 clean: ## Remove build output, .venv and .venv-checkov
 	cargo clean

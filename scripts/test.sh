@@ -27,4 +27,8 @@ scripts/with-moto.sh bash -c '
   printf "\n== Template (the transformed template: dashboard, alarms; every event file matches its own rule and no other)\n"
   .venv/bin/pytest -q tests/template
 '
+step "sam local (sam local invoke and start-lambda on the template, in the provided.al2023 image, against moto)"
+scripts/local-image.sh
+MOTO_HOST=docker scripts/with-moto.sh .venv/bin/pytest -q tests/sam_local
+
 printf '\nmake test: all tiers passed in %ss\n' "$((SECONDS - started))"

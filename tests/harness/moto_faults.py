@@ -178,8 +178,9 @@ def main() -> None:
     from werkzeug.serving import run_simple
 
     port = int(sys.argv[1])
+    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple("127.0.0.1", port, Faults(app), threaded=True, request_handler=MotoRequestHandler)
+    run_simple(host, port, Faults(app), threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":
