@@ -5,7 +5,12 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use medic_core::{ConfigError, Policy};
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Everything a function needs besides its clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,13 +43,45 @@ impl MedicConfig {
                 problem: "must be an SNS topic ARN".into(),
             });
         }
+        if let Some(name) = ENDPOINT_URL_SETTINGS.iter().find(|name| lookup(name).is_some_and(|v| v.trim().is_empty()))
+        {
+            return Err(ConfigError {
+                name: (*name).into(),
+                value: String::new(),
+                problem: "is set but empty, which the AWS SDK does not read as unset (it would fail every call): \
+                          unset it, or give an endpoint URL"
+                    .into(),
+            });
+        }
         Ok(Self { policy: Policy::from_lookup(&lookup)?, ledger_table: required("MEDIC_LEDGER_TABLE")?, topic_arn })
     }
+}
+
+/// The SDK's endpoint overrides for every service medic calls: the global one and each service's.
+const ENDPOINT_URL_SETTINGS: &[&str] = &[
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_AUTO_SCALING",
+    "AWS_ENDPOINT_URL_CLOUDWATCH",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_EC2",
+    "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2",
+    "AWS_ENDPOINT_URL_RDS",
+    "AWS_ENDPOINT_URL_ROUTE_53",
+    "AWS_ENDPOINT_URL_SNS",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_LAMBDA",
+];
+
+/// The one HTTPS client every SDK client uses: rustls on ring, trusting the system's roots.
+pub fn https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
 /// Standard retry mode with bounded attempts, and timeouts well under the function's.
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()
@@ -57,18 +94,25 @@ pub async fn load_sdk_config() -> SdkConfig {
         .await
 }
 
-/// JSON logs, one object per line, level from `RUST_LOG` (default `info`).
+/// JSON logs, one object per line, filtered by `RUST_LOG` (`info`, `debug`, or per target:
+/// `info,medic_aws=debug`; unset or unreadable: `info`).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let subscriber = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(filter)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
         .without_time()
-        .try_init();
+        .finish()
+        .with(filter);
+    let _ = subscriber.try_init();
+}
+
+fn log_filter(rust_log: Option<&str>) -> Targets {
+    rust_log
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO))
 }
 
 #[cfg(test)]
@@ -91,5 +135,33 @@ mod tests {
         .expect("valid");
         assert!(config.policy.dry_run);
         assert_eq!(config.ledger_table, "medic-ledger");
+    }
+
+    #[test]
+    fn given_rust_log_when_read_then_levels_per_target_and_info_when_unset_or_unreadable() {
+        use tracing::Level;
+        let per_target = log_filter(Some("warn,medic_aws=debug"));
+        assert!(per_target.would_enable("medic_aws::engine", &Level::DEBUG));
+        assert!(!per_target.would_enable("aws_smithy_runtime", &Level::INFO));
+        for unset_or_unreadable in [None, Some("=!?")] {
+            let filter = log_filter(unset_or_unreadable);
+            assert!(filter.would_enable("medic_aws", &Level::INFO) && !filter.would_enable("medic_aws", &Level::DEBUG));
+        }
+    }
+
+    #[test]
+    fn given_an_endpoint_url_set_but_empty_when_loaded_then_init_fails_naming_it_instead_of_a_panic_at_the_first_call()
+    {
+        for name in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_AUTO_SCALING"] {
+            let error = MedicConfig::from_lookup(|key| match key {
+                "MEDIC_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:medic".into()),
+                "MEDIC_LEDGER_TABLE" => Some("medic-ledger".into()),
+                key if key == name => Some(" ".into()),
+                _ => None,
+            })
+            .expect_err("an empty endpoint URL makes the SDK panic on every call");
+            assert_eq!(error.name, name);
+            assert!(error.problem.contains("unset it"), "{error}");
+        }
     }
 }

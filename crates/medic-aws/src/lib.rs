@@ -10,7 +10,7 @@ pub mod error;
 pub mod fakes;
 pub mod ports;
 
-pub use config::{init_tracing, load_sdk_config, MedicConfig};
+pub use config::{https_client, init_tracing, load_sdk_config, MedicConfig};
 pub use engine::{Engine, Invocation};
 pub use error::{HandlerError, PortError};
 

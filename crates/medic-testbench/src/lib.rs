@@ -99,7 +99,7 @@ pub async fn sdk() -> SdkConfig {
         std::env::var("AWS_ENDPOINT_URL").is_ok_and(|v| v.starts_with("http://127.0.0.1")),
         "AWS_ENDPOINT_URL must point at moto on loopback: run these tests with `make test`"
     );
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest()).http_client(medic_aws::https_client()).load().await
 }
 
 impl World {
