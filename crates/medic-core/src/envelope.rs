@@ -1,9 +1,13 @@
-//! What every event parser shares: the EventBridge envelope, and [`MalformedEvent`], the error
-//! that says in words a human can fix why an event cannot be acted on.
+//! What every event parser shares: the EventBridge envelope (aws_lambda_events' type, with what
+//! medic requires of it), and [`MalformedEvent`], the error that says in words a human can fix
+//! why an event cannot be acted on.
 
+use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::time::{parse_timestamp, EpochSeconds};
 
 /// An event medic cannot act on, with the reason in words a human can fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,21 +22,48 @@ impl MalformedEvent {
     }
 }
 
-/// The EventBridge envelope shared by every `aws.*` source.
-#[derive(Debug, Clone, Deserialize)]
-pub struct EventBridgeEnvelope<D> {
+/// An EventBridge event, typed by aws_lambda_events, with what medic requires of every one and
+/// the crate's type leaves optional: a non-empty `id` (the idempotency key) and a `time`.
+#[derive(Debug, Clone)]
+pub struct Delivered<D: Serialize + DeserializeOwned> {
     pub id: String,
-    #[serde(rename = "detail-type")]
-    pub detail_type: String,
-    pub source: String,
-    #[serde(default)]
-    pub account: String,
-    pub time: String,
-    #[serde(default)]
-    pub region: String,
-    #[serde(default)]
-    pub resources: Vec<String>,
-    pub detail: D,
+    pub at: EpochSeconds,
+    pub event: EventBridgeEvent<D>,
+}
+
+impl<D: Serialize + DeserializeOwned> Delivered<D> {
+    pub fn account(&self) -> String {
+        self.event.account.clone().unwrap_or_default()
+    }
+
+    pub fn region(&self) -> String {
+        self.event.region.clone().unwrap_or_default()
+    }
+}
+
+/// Parses `raw` as an EventBridge event about `what`.
+pub(crate) fn eventbridge<D: Serialize + DeserializeOwned>(
+    raw: &Value,
+    what: &str,
+) -> Result<Delivered<D>, MalformedEvent> {
+    let event: EventBridgeEvent<D> = EventBridgeEvent::deserialize(raw).map_err(|error| {
+        // chrono's own error names neither the field nor the value.
+        match raw.get("time").and_then(Value::as_str) {
+            Some(time) if parse_timestamp(time).is_none() => {
+                MalformedEvent::new(format!("`time` `{time}` is not an RFC 3339 timestamp"))
+            }
+            _ => MalformedEvent::new(format!("{what}: {error}")),
+        }
+    })?;
+    let id = match event.id.as_deref().map(str::trim) {
+        None => return Err(MalformedEvent::new(format!("{what}: missing field `id`"))),
+        Some("") => return Err(MalformedEvent::new("EventBridge `id` is empty")),
+        Some(id) => id.to_owned(),
+    };
+    let Some(time) = event.time else {
+        return Err(MalformedEvent::new(format!("{what}: missing field `time`")));
+    };
+    Ok(Delivered { id, at: time.timestamp(), event })
 }
 
 pub(crate) fn typed<T: DeserializeOwned>(raw: &Value, what: &str) -> Result<T, MalformedEvent> {

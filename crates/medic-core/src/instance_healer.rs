@@ -1,20 +1,20 @@
 //! The instance healer: an EC2 instance went down (its state-change event, parsed here); replace
 //! it, start it, alert, or skip.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::envelope::{typed, EventBridgeEnvelope, MalformedEvent};
+use crate::envelope::{eventbridge, MalformedEvent};
 use crate::fleet::{replace_member, InstanceFacts, InstanceObservation, GROUP_NAME_TAG};
 use crate::plan::{alert, Action, Alert, Decision, Plan, PlannedAction, Severity, SkipReason};
 use crate::policy::Policy;
 use crate::scope::{out_of_scope, tag_value};
 use crate::states::Ec2State;
-use crate::time::{parse_timestamp, EpochSeconds};
+use crate::time::EpochSeconds;
 
 pub const EC2_STATE_CHANGE: &str = "EC2 Instance State-change Notification";
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 struct Ec2StateChangeDetail {
     #[serde(rename = "instance-id")]
     instance_id: String,
@@ -33,21 +33,17 @@ pub struct InstanceStateChanged {
 
 /// Parses an EventBridge "EC2 Instance State-change Notification".
 pub fn parse_state_change(raw: &Value) -> Result<InstanceStateChanged, MalformedEvent> {
-    let envelope: EventBridgeEnvelope<Ec2StateChangeDetail> = typed(raw, EC2_STATE_CHANGE)?;
-    if envelope.id.trim().is_empty() {
-        return Err(MalformedEvent::new("EventBridge `id` is empty"));
-    }
-    let instance_id = envelope.detail.instance_id;
-    crate::ids::instance_id("detail.instance-id", &instance_id)?;
-    let occurred_at = parse_timestamp(&envelope.time)
-        .ok_or_else(|| MalformedEvent::new(format!("`time` `{}` is not an RFC 3339 timestamp", envelope.time)))?;
+    let delivered = eventbridge::<Ec2StateChangeDetail>(raw, EC2_STATE_CHANGE)?;
+    let (account, region) = (delivered.account(), delivered.region());
+    let detail = delivered.event.detail;
+    crate::ids::instance_id("detail.instance-id", &detail.instance_id)?;
     Ok(InstanceStateChanged {
-        event_id: envelope.id,
-        instance_id,
-        state: envelope.detail.state,
-        occurred_at,
-        account: envelope.account,
-        region: envelope.region,
+        event_id: delivered.id,
+        instance_id: detail.instance_id,
+        state: detail.state,
+        occurred_at: delivered.at,
+        account,
+        region,
     })
 }
 

@@ -3,13 +3,13 @@
 //! are counted over a window, and the Nth within it escalates to one critical notice instead of
 //! a stream of warnings.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::envelope::{EventBridgeEnvelope, MalformedEvent};
+use crate::envelope::{eventbridge, MalformedEvent};
 use crate::plan::{alert, Plan, Severity, SkipReason};
 use crate::policy::Policy;
-use crate::time::{parse_timestamp, EpochSeconds};
+use crate::time::EpochSeconds;
 
 /// Launch failures of one group are counted over the last this-many seconds (by event time), and
 /// the critical notice they escalate to is sent at most once per this span.
@@ -89,7 +89,7 @@ impl HealthEvent {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct AsgDetail {
     auto_scaling_group_name: String,
@@ -102,7 +102,7 @@ struct AsgDetail {
     lifecycle_transition: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct HealthDetail {
     #[serde(default)]
@@ -118,21 +118,17 @@ struct HealthDetail {
     affected_entities: Vec<HealthEntity>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct HealthDescription {
     #[serde(default)]
     latest_description: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct HealthEntity {
     entity_value: String,
-}
-
-fn occurred_at(time: &str) -> Result<EpochSeconds, MalformedEvent> {
-    parse_timestamp(time).ok_or_else(|| MalformedEvent::new(format!("`time` `{time}` is not an RFC 3339 timestamp")))
 }
 
 /// What the notifier receives.
@@ -146,19 +142,10 @@ pub enum NoticeEvent {
 pub fn parse_notice_event(raw: &Value) -> Result<NoticeEvent, MalformedEvent> {
     let source = raw.get("source").and_then(Value::as_str).unwrap_or_default();
     let detail_type = raw.get("detail-type").and_then(Value::as_str).unwrap_or_default();
-    let not_empty = |id: &str| {
-        if id.trim().is_empty() {
-            Err(MalformedEvent::new("EventBridge `id` is empty"))
-        } else {
-            Ok(())
-        }
-    };
     match (source, AsgActivityKind::from_detail_type(detail_type)) {
         ("aws.autoscaling", Some(kind)) => {
-            let envelope: EventBridgeEnvelope<AsgDetail> = EventBridgeEnvelope::deserialize(raw)
-                .map_err(|e| MalformedEvent::new(format!("{detail_type}: {e}")))?;
-            not_empty(&envelope.id)?;
-            let detail = envelope.detail;
+            let delivered = eventbridge::<AsgDetail>(raw, detail_type)?;
+            let detail = delivered.event.detail;
             if detail.auto_scaling_group_name.trim().is_empty() {
                 return Err(MalformedEvent::new(format!("{detail_type}: detail.AutoScalingGroupName is empty")));
             }
@@ -173,8 +160,8 @@ pub fn parse_notice_event(raw: &Value) -> Result<NoticeEvent, MalformedEvent> {
                 .find(|text| !text.is_empty())
                 .unwrap_or_default();
             Ok(NoticeEvent::AsgActivity(AsgActivity {
-                occurred_at: occurred_at(&envelope.time)?,
-                event_id: envelope.id,
+                occurred_at: delivered.at,
+                event_id: delivered.id,
                 kind,
                 group: detail.auto_scaling_group_name,
                 instance_id: detail.ec2_instance_id.filter(|id| !id.is_empty()),
@@ -184,13 +171,11 @@ pub fn parse_notice_event(raw: &Value) -> Result<NoticeEvent, MalformedEvent> {
             }))
         }
         ("aws.health", _) => {
-            let envelope: EventBridgeEnvelope<HealthDetail> = EventBridgeEnvelope::deserialize(raw)
-                .map_err(|e| MalformedEvent::new(format!("{detail_type}: {e}")))?;
-            not_empty(&envelope.id)?;
-            let detail = envelope.detail;
+            let delivered = eventbridge::<HealthDetail>(raw, detail_type)?;
+            let detail = delivered.event.detail;
             Ok(NoticeEvent::Health(HealthEvent {
-                occurred_at: occurred_at(&envelope.time)?,
-                event_id: envelope.id,
+                occurred_at: delivered.at,
+                event_id: delivered.id,
                 arn: detail.event_arn,
                 service: detail.service,
                 type_code: detail.event_type_code,

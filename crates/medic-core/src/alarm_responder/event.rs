@@ -6,13 +6,19 @@
 //!
 //! The idempotency key is the alarm ARN (or account/region/name), the state-change time to the
 //! millisecond and the new state: the same transition delivered twice, or wired two ways, is one.
+//!
+//! The EventBridge and SNS envelopes are aws_lambda_events' types. The alarm payloads (the
+//! `alarmData` of a direct action, the SNS message) are medic's own: the crate's reject real ones
+//! or read a state without a value as `OK` (`tests/event_types.rs` pins each case).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::envelope::MalformedEvent;
+use aws_lambda_events::sns::SnsEvent;
+
+use crate::envelope::{eventbridge, typed, MalformedEvent};
 pub use crate::states::AlarmState;
 use crate::time::parse_timestamp_millis;
 
@@ -87,7 +93,7 @@ impl AlarmChanged {
 
 pub const ALARM_STATE_CHANGE: &str = "CloudWatch Alarm State Change";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct AlarmDetail {
     alarm_name: String,
@@ -96,7 +102,7 @@ struct AlarmDetail {
     configuration: Option<Configuration>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 struct StateBlock {
     value: AlarmState,
     #[serde(default)]
@@ -104,7 +110,7 @@ struct StateBlock {
     timestamp: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Configuration {
     #[serde(default)]
@@ -112,36 +118,24 @@ struct Configuration {
     alarm_rule: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct MetricEntry {
     metric_stat: Option<MetricStat>,
     expression: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 struct MetricStat {
     metric: MetricId,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 struct MetricId {
     namespace: String,
     name: String,
     #[serde(default)]
     dimensions: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct EventBridgeAlarm {
-    id: String,
-    #[serde(default)]
-    account: String,
-    #[serde(default)]
-    region: String,
-    #[serde(default)]
-    resources: Vec<String>,
-    detail: AlarmDetail,
 }
 
 #[derive(Debug, Deserialize)]
@@ -153,19 +147,6 @@ struct DirectAlarm {
     #[serde(default)]
     region: String,
     alarm_data: AlarmDetail,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct SnsRecord {
-    event_source: String,
-    sns: SnsEnvelope,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct SnsEnvelope {
-    message: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -228,12 +209,11 @@ pub fn parse_alarm_event(raw: &Value) -> Result<Vec<AlarmChanged>, MalformedEven
     let source = object.get("source").and_then(Value::as_str);
     let detail_type = object.get("detail-type").and_then(Value::as_str);
     if source == Some("aws.cloudwatch") && detail_type == Some(ALARM_STATE_CHANGE) {
-        let event: EventBridgeAlarm = typed(raw, ALARM_STATE_CHANGE)?;
-        if event.id.trim().is_empty() {
-            return Err(malformed("EventBridge `id` is empty"));
-        }
-        let arn = event.resources.into_iter().find(|r| r.contains(":alarm:"));
-        return Ok(vec![from_detail(event.detail, arn, AlarmShape::EventBridge, event.account, event.region)?]);
+        let delivered = eventbridge::<AlarmDetail>(raw, ALARM_STATE_CHANGE)?;
+        let (account, region) = (delivered.account(), delivered.region());
+        let event = delivered.event;
+        let arn = event.resources.unwrap_or_default().into_iter().find(|r| r.contains(":alarm:"));
+        return Ok(vec![from_detail(event.detail, arn, AlarmShape::EventBridge, account, region)?]);
     }
     Err(malformed(format!(
         "not a CloudWatch alarm event: expected EventBridge `{ALARM_STATE_CHANGE}`, a direct alarm action (`alarmData`) or SNS `Records`; got source {} and detail-type {}",
@@ -291,14 +271,12 @@ fn from_detail(
 }
 
 fn parse_sns(raw: &Value) -> Result<Vec<AlarmChanged>, MalformedEvent> {
-    let records: Vec<SnsRecord> = match raw.get("Records") {
-        Some(records) => Vec::<SnsRecord>::deserialize(records).map_err(|e| malformed(format!("SNS Records: {e}")))?,
-        None => Vec::new(),
-    };
-    if records.is_empty() {
+    let event = SnsEvent::deserialize(raw).map_err(|e| malformed(format!("SNS Records: {e}")))?;
+    if event.records.is_empty() {
         return Err(malformed("SNS event has no Records"));
     }
-    records
+    event
+        .records
         .into_iter()
         .enumerate()
         .map(|(index, record)| {
@@ -383,10 +361,6 @@ fn checked_ids(name: &str, arn: Option<&str>, subject: &AlarmSubject) -> Result<
 
 fn millis(text: &str, field: &str) -> Result<i64, MalformedEvent> {
     parse_timestamp_millis(text).ok_or_else(|| malformed(format!("{field} `{text}` is not a timestamp")))
-}
-
-fn typed<T: serde::de::DeserializeOwned>(raw: &Value, what: &str) -> Result<T, MalformedEvent> {
-    T::deserialize(raw).map_err(|error| malformed(format!("{what}: {error}")))
 }
 
 fn malformed(reason: impl Into<String>) -> MalformedEvent {
@@ -512,7 +486,11 @@ mod tests {
             ),
             (serde_json::json!({"Records": []}), "SNS event has no Records"),
             (
-                serde_json::json!({"Records": [{"EventSource": "aws:sqs", "Sns": {"Message": "{}"}}]}),
+                {
+                    let mut other_source = fixture("sns-cpu-high.json");
+                    other_source["Records"][0]["EventSource"] = "aws:sqs".into();
+                    other_source
+                },
                 "Records[0].EventSource is `aws:sqs`",
             ),
             (

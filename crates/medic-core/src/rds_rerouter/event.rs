@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::envelope::MalformedEvent;
+use crate::envelope::{eventbridge, MalformedEvent};
 use crate::time::parse_timestamp_millis;
 
 pub const DB_INSTANCE_EVENT: &str = "RDS DB Instance Event";
@@ -103,17 +103,7 @@ impl DbEvent {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    id: String,
-    #[serde(default)]
-    account: String,
-    #[serde(default)]
-    region: String,
-    detail: Detail,
-}
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct Detail {
     #[serde(default)]
@@ -144,12 +134,9 @@ pub fn parse_db_event(raw: &Value) -> Result<DbEvent, MalformedEvent> {
             )))
         }
     };
-    let envelope =
-        Envelope::deserialize(raw).map_err(|e| malformed(format!("{}: {e}", detail_type.unwrap_or_default())))?;
-    if envelope.id.trim().is_empty() {
-        return Err(malformed("EventBridge `id` is empty".into()));
-    }
-    let detail = envelope.detail;
+    let delivered = eventbridge::<Detail>(raw, detail_type.unwrap_or_default())?;
+    let (account, region) = (delivered.account(), delivered.region());
+    let detail = delivered.event.detail;
     let source_type = match detail.source_type.as_str() {
         "DB_INSTANCE" => DbSourceType::Instance,
         "CLUSTER" | "DB_CLUSTER" => DbSourceType::Cluster,
@@ -192,8 +179,8 @@ pub fn parse_db_event(raw: &Value) -> Result<DbEvent, MalformedEvent> {
         message: detail.message,
         categories: detail.event_categories,
         occurred_at_millis,
-        account: envelope.account,
-        region: envelope.region,
+        account,
+        region,
     })
 }
 

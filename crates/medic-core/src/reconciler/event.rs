@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use crate::envelope::{typed, EventBridgeEnvelope, MalformedEvent};
-use crate::time::{parse_timestamp, EpochSeconds};
+use crate::envelope::{eventbridge, MalformedEvent};
+use crate::time::EpochSeconds;
 
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 
@@ -19,19 +19,15 @@ pub struct Tick {
 /// Parses an EventBridge Scheduler or rule `Scheduled Event` (`source` `aws.events` or
 /// `aws.scheduler`).
 pub fn parse_tick(raw: &Value) -> Result<Tick, MalformedEvent> {
-    let envelope: EventBridgeEnvelope<Value> = typed(raw, SCHEDULED_EVENT)?;
-    if !matches!(envelope.source.as_str(), "aws.events" | "aws.scheduler") || envelope.detail_type != SCHEDULED_EVENT {
+    let delivered = eventbridge::<Value>(raw, SCHEDULED_EVENT)?;
+    let event = &delivered.event;
+    if !matches!(event.source.as_str(), "aws.events" | "aws.scheduler") || event.detail_type != SCHEDULED_EVENT {
         return Err(MalformedEvent::new(format!(
             "unsupported event: source `{}` with detail-type `{}` (the reconciler runs on `{SCHEDULED_EVENT}`)",
-            envelope.source, envelope.detail_type
+            event.source, event.detail_type
         )));
     }
-    if envelope.id.trim().is_empty() {
-        return Err(MalformedEvent::new("EventBridge `id` is empty"));
-    }
-    let at = parse_timestamp(&envelope.time)
-        .ok_or_else(|| MalformedEvent::new(format!("`time` `{}` is not an RFC 3339 timestamp", envelope.time)))?;
-    Ok(Tick { event_id: envelope.id, at, account: envelope.account, region: envelope.region })
+    Ok(Tick { account: delivered.account(), region: delivered.region(), event_id: delivered.id, at: delivered.at })
 }
 
 #[cfg(test)]
