@@ -1,6 +1,8 @@
 # medic: `make demo` tells the self-healing story on emulated AWS; `make test` runs every tier.
 # Both create .venv from PyPI first (moto server, aws-sam-cli with the Lambda Runtime Interface
-# Emulator, cargo-lambda, ziglang, cfn-lint, boto3, pytest).
+# Emulator, cargo-lambda, ziglang, cfn-lint, boto3, pytest). make test's sam-local tier needs a
+# running Docker engine; scripts/local-image.sh installs Debian's busybox-static when it must
+# make the image's stand-in.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
