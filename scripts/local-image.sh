@@ -22,7 +22,8 @@ label="medic.stand-in"
 
 docker info >/dev/null 2>&1 || { echo "local-image: Docker is not running (sam local needs it)" >&2; exit 1; }
 if docker image inspect "$rapid" >/dev/null 2>&1; then
-  echo "local-image: $rapid is here ($(docker image inspect -f "{{index .Config.Labels \"$label\"}}" "$rapid" | sed 's/^$/AWS image/'))"
+  if docker image inspect -f '{{json .Config.Labels}}' "$rapid" | grep -q "$label"; then kind="the stand-in"; else kind="AWS's image"; fi
+  echo "local-image: $rapid is here ($kind)"
   exit 0
 fi
 if docker image inspect "$base" >/dev/null 2>&1 || timeout "${MEDIC_PULL_TIMEOUT:-60}" docker pull -q "$base" >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make test`: every tier, in order, with moto started once for the tiers that need it and
-# stopped on exit (failure included).
+# `make test`: every tier, in order, with moto started for the tiers that need it (on loopback,
+# then on the Docker bridge for the sam-local tier's containers) and stopped on exit, failure
+# included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n== %s\n' "$*"; }

@@ -55,10 +55,10 @@ pub(crate) fn eventbridge<D: Serialize + DeserializeOwned>(
             _ => MalformedEvent::new(format!("{what}: {error}")),
         }
     })?;
-    let id = match event.id.as_deref().map(str::trim) {
+    let id = match &event.id {
         None => return Err(MalformedEvent::new(format!("{what}: missing field `id`"))),
-        Some("") => return Err(MalformedEvent::new("EventBridge `id` is empty")),
-        Some(id) => id.to_owned(),
+        Some(id) if id.trim().is_empty() => return Err(MalformedEvent::new("EventBridge `id` is empty")),
+        Some(id) => id.clone(),
     };
     let Some(time) = event.time else {
         return Err(MalformedEvent::new(format!("{what}: missing field `time`")));
