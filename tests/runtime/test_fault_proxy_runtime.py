@@ -1,0 +1,118 @@
+"""Runtime tier: tests/harness/fault_proxy.py, the fault-injecting proxy between the SDK clients
+and moto (issue 14's bench). Each fault kind against botocore with its retries off: the error is
+the service's own as an AWS SDK parses it, and the proxy's count of applied mutating calls says
+whether moto applied the call. Then the Rust SDK in a real bootstrap: a throttled ledger write is
+retried by the SDK and the event still handled once."""
+
+import json
+import os
+import time
+import urllib.request
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import pytest
+
+from fault_proxy import serve
+from medic_bench import MANAGED, Runtime, World, load_event
+
+
+@pytest.fixture()
+def proxy():
+    server = serve(0, os.environ["AWS_ENDPOINT_URL"], slow_seconds=2)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def control(path: str, payload=None) -> dict:
+        data = None if payload is None else json.dumps(payload).encode()
+        with urllib.request.urlopen(urllib.request.Request(url + path, data=data), timeout=10) as answer:
+            return json.loads(answer.read())
+
+    yield url, control
+    server.shutdown()
+    server.server_close()
+
+
+def client(service: str, url: str, read_timeout: float = 30):
+    return boto3.client(service, endpoint_url=url, config=botocore.config.Config(
+        retries={"total_max_attempts": 1}, read_timeout=read_timeout, connect_timeout=5))
+
+
+@pytest.mark.parametrize("service, operation, call, code", [
+    ("dynamodb", "ListTables", lambda c: c.list_tables(), "ThrottlingException"),
+    ("autoscaling", "DescribeAutoScalingGroups", lambda c: c.describe_auto_scaling_groups(), "Throttling"),
+    ("ec2", "DescribeInstances", lambda c: c.describe_instances(), "RequestLimitExceeded"),
+    ("sns", "ListTopics", lambda c: c.list_topics(), "Throttled"),
+])
+def test_given_a_throttle_rule_when_the_nth_call_matches_then_the_services_own_error_and_the_next_passes(
+        proxy, service, operation, call, code):
+    url, control = proxy
+    control("/_proxy/rules", [{"service": service, "operation": operation, "nth": 2, "fault": "throttle"}])
+    aws = client(service, url)
+    call(aws)
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        call(aws)
+    assert raised.value.response["Error"]["Code"] == code
+    call(aws)
+    assert control("/_proxy/calls")["faults"] == [[service, operation, "throttle"]]
+
+
+def test_given_a_reset_before_the_call_when_it_is_made_then_moto_never_applies_it(proxy):
+    url, control = proxy
+    world = World("proxy-before")
+    _, instances = world.group(2, MANAGED)
+    control("/_proxy/rules", [{"service": "autoscaling", "operation": "SetInstanceHealth", "fault": "reset-before"}])
+    with pytest.raises(botocore.exceptions.ConnectionClosedError):
+        client("autoscaling", url).set_instance_health(InstanceId=instances[0], HealthStatus="Unhealthy")
+    assert world.health(instances[0]) == "HEALTHY"
+    assert control("/_proxy/calls")["mutations"] == {}
+
+
+def test_given_a_reset_after_the_call_when_it_is_made_then_moto_applied_it_and_the_proxy_counts_it(proxy):
+    url, control = proxy
+    world = World("proxy-after")
+    _, instances = world.group(2, MANAGED)
+    control("/_proxy/rules", [{"service": "autoscaling", "operation": "SetInstanceHealth", "fault": "reset-after"}])
+    with pytest.raises(botocore.exceptions.ConnectionClosedError):
+        client("autoscaling", url).set_instance_health(InstanceId=instances[0], HealthStatus="Unhealthy")
+    assert world.health(instances[0]) == "UNHEALTHY"
+    assert control("/_proxy/calls")["mutations"] == {f"autoscaling SetInstanceHealth {instances[0]}": 1}
+
+
+def test_given_a_slow_answer_when_the_client_times_out_then_the_call_still_lands(proxy):
+    url, control = proxy
+    world = World("proxy-slow")
+    group, _ = world.group(2, MANAGED)
+    control("/_proxy/rules", [{"service": "autoscaling", "operation": "SetDesiredCapacity", "fault": "slow"}])
+    with pytest.raises(botocore.exceptions.ReadTimeoutError):
+        client("autoscaling", url, read_timeout=0.5).set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=3)
+    deadline = time.time() + 10
+    while world.desired(group) != 3 and time.time() < deadline:
+        time.sleep(0.1)
+    assert world.desired(group) == 3, "the held call reaches moto after the client gave up"
+    assert control("/_proxy/calls")["mutations"] == {f"autoscaling SetDesiredCapacity {group}": 1}
+
+
+@pytest.mark.parametrize("status", ["500", "503"])
+def test_given_a_server_error_rule_when_matched_then_that_status(proxy, status):
+    url, control = proxy
+    control("/_proxy/rules", [{"service": "sns", "operation": "ListTopics", "fault": status}])
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        client("sns", url).list_topics()
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == int(status)
+    assert raised.value.response["Error"]["Code"] == {"500": "InternalFailure", "503": "ServiceUnavailable"}[status]
+
+
+def test_given_the_first_ledger_call_throttled_when_the_notifier_runs_then_the_sdk_retries_and_one_notice(proxy):
+    url, control = proxy
+    world = World("proxy-notifier")
+    control("/_proxy/rules", [{"service": "dynamodb", "operation": "*", "nth": 1, "fault": "throttle"}])
+    with Runtime("notifier", {**world.env(), "AWS_ENDPOINT_URL": url}) as runtime:
+        response = runtime.invoke(load_event("notifier", "launch-successful.json"))
+    assert response["status"] == "alerted", response
+    calls = control("/_proxy/calls")
+    throttled = [f for f in calls["faults"] if f[2] == "throttle"]
+    assert len(throttled) == 1, calls
+    assert calls["calls"].count(throttled[0][:2]) >= 2, "the throttled call was made again"
+    assert [n["severity"] for n in world.notices()] == ["info"]
+    assert calls["mutations"] == {f"sns Publish {world.topic_arn}": 1}
