@@ -137,6 +137,16 @@ fn string_attr<'a>(item: &'a std::collections::HashMap<String, AttributeValue>, 
 }
 
 /// `Ok(false)` when a conditional write lost; every other failure is classified.
+/// A value unique to one conditional write, stored with it. When the answer to a write that
+/// DynamoDB applied is lost (a reset, a timeout), the SDK sends the same request again and its
+/// condition fails against the first: finding its own token tells that retry the write is its own.
+fn write_token() -> String {
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let count = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{nanos}-{count}", std::process::id())
+}
+
 fn lost_condition<E>(operation: &str, result: Result<E, PortError>) -> PortResult<bool> {
     match result {
         Ok(_) => Ok(true),
@@ -148,11 +158,13 @@ fn lost_condition<E>(operation: &str, result: Result<E, PortError>) -> PortResul
 
 impl Ledger for DynamoLedger {
     async fn claim(&self, key: &str, now: EpochSeconds) -> PortResult<Claim> {
+        let token = write_token();
         let written = self
             .client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(key))
+            .item("write", s(&token))
             .item("status", s(LedgerStatus::InProgress.as_str()))
             .item("in_progress_until", n(now + self.policy.in_progress_seconds))
             .item("expires_at", n(guard::event_expiry(&self.policy, now)))
@@ -170,6 +182,9 @@ impl Ledger for DynamoLedger {
             // Deleted between our write and our read: the other claimant released it.
             return Err(PortError::retryable("dynamodb:GetItem(claim)", format!("claim on {key} released meanwhile")));
         };
+        if string_attr(&item, "write") == Some(token.as_str()) {
+            return Ok(Claim::Claimed);
+        }
         if string_attr(&item, "status") == Some(LedgerStatus::Completed.as_str()) {
             let notified = item.get("notified").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true);
             return Ok(Claim::Completed {
