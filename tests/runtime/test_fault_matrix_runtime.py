@@ -22,9 +22,6 @@ ATTEMPTS = 3
 # this list. A cell that breaks and is not listed fails the test, and so does a listed cell that
 # no longer breaks. Each is an answer lost after the service applied the call (`reset-after`):
 KNOWN_DEFECTS = {
-    # the cooldown's conditional write is retried by the SDK and fails against itself: the event
-    # skips itself as cooling down (lost);
-    ("dynamodb:PutItem#2", "reset-after"),
     # the SDK sends SetInstanceHealth again (applied twice; harmless, but not once);
     ("autoscaling:SetInstanceHealth#1", "reset-after"),
     # the SDK publishes again: two notices.

@@ -251,11 +251,13 @@ impl Ledger for DynamoLedger {
         now: EpochSeconds,
         started_by: &str,
     ) -> PortResult<bool> {
+        let token = write_token();
         let written = self
             .client
             .put_item()
             .table_name(&self.table)
             .item("pk", s(key))
+            .item("write", s(&token))
             .item("until", n(until))
             .item("started_by", s(started_by))
             .item("started_at", n(now))
@@ -267,7 +269,10 @@ impl Ledger for DynamoLedger {
             .send()
             .await
             .map_err(|e| classify("dynamodb:PutItem(cooldown)", e));
-        lost_condition("dynamodb:PutItem(cooldown)", written)
+        if lost_condition("dynamodb:PutItem(cooldown)", written)? {
+            return Ok(true);
+        }
+        Ok(self.get(key).await?.is_some_and(|item| string_attr(&item, "write") == Some(token.as_str())))
     }
 
     async fn mark_done(&self, key: &str) -> PortResult<()> {
