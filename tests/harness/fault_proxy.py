@@ -21,6 +21,7 @@ Control (JSON over HTTP on the same port):
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.server
 import io
@@ -33,6 +34,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 
@@ -204,6 +206,25 @@ def serve(port: int, upstream: str, slow_seconds: float | None = None) -> http.s
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+@contextlib.contextmanager
+def running(upstream: str, slow_seconds: float | None = None):
+    """The proxy in this process for the length of a `with`: yields (its URL, control), where
+    control(path, payload=None) calls its control API (GET, or POST with a JSON payload)."""
+    server = serve(0, upstream, slow_seconds)
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+
+    def control(path: str, payload=None) -> dict:
+        data = None if payload is None else json.dumps(payload).encode()
+        with urllib.request.urlopen(urllib.request.Request(url + path, data=data), timeout=10) as answer:
+            return json.loads(answer.read())
+
+    try:
+        yield url, control
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 if __name__ == "__main__":

@@ -6,13 +6,11 @@ payload while the function answers an error), and the end state is read from mot
 proxy: the instance replaced (marked Unhealthy) exactly once at the wire, one notice, the ledger
 record COMPLETED."""
 
-import json
 import os
-import urllib.request
 
 import pytest
 
-from fault_proxy import serve
+from fault_proxy import running
 from medic_bench import MANAGED, Runtime, World, load_event
 
 FAULTS = ["throttle", "500", "503", "reset-before", "reset-after"]
@@ -31,17 +29,8 @@ KNOWN_DEFECTS = {
 
 @pytest.fixture(scope="module")
 def proxy():
-    server = serve(0, os.environ["AWS_ENDPOINT_URL"])
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-
-    def control(path: str, payload=None) -> dict:
-        data = None if payload is None else json.dumps(payload).encode()
-        with urllib.request.urlopen(urllib.request.Request(url + path, data=data), timeout=10) as answer:
-            return json.loads(answer.read())
-
-    yield url, control
-    server.shutdown()
-    server.server_close()
+    with running(os.environ["AWS_ENDPOINT_URL"]) as started:
+        yield started
 
 
 def stopped_member(prefix: str):

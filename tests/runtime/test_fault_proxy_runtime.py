@@ -4,33 +4,22 @@ the service's own as an AWS SDK parses it, and the proxy's count of applied muta
 whether moto applied the call. Then the Rust SDK in a real bootstrap: a throttled ledger write is
 retried by the SDK and the event still handled once."""
 
-import json
 import os
 import time
-import urllib.request
 
 import boto3
 import botocore.config
 import botocore.exceptions
 import pytest
 
-from fault_proxy import serve
+from fault_proxy import running
 from medic_bench import MANAGED, Runtime, World, load_event
 
 
 @pytest.fixture()
 def proxy():
-    server = serve(0, os.environ["AWS_ENDPOINT_URL"], slow_seconds=2)
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-
-    def control(path: str, payload=None) -> dict:
-        data = None if payload is None else json.dumps(payload).encode()
-        with urllib.request.urlopen(urllib.request.Request(url + path, data=data), timeout=10) as answer:
-            return json.loads(answer.read())
-
-    yield url, control
-    server.shutdown()
-    server.server_close()
+    with running(os.environ["AWS_ENDPOINT_URL"], slow_seconds=2) as started:
+        yield started
 
 
 def client(service: str, url: str, read_timeout: float = 30):
@@ -57,26 +46,18 @@ def test_given_a_throttle_rule_when_the_nth_call_matches_then_the_services_own_e
     assert control("/_proxy/calls")["faults"] == [[service, operation, "throttle"]]
 
 
-def test_given_a_reset_before_the_call_when_it_is_made_then_moto_never_applies_it(proxy):
+@pytest.mark.parametrize("fault, applied", [("reset-before", False), ("reset-after", True)])
+def test_given_a_reset_when_the_call_is_made_then_the_client_sees_it_closed_and_moto_applied_it_only_after(
+        proxy, fault, applied):
     url, control = proxy
-    world = World("proxy-before")
+    world = World(f"proxy-{fault}")
     _, instances = world.group(2, MANAGED)
-    control("/_proxy/rules", [{"service": "autoscaling", "operation": "SetInstanceHealth", "fault": "reset-before"}])
+    control("/_proxy/rules", [{"service": "autoscaling", "operation": "SetInstanceHealth", "fault": fault}])
     with pytest.raises(botocore.exceptions.ConnectionClosedError):
         client("autoscaling", url).set_instance_health(InstanceId=instances[0], HealthStatus="Unhealthy")
-    assert world.health(instances[0]) == "HEALTHY"
-    assert control("/_proxy/calls")["mutations"] == {}
-
-
-def test_given_a_reset_after_the_call_when_it_is_made_then_moto_applied_it_and_the_proxy_counts_it(proxy):
-    url, control = proxy
-    world = World("proxy-after")
-    _, instances = world.group(2, MANAGED)
-    control("/_proxy/rules", [{"service": "autoscaling", "operation": "SetInstanceHealth", "fault": "reset-after"}])
-    with pytest.raises(botocore.exceptions.ConnectionClosedError):
-        client("autoscaling", url).set_instance_health(InstanceId=instances[0], HealthStatus="Unhealthy")
-    assert world.health(instances[0]) == "UNHEALTHY"
-    assert control("/_proxy/calls")["mutations"] == {f"autoscaling SetInstanceHealth {instances[0]}": 1}
+    assert world.health(instances[0]) == ("UNHEALTHY" if applied else "HEALTHY")
+    assert control("/_proxy/calls")["mutations"] == (
+        {f"autoscaling SetInstanceHealth {instances[0]}": 1} if applied else {})
 
 
 def test_given_a_slow_answer_when_the_client_times_out_then_the_call_still_lands(proxy):
