@@ -1,7 +1,8 @@
 //! The ledger in one DynamoDB table (partition key `pk`, TTL attribute `expires_at`), written
 //! only with conditional writes so concurrent invocations cannot both win.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use medic_core::guard::{self, BreakerVerdict, Claim, Cooldown, LedgerStatus};
 use medic_core::time::EpochSeconds;
@@ -266,13 +267,19 @@ impl Ledger for DynamoLedger {
             .condition_expression("attribute_not_exists(pk) OR #until <= :now")
             .expression_attribute_names("#until", "until")
             .expression_attribute_values(":now", n(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map_err(|e| classify("dynamodb:PutItem(cooldown)", e));
-        if lost_condition("dynamodb:PutItem(cooldown)", written)? {
-            return Ok(true);
+            .await;
+        match written {
+            Ok(_) => Ok(true),
+            // The item that stood in the way comes back with the failure: no second read.
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    Ok(failed.item().and_then(|item| string_attr(item, "write")) == Some(token.as_str()))
+                }
+                _ => Err(classify("dynamodb:PutItem(cooldown)", error)),
+            },
         }
-        Ok(self.get(key).await?.is_some_and(|item| string_attr(&item, "write") == Some(token.as_str())))
     }
 
     async fn mark_done(&self, key: &str) -> PortResult<()> {
