@@ -15,7 +15,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv build test lint demo bench bench-sweep release sam-build local-image local clean
+.PHONY: help venv build test lint demo bench bench-sweep fuzz release sam-build local-image local clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ bench-sweep: venv ## The reconciler's run at scale (20 groups x 10 instances, 10
 	cargo build -p reconciler
 	rm -f target/sweep-calls.log
 	MEDIC_CALL_LOG=$(CURDIR)/target/sweep-calls.log scripts/with-moto.sh $(VENV)/bin/python bench/sweep.py
+
+fuzz: ## Each fuzz target (one per function: parse, then decide on arbitrary observations) under cargo fuzz for MEDIC_FUZZ_SECONDS (300) each
+	scripts/fuzz.sh
 
 FUNCTIONS := instance-healer alarm-responder rds-rerouter notifier reconciler
 

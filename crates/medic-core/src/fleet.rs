@@ -16,6 +16,7 @@ pub const GROUP_NAME_TAG: &str = "aws:autoscaling:groupName";
 
 /// What EC2 says about the instance now.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct InstanceFacts {
     pub state: String,
     pub tags: Tags,
@@ -31,6 +32,7 @@ pub struct InstanceFacts {
 
 /// What Auto Scaling says about the instance and its group now.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GroupMember {
     pub group: String,
     pub lifecycle_state: String,
@@ -45,6 +47,7 @@ pub struct GroupMember {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct InstanceObservation {
     pub instance: Option<InstanceFacts>,
     pub member: Option<GroupMember>,
@@ -145,6 +148,7 @@ pub fn replace_member(
 
 /// One instance of a group as Auto Scaling lists it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GroupInstance {
     pub id: String,
     pub lifecycle_state: String,
@@ -160,6 +164,7 @@ impl GroupInstance {
 
 /// An Auto Scaling group as a whole: what the reconciler sweeps and checks convergence against.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GroupHealth {
     pub name: String,
     pub desired: i32,

@@ -175,6 +175,7 @@ pub enum Claim {
 
 /// A running cooldown, and the event whose action started it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Cooldown {
     pub until: EpochSeconds,
     /// The ledger event key of the event that started it (empty if unknown).

@@ -224,6 +224,7 @@ pub fn launch_escalation_key(group: &str) -> String {
 /// How many launch failures of the group fall in the counting span, and whether this one is the
 /// first to reach the threshold in its window (it then escalates).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LaunchFailures {
     pub count: usize,
     pub escalate: bool,

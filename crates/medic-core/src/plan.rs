@@ -25,6 +25,7 @@ impl Severity {
 
 /// A mutating remediation. Only `act` (in medic-aws) turns one into an AWS call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Action {
     /// `SetInstanceHealth(Unhealthy, ShouldRespectGracePeriod=true)`: Auto Scaling replaces it.
@@ -63,6 +64,7 @@ pub enum Action {
 
 /// One weighted reader record in Route 53 and the replica behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ReaderRecord {
     /// The replica's source (primary) DB instance: what the breaker counts against.
     pub primary: String,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// EC2 instance states as EventBridge reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "kebab-case")]
 pub enum Ec2State {
     Pending,
@@ -40,6 +41,7 @@ impl std::fmt::Display for Ec2State {
 
 /// CloudWatch alarm states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum AlarmState {
     Ok,

@@ -14,6 +14,7 @@ pub const WATCHES_KEY: &str = "watch#open";
 pub const WATCHES_SECONDS: i64 = 7 * 86_400;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Watch {
     /// The function that acted.
     pub function: String,

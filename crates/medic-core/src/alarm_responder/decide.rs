@@ -143,6 +143,7 @@ fn status_check(subject: &AlarmSubject) -> StatusCheck {
 
 /// What CloudWatch says about the alarm itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct AlarmFacts {
     pub tags: Tags,
     pub comparison_operator: Option<String>,
@@ -153,6 +154,7 @@ pub struct AlarmFacts {
 /// An alarm's current state and when it last changed (`StateTransitionedTimestamp`, else
 /// `StateUpdatedTimestamp`), in epoch milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct AlarmNow {
     pub state: AlarmState,
     pub changed_at_millis: i64,
@@ -160,6 +162,7 @@ pub struct AlarmNow {
 
 /// An Auto Scaling group's capacity as observed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct GroupCapacity {
     pub min: i32,
     pub max: i32,
@@ -207,6 +210,7 @@ pub fn scale_plan(direction: ScaleDirection, step: i32, capacity: &GroupCapacity
 
 /// What medic observed about the remediation's target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Target {
     /// For `Scale`.

@@ -40,6 +40,7 @@ const RECOVERABLE_STATUSES: [(&str, &str); 6] = [
 
 /// A DB instance as DescribeDBInstances shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct DbInstance {
     pub id: String,
     pub status: String,
@@ -56,12 +57,14 @@ pub struct DbInstance {
 
 /// The latest CloudWatch replica-lag datapoint.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct LagSample {
     pub seconds: f64,
     pub at: EpochSeconds,
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Replica {
     pub db: DbInstance,
     pub lag: Option<LagSample>,
@@ -69,6 +72,7 @@ pub struct Replica {
 
 /// Where a record lives, from the DB's tags.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct RecordLocation {
     pub zone_id: String,
     /// Fully qualified, lower case, with the trailing dot Route 53 uses.
@@ -77,6 +81,7 @@ pub struct RecordLocation {
 
 /// One Route 53 record set.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct DnsRecord {
     pub name: String,
     pub record_type: String,
@@ -88,6 +93,7 @@ pub struct DnsRecord {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ClusterMember {
     pub id: String,
     pub writer: bool,
@@ -99,6 +105,7 @@ pub struct ClusterMember {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Cluster {
     pub id: String,
     pub status: String,
@@ -107,6 +114,7 @@ pub struct Cluster {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct PromotionFacts {
     pub primary: DbInstance,
     pub replicas: Vec<Replica>,
@@ -118,6 +126,7 @@ pub struct PromotionFacts {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ReplicaFacts {
     pub replica: DbInstance,
     pub source_tags: Tags,
@@ -131,6 +140,7 @@ pub struct ReplicaFacts {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct ClusterFacts {
     pub cluster: Cluster,
     /// The once-per-day failover retry guard of this cluster, if medic retried recently.
@@ -139,6 +149,7 @@ pub struct ClusterFacts {
 
 /// What medic learned about the event's DB; `None` inside when it does not exist.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum DbObservation {
     /// The instance, and for a read replica its source's tags (its opt-in covers the replica).
     Instance {

@@ -30,6 +30,7 @@ pub struct ToObserve {
 
 /// What was read; `None` where the resource does not exist (or was not asked for).
 #[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct HealFacts {
     pub instance: Option<InstanceFacts>,
     pub group: Option<GroupHealth>,

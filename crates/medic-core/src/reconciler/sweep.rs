@@ -24,6 +24,7 @@ pub const USER_STOP: &str = "Client.UserInitiatedShutdown";
 
 /// Something the sweep found that an event should have handled, or a remediation that did not heal.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Finding {
     /// A standalone in-scope instance that is stopped, by EC2 (`Server.*`) or by medic's own stop
     /// for recovery: the instance healer starts it.
@@ -45,6 +46,7 @@ pub enum Finding {
 /// What the decision of a finding is made on: the instance (stopped, impaired), the replica and
 /// its reader set, or nothing more (escalations, short groups, dead letters).
 #[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum FindingFacts {
     Instance(InstanceObservation),
     Replica(ReplicaFacts),
@@ -140,6 +142,7 @@ pub fn group_short(group: &GroupHealth, since: EpochSeconds, policy: &Policy, no
 
 /// The dead-letter queue as the sweep saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct DeadLetters {
     pub queue: String,
     pub count: i64,
