@@ -17,6 +17,9 @@ Control (JSON over HTTP on the same port):
 - GET /_proxy/calls: {"mutations": {"<service> <operation> <resource>": count},
   "faults": [[service, operation, kind], ...], "calls": [[service, operation], ...] in order}.
 - POST /_proxy/reset: no rules, no counts.
+Each path takes `?client=ACCESS_KEY_ID`: rules that hit only calls signed with that key, and the
+calls, faults and counts of that key alone, so that clients with keys of their own (the fault
+matrix's cells, run side by side) never see each other's faults. Without it: every client.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass, field
 
-SCOPE = re.compile(r"Credential=[^/,]*/[^/]*/[^/]*/([^/]*)/")
+SCOPE = re.compile(r"Credential=([^/,]*)/[^/]*/[^/]*/([^/]*)/")
 MUTATING = {
     "SetInstanceHealth", "SetDesiredCapacity", "TerminateInstanceInAutoScalingGroup", "StartInstances",
     "StopInstances", "RebootInstances", "PromoteReadReplica", "FailoverDBCluster", "ModifyDBInstance",
@@ -66,12 +69,31 @@ class Rule:
 
 
 @dataclass
-class State:
-    lock: threading.Lock = field(default_factory=threading.Lock)
+class Partition:
+    """The rules and records of one client (an access key id), or of all ("")."""
     rules: list[Rule] = field(default_factory=list)
     mutations: dict[str, int] = field(default_factory=dict)
     faults: list[list[str]] = field(default_factory=list)
     calls: list[list[str]] = field(default_factory=list)
+
+
+@dataclass
+class State:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    clients: dict[str, Partition] = field(default_factory=lambda: {"": Partition()})
+
+    def of(self, client: str) -> Partition:
+        return self.clients.setdefault(client, Partition())
+
+    def parts(self, client: str) -> list[Partition]:
+        """Where a call signed by `client` is matched and recorded: its own, then all."""
+        return [self.of(client), self.of("")] if client else [self.of("")]
+
+
+def client(headers) -> str:
+    """The access key id that signed the request."""
+    scope = SCOPE.search(headers.get("Authorization", ""))
+    return scope.group(1) if scope else ""
 
 
 def identify(headers, method: str, path: str, body: bytes) -> tuple[str, str, str]:
@@ -79,7 +101,7 @@ def identify(headers, method: str, path: str, body: bytes) -> tuple[str, str, st
     credential scope, the operation from X-Amz-Target (JSON protocols), the `Action` parameter
     (Query protocols) or the REST path (Route 53)."""
     scope = SCOPE.search(headers.get("Authorization", ""))
-    service = scope.group(1) if scope else "-"
+    service = scope.group(2) if scope else "-"
     target = headers.get("X-Amz-Target", "")
     if target:
         operation = target.rsplit(".", 1)[-1]
@@ -93,9 +115,9 @@ def identify(headers, method: str, path: str, body: bytes) -> tuple[str, str, st
     if "Action" in query:
         resource = next((query[p][0] for p in RESOURCE_PARAMETERS if p in query), "")
         return service, query["Action"][0], resource
-    rrset = re.match(r"/2013-04-01/hostedzone/([^/]+)/rrset/?$", path)
+    rrset = re.match(r"/2013-04-01/hostedzone/([^/]+)/rrset/?(\?.*)?$", path)
     if rrset:
-        return service, "ChangeResourceRecordSets", rrset.group(1)
+        return service, "ChangeResourceRecordSets" if method == "POST" else "ListResourceRecordSets", rrset.group(1)
     return service, f"{method} {path}", ""
 
 
@@ -151,15 +173,21 @@ def serve(port: int, upstream: str, slow_seconds: float | None = None) -> http.s
         def control(self, body: bytes) -> bool:
             if not self.path.startswith("/_proxy/"):
                 return False
+            path, _, query = self.path.partition("?")
+            key = urllib.parse.parse_qs(query).get("client", [""])[0]
             with state.lock:
-                if self.path == "/_proxy/rules" and self.command == "POST":
-                    state.rules = [Rule(**rule) for rule in json.loads(body or b"[]")]
-                    reply = {"rules": len(state.rules)}
-                elif self.path == "/_proxy/reset" and self.command == "POST":
-                    state.rules, state.mutations, state.faults, state.calls = [], {}, [], []
+                part = state.of(key)
+                if path == "/_proxy/rules" and self.command == "POST":
+                    part.rules = [Rule(**rule) for rule in json.loads(body or b"[]")]
+                    reply = {"rules": len(part.rules)}
+                elif path == "/_proxy/reset" and self.command == "POST":
+                    if key:
+                        state.clients.pop(key, None)
+                    else:
+                        state.clients = {"": Partition()}
                     reply = {}
                 else:
-                    reply = {"mutations": dict(state.mutations), "faults": list(state.faults), "calls": list(state.calls)}
+                    reply = {"mutations": dict(part.mutations), "faults": list(part.faults), "calls": list(part.calls)}
             self.answer(200, {"Content-Type": "application/json"}, json.dumps(reply).encode())
             return True
 
@@ -178,11 +206,14 @@ def serve(port: int, upstream: str, slow_seconds: float | None = None) -> http.s
                 return
             service, operation, resource = identify(self.headers, self.command, self.path, body)
             with state.lock:
-                state.calls.append([service, operation])
-                fault = next((r.fault for r in state.rules
+                parts = state.parts(client(self.headers))
+                rules = [rule for part in parts for rule in part.rules]
+                fault = next((r.fault for r in rules
                               if r.service == service and r.operation in (operation, "*") and r.hits()), None)
-                if fault:
-                    state.faults.append([service, operation, fault])
+                for part in parts:
+                    part.calls.append([service, operation])
+                    if fault:
+                        part.faults.append([service, operation, fault])
             if fault == "reset-before":
                 return self.reset()
             if fault == "throttle":
@@ -193,9 +224,10 @@ def serve(port: int, upstream: str, slow_seconds: float | None = None) -> http.s
                 time.sleep(slow_seconds)
             status, headers, payload = self.forward(body)
             if operation in MUTATING and 200 <= status < 300:
+                key = f"{service} {operation} {resource}"
                 with state.lock:
-                    key = f"{service} {operation} {resource}"
-                    state.mutations[key] = state.mutations.get(key, 0) + 1
+                    for part in state.parts(client(self.headers)):
+                        part.mutations[key] = part.mutations.get(key, 0) + 1
             if fault == "reset-after":
                 return self.reset()
             self.answer(status, {k: v for k, v in headers if k.lower() not in HOP_BY_HOP}, payload)

@@ -321,12 +321,13 @@ class World:
         reservations = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
         return reservations[0]["Instances"][0]["State"]["Name"]
 
-    def notices(self) -> list[dict]:
-        """Drains the SQS inbox: [{subject, severity, attributes, body}]."""
+    def notices(self, wait: int = 1) -> list[dict]:
+        """Drains the SQS inbox: [{subject, severity, attributes, body}]. moto delivers a publish
+        before it answers, so `wait=0` (no long poll) suffices once the publisher is done."""
         found = []
         while True:
             messages = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait
             ).get("Messages", [])
             if not messages:
                 return found

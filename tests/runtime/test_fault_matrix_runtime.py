@@ -1,29 +1,132 @@
-"""Runtime tier, issue 14's fault matrix (first function: the instance healer). The bootstrap
-talks to moto through tests/harness/fault_proxy.py. A clean run records the plan's calls in
-order; then, for each fault kind at each of those calls, a fresh world gets the same event the way
-Lambda's asynchronous invoke delivers it (the first attempt, then up to two retries of the same
-payload while the function answers an error), and the end state is read from moto and the
-proxy: the instance replaced (marked Unhealthy) exactly once at the wire, one notice, the ledger
-record COMPLETED."""
+"""Runtime tier, issue 14's fault matrix: every function's bootstrap talks to moto through
+tests/harness/fault_proxy.py. For each scenario a clean run records the plan's calls in order, the
+mutating calls that reached moto and the notices; then, for each fault kind at each of those calls,
+a fresh world gets the same event the way Lambda's asynchronous invoke delivers it (the first
+attempt, then up to two retries of the same payload while the function answers an error). A cell
+holds when, read from the proxy's counts, moto and the ledger, every mutating call of the clean
+run reached AWS exactly as often (never twice), there were as many notices, and the event's
+record is COMPLETED. The one other ending allowed is for a call AWS cannot confirm afterwards (a
+reboot): not repeated, and a critical notice that says so. Cells run side by side, each client
+signing with an access key of its own, which the proxy keeps apart."""
 
+from __future__ import annotations
+
+import json
 import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
 
 import pytest
 
 from fault_proxy import running
-from medic_bench import MANAGED, Runtime, World, load_event
+from medic_bench import MANAGED, Runtime, World, load_event, set_alarm_time
 
 FAULTS = ["throttle", "500", "503", "reset-before", "reset-after"]
 ATTEMPTS = 3
+SIDE_BY_SIDE = 4
 
-# Defects this matrix found, each to be fixed in its own commit (issue 14), its cell then leaving
+# Defects this matrix found, each to be fixed in its own commit (issue 14), its cells then leaving
 # this list. A cell that breaks and is not listed fails the test, and so does a listed cell that
-# no longer breaks. Each is an answer lost after the service applied the call (`reset-after`):
-KNOWN_DEFECTS = {
-    # the SDK sends SetInstanceHealth again (applied twice; harmless, but not once);
-    ("autoscaling:SetInstanceHealth#1", "reset-after"),
-    # the SDK publishes again: two notices.
-    ("sns:Publish#1", "reset-after"),
+# no longer breaks. (scenario, "service:Operation#nth", fault).
+KNOWN_DEFECTS: set[tuple[str, str, str]] = {
+    # An answer lost after AWS applied a mutating call: the SDK sends it again. Twice at the wire;
+    # for a reboot or a promotion that is a second reboot or promotion.
+    ("instance-healer", "autoscaling:SetInstanceHealth#1", "reset-after"),
+    ("alarm-scale-out", "autoscaling:SetDesiredCapacity#1", "reset-after"),
+    ("alarm-reboot", "ec2:RebootInstances#1", "reset-after"),
+    ("rds-promote", "rds:PromoteReadReplica#1", "reset-after"),
+    ("rds-promote", "route53:ChangeResourceRecordSets#1", "reset-after"),
+    ("reconciler", "autoscaling:SetInstanceHealth#1", "reset-after"),
+    # The same for a notice: two of them.
+    *{(name, "sns:Publish#1", "reset-after")
+      for name in ("instance-healer", "alarm-scale-out", "alarm-reboot", "rds-promote", "notifier", "reconciler")},
+}
+
+
+@dataclass
+class Scenario:
+    function: str
+    # (world, event, names): `names` maps a world's resource names to roles, so that the clean
+    # run's mutations compare with any cell's.
+    setup: Callable[[str], tuple[World, dict, dict[str, str]]]
+    settings: dict[str, str]
+    own_account: bool = False
+
+
+def rewrite(event: dict, names: dict[str, str]) -> dict:
+    text = json.dumps(event)
+    for old, new in names.items():
+        text = text.replace(old, new)
+    rewritten = json.loads(text)
+    rewritten["id"] = str(uuid.uuid4())
+    return rewritten
+
+
+def healer_replaces_a_stopped_member(prefix: str):
+    world = World(prefix)
+    group, instances = world.group(3, MANAGED)
+    world.stop(instances[0])
+    event = load_event("instance-healer", "asg-instance-stopped.json", instance_id=instances[0])
+    return world, event, {instances[0]: "member", group: "group"}
+
+
+def alarm_scales_out(prefix: str):
+    world = World(prefix)
+    group = f"{world.name}-web"
+    world.named_group(group, 1, 4, 2, MANAGED)
+    alarm = f"{world.name}-cpu-high"
+    world.metric_alarm(alarm, "AWS/EC2", "CPUUtilization", {"AutoScalingGroupName": group}, "GreaterThanThreshold", 70.0)
+    event = rewrite(load_event("alarm-responder", "eventbridge-cpu-high.json"), {"web-prod-cpu-high": alarm, "web-prod": group})
+    set_alarm_time(event, world.fire(alarm))
+    return world, event, {group: "group"}
+
+
+def alarm_reboots_a_standalone_instance(prefix: str):
+    world = World(prefix)
+    instance = world.standalone(MANAGED)
+    alarm = f"{world.name}-{instance}-status"
+    world.metric_alarm(alarm, "AWS/EC2", "StatusCheckFailed_Instance", {"InstanceId": instance},
+                       "GreaterThanOrEqualToThreshold", 1.0)
+    event = load_event("alarm-responder", "eventbridge-status-check-failed.json")
+    event = rewrite(event, {"web-prod-i-0a1b2c3d4e5f67890-status": alarm, "i-0a1b2c3d4e5f67890": instance,
+                            '"StatusCheckFailed"': '"StatusCheckFailed_Instance"'})
+    set_alarm_time(event, world.fire(alarm))
+    return world, event, {instance: "instance"}
+
+
+def rds_promotes_a_replica(prefix: str):
+    world = World(prefix)
+    primary, replica = f"{world.name}-db", f"{world.name}-db-replica-1"
+    stack = world.db_stack(primary, [(replica, "us-east-1b", 2.0)], f"{world.name}.internal.")
+    world.fail_db(primary)
+    event = rewrite(load_event("rds-rerouter", "instance-failed.json"), {"orders-db": primary})
+    return world, event, {replica: "replica", stack["zone_id"]: "zone", primary: "primary"}
+
+
+def notifier_reports_a_failed_launch(prefix: str):
+    world = World(prefix)
+    group = f"{world.name}-web"
+    event = rewrite(load_event("notifier", "launch-unsuccessful.json"), {"web-prod": group})
+    return world, event, {group: "group"}
+
+
+def reconciler_replaces_an_impaired_member(prefix: str):
+    world = World(prefix, own_account=True)
+    group, instances = world.group(3, MANAGED)
+    world.impair(instances[2], "instance")
+    event = rewrite(load_event("reconciler", "scheduled.json"), {})
+    return world, event, {instances[2]: "member", group: "group"}
+
+
+SCENARIOS = {
+    "instance-healer": Scenario("instance-healer", healer_replaces_a_stopped_member, {}),
+    "alarm-scale-out": Scenario("alarm-responder", alarm_scales_out, {}),
+    "alarm-reboot": Scenario("alarm-responder", alarm_reboots_a_standalone_instance, {"breaker_max_actions": "1000"}),
+    "rds-promote": Scenario("rds-rerouter", rds_promotes_a_replica, {"promote_confirm_seconds": "0"}),
+    "notifier": Scenario("notifier", notifier_reports_a_failed_launch, {}),
+    "reconciler": Scenario("reconciler", reconciler_replaces_an_impaired_member, {}, own_account=True),
 }
 
 
@@ -33,61 +136,92 @@ def proxy():
         yield started
 
 
-def stopped_member(prefix: str):
-    world = World(prefix)
-    group, instances = world.group(3, MANAGED)
-    world.stop(instances[0])
-    return world, group, instances[0]
+def outcomes(answer) -> list[dict]:
+    """The outcomes in an answer: one (instance healer, RDS rerouter, notifier), a list (alarm
+    responder), or the reconciler's findings."""
+    if isinstance(answer, list):
+        return answer
+    if "findings" in answer:
+        return answer["findings"]
+    return [answer]
 
 
-def deliver(url: str, world: World, event: dict) -> list[dict]:
+@dataclass
+class Cell:
+    step: str
+    fault: str
+    attempts: int
+    last: str
+    mutations: dict[str, int]
+    notices: list[dict]
+    ledger: str
+
+
+def run_cell(proxy, name: str, step: tuple[str, str, int] | None, fault: str | None) -> Cell:
+    url, control = proxy
+    scenario = SCENARIOS[name]
+    world, event, names = scenario.setup(f"mx-{name}")
+    key = world.access_key or f"MEDICMATRIX{uuid.uuid4().hex[:12].upper()}"
+    env = {**world.env(**scenario.settings), "AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": key}
+    if step:
+        service, operation, nth = step
+        control(f"/_proxy/rules?client={key}", [{"service": service, "operation": operation, "nth": nth, "fault": fault}])
     answers = []
-    with Runtime("instance-healer", {**world.env(), "AWS_ENDPOINT_URL": url}) as runtime:
+    with Runtime(scenario.function, env) as runtime:
         for _ in range(ATTEMPTS):
             answers.append(runtime.invoke(event))
             if "errorType" not in answers[-1]:
                 break
-    return answers
+    seen = control(f"/_proxy/calls?client={key}")
+    control(f"/_proxy/reset?client={key}", {})
+    last = answers[-1]
+    if "errorType" in last:
+        summary, ledger = last["errorType"], "-"
+    else:
+        found = outcomes(last)
+        summary = ",".join("/".join(filter(None, [o.get("status"), o.get("label")])) for o in found)
+        records = [world.ledger_item(o["event"]) for o in found if o.get("event")]
+        ledger = ",".join(r["status"]["S"] if r else "missing" for r in records) or "-"
+    mutations = {}
+    for key_, count in seen["mutations"].items():
+        if " Publish " in f"{key_} ":
+            continue
+        for real, role in names.items():
+            key_ = key_.replace(real, role)
+        mutations[key_] = count
+    label = f"{step[0]}:{step[1]}#{step[2]}" if step else "clean"
+    cell = Cell(label, fault or "-", len(answers), summary, mutations, world.notices(wait=0), ledger)
+    cell.calls = seen["calls"]
+    return cell
 
 
-def plan_calls(proxy) -> list[tuple[str, str, int]]:
-    """The clean run's calls: (service, operation, nth occurrence of that pair)."""
-    url, control = proxy
-    world, _, instance = stopped_member("matrix-clean")
-    control("/_proxy/reset", {})
-    answers = deliver(url, world, load_event("instance-healer", "asg-instance-stopped.json", instance_id=instance))
-    assert answers[-1]["status"] == "acted", answers
-    calls, seen = [], {}
-    for service, operation in control("/_proxy/calls")["calls"]:
+def holds(cell: Cell, clean: Cell) -> bool:
+    if cell.ledger != clean.ledger or len(cell.notices) != len(clean.notices):
+        return False
+    if cell.mutations == clean.mutations:
+        return True
+    # Not repeated when AWS cannot confirm it, and said so in a critical notice.
+    told = [n for n in cell.notices if n["severity"] == "critical" and "could not confirm" in n["subject"]]
+    fewer = all(cell.mutations.get(k, 0) <= n for k, n in clean.mutations.items()) and set(cell.mutations) <= set(clean.mutations)
+    return bool(told) and fewer
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_given_each_fault_at_each_call_of_the_plan_when_lambda_retries_then_done_once_one_notice_completed(proxy, name):
+    clean = run_cell(proxy, name, None, None)
+    assert clean.ledger and "missing" not in clean.ledger and clean.mutations is not None, clean
+    seen, steps = {}, []
+    for service, operation in clean.calls:
         seen[(service, operation)] = seen.get((service, operation), 0) + 1
-        calls.append((service, operation, seen[(service, operation)]))
-    return calls
-
-
-def test_given_each_fault_at_each_call_of_the_plan_when_lambda_retries_then_replaced_once_one_notice_completed(proxy):
-    url, control = proxy
-    cells, broken = [], []
-    for service, operation, nth in plan_calls(proxy):
-        for fault in FAULTS:
-            world, group, instance = stopped_member("matrix")
-            control("/_proxy/reset", {})
-            control("/_proxy/rules", [{"service": service, "operation": operation, "nth": nth, "fault": fault}])
-            event = load_event("instance-healer", "asg-instance-stopped.json", instance_id=instance)
-            answers = deliver(url, world, event)
-            mutations = control("/_proxy/calls")["mutations"]
-            applied = mutations.get(f"autoscaling SetInstanceHealth {instance}", 0)
-            notices = world.notices()
-            last = answers[-1]
-            ledger = world.ledger_item(last.get("event", "")) if "event" in last else None
-            outcome = "/".join(filter(None, [last.get("status") or last.get("errorType"), last.get("label")]))
-            cell = (f"{service}:{operation}#{nth}", fault, outcome, len(answers), applied, len(notices),
-                    ledger["status"]["S"] if ledger else "-")
-            cells.append(cell)
-            if not (outcome == "acted" or (outcome.startswith("duplicate") and ledger)) or applied != 1 \
-                    or len(notices) != 1 or world.health(instance) != "UNHEALTHY":
-                broken.append(cell)
-    table = "\n".join(" | ".join(map(str, cell)) for cell in cells)
-    print("\nstep | fault | last answer | attempts | SetInstanceHealth applied | notices | ledger\n" + table)
-    unexpected = [c for c in broken if c[:2] not in KNOWN_DEFECTS]
-    assert not unexpected, "cells that lost or doubled:\n" + "\n".join(" | ".join(map(str, c)) for c in unexpected)
-    assert {c[:2] for c in broken} == KNOWN_DEFECTS, "a known defect no longer shows: take it off KNOWN_DEFECTS"
+        steps.append((service, operation, seen[(service, operation)]))
+    plan = [(step, fault) for step in steps for fault in FAULTS]
+    with ThreadPoolExecutor(SIDE_BY_SIDE) as pool:
+        cells = list(pool.map(lambda cell: run_cell(proxy, name, *cell), plan))
+    rows = [clean, *cells]
+    print(f"\n{name}: step | fault | attempts | last answer | mutations | notices | ledger")
+    for cell in rows:
+        print(" | ".join(map(str, [cell.step, cell.fault, cell.attempts, cell.last, cell.mutations, len(cell.notices), cell.ledger])))
+    broken = {(name, c.step, c.fault) for c in cells if not holds(c, clean)}
+    known = {d for d in KNOWN_DEFECTS if d[0] == name}
+    assert not broken - known, "cells that lost or doubled:\n" + "\n".join(map(str, sorted(broken - known)))
+    assert not known - broken, f"known defects that no longer show (take them off KNOWN_DEFECTS): {sorted(known - broken)}"
