@@ -353,15 +353,14 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 if cooldown.done {
                     return Ok(ActionResult::DoneEarlier);
                 }
-                if !action.is_idempotent() {
-                    match self.remediator.confirm(action).await? {
-                        Some(true) => {
-                            self.ledger.mark_done(&cooldown_key).await?;
-                            return Ok(ActionResult::DoneEarlier);
-                        }
-                        Some(false) => {}
-                        None => return Ok(ActionResult::Unconfirmed),
+                match self.remediator.confirm(action).await? {
+                    Some(true) => {
+                        self.ledger.mark_done(&cooldown_key).await?;
+                        return Ok(ActionResult::DoneEarlier);
                     }
+                    Some(false) => {}
+                    None if action.is_idempotent() => {}
+                    None => return Ok(ActionResult::Unconfirmed),
                 }
                 resuming = true;
             }
@@ -422,7 +421,13 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 }
             }
         }
-        match self.remediator.apply(action).await {
+        let applied = match self.remediator.apply(action).await {
+            Err(unanswered) if unanswered.code.is_none() && unanswered.retryable => {
+                self.settle(action, unanswered).await
+            }
+            answered => answered,
+        };
+        match applied {
             Ok(()) => {
                 if cooldown_seconds > 0 {
                     if let Err(error) = self.ledger.mark_done(&cooldown_key).await {
@@ -452,6 +457,18 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                     Ok(ActionResult::Failed(error))
                 }
             }
+        }
+    }
+
+    /// A mutating call that failed without an answer (the connection dropped or timed out after
+    /// the request may have gone out; the SDK does not send it again, `retry`): AWS may have
+    /// applied it. Done is done; not done is made once more; when AWS cannot tell, the error
+    /// stands and the retry finds the intent (rule 7).
+    async fn settle(&self, action: &medic_core::Action, unanswered: PortError) -> Result<(), PortError> {
+        match self.remediator.confirm(action).await {
+            Ok(Some(true)) => Ok(()),
+            Ok(Some(false)) => self.remediator.apply(action).await,
+            Ok(None) | Err(_) => Err(unanswered),
         }
     }
 

@@ -9,6 +9,7 @@ pub mod error;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
 pub mod ports;
+pub mod retry;
 
 pub use config::{https_client, init_tracing, load_sdk_config, MedicConfig};
 pub use engine::{Engine, Invocation};

@@ -87,8 +87,9 @@ pub trait Remediator {
     fn performs(&self, _action: &Action) -> bool {
         true
     }
-    /// Reads AWS to learn whether a non-idempotent `action` happened (a promoted replica has no
-    /// source any more); `None` when AWS cannot tell.
+    /// Reads AWS to learn whether `action` happened (a promoted replica has no source any more, a
+    /// replaced member is Unhealthy); `None` when AWS cannot tell. Asked when a call may have
+    /// been applied without an answer, and by a retry that finds an interrupted attempt's intent.
     fn confirm(&self, _action: &Action) -> impl Future<Output = PortResult<Option<bool>>> + Send {
         async { Ok(None) }
     }

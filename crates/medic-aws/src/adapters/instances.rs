@@ -195,6 +195,34 @@ impl GroupInspector for AwsInstances {
 }
 
 impl Remediator for AwsInstances {
+    /// What AWS shows of a change it may have made: a member marked Unhealthy, or already on its
+    /// way out of its group (or out of it); a group at the capacity set; an instance starting or
+    /// stopping. A reboot leaves no trace, and a running instance cannot tell whether medic's stop
+    /// for recovery happened (the instance healer may have started it again already).
+    async fn confirm(&self, action: &Action) -> PortResult<Option<bool>> {
+        Ok(match action {
+            Action::ReplaceInstance { instance_id, .. } => {
+                let members = self.group_members(std::slice::from_ref(instance_id)).await?;
+                Some(members.get(instance_id).is_none_or(|member| {
+                    member.health_status.eq_ignore_ascii_case("Unhealthy") || member.lifecycle_state != "InService"
+                }))
+            }
+            Action::ScaleGroup { group, to, .. } => {
+                self.observe_group(group).await?.map(|(capacity, _)| capacity.desired == *to)
+            }
+            Action::StartInstance { instance_id, .. } | Action::StopForRecovery { instance_id } => {
+                let facts = self.instance_facts(std::slice::from_ref(instance_id)).await?;
+                let starting = matches!(action, Action::StartInstance { .. });
+                match (facts.get(instance_id).map(|f| f.state.as_str()), starting) {
+                    (Some("pending" | "running"), true) | (Some("stopping" | "stopped"), false) => Some(true),
+                    (Some("stopped"), true) => Some(false),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+    }
+
     async fn apply(&self, action: &Action) -> PortResult<()> {
         match action {
             Action::ReplaceInstance { instance_id, .. } => {
@@ -203,6 +231,8 @@ impl Remediator for AwsInstances {
                     .instance_id(instance_id)
                     .health_status("Unhealthy")
                     .should_respect_grace_period(true)
+                    .customize()
+                    .config_override(crate::sent_once!(aws_sdk_autoscaling))
                     .send()
                     .await
                     .map_err(|e| classify("autoscaling:SetInstanceHealth", e))?;
@@ -212,6 +242,8 @@ impl Remediator for AwsInstances {
                     .ec2
                     .start_instances()
                     .instance_ids(instance_id)
+                    .customize()
+                    .config_override(crate::sent_once!(aws_sdk_ec2))
                     .send()
                     .await
                     .map_err(|e| classify("ec2:StartInstances", e))?;
@@ -226,6 +258,8 @@ impl Remediator for AwsInstances {
                     .auto_scaling_group_name(group)
                     .desired_capacity(*to)
                     .honor_cooldown(false)
+                    .customize()
+                    .config_override(crate::sent_once!(aws_sdk_autoscaling))
                     .send()
                     .await
                     .map_err(|e| classify("autoscaling:SetDesiredCapacity", e))?;
@@ -234,6 +268,8 @@ impl Remediator for AwsInstances {
                 self.ec2
                     .reboot_instances()
                     .instance_ids(instance_id)
+                    .customize()
+                    .config_override(crate::sent_once!(aws_sdk_ec2))
                     .send()
                     .await
                     .map_err(|e| classify("ec2:RebootInstances", e))?;
@@ -242,6 +278,8 @@ impl Remediator for AwsInstances {
                 self.ec2
                     .stop_instances()
                     .instance_ids(instance_id)
+                    .customize()
+                    .config_override(crate::sent_once!(aws_sdk_ec2))
                     .send()
                     .await
                     .map_err(|e| classify("ec2:StopInstances", e))?;

@@ -160,6 +160,8 @@ impl Remediator for AwsRds {
                     .promote_read_replica()
                     .db_instance_identifier(replica)
                     .backup_retention_period(*backup_retention_days)
+                    .customize()
+                    .config_override(crate::sent_once!(aws_sdk_rds))
                     .send()
                     .await
                     .map_err(|e| classify("rds:PromoteReadReplica", e))?;
@@ -168,6 +170,8 @@ impl Remediator for AwsRds {
                 self.rds
                     .reboot_db_instance()
                     .db_instance_identifier(replica)
+                    .customize()
+                    .config_override(crate::sent_once!(aws_sdk_rds))
                     .send()
                     .await
                     .map_err(|e| classify("rds:RebootDBInstance", e))?;
@@ -177,6 +181,8 @@ impl Remediator for AwsRds {
                     .failover_db_cluster()
                     .db_cluster_identifier(cluster)
                     .target_db_instance_identifier(target)
+                    .customize()
+                    .config_override(crate::sent_once!(aws_sdk_rds))
                     .send()
                     .await
                     .map_err(|e| classify("rds:FailoverDBCluster", e))?;

@@ -30,6 +30,8 @@ impl AwsDns {
             .change_resource_record_sets()
             .hosted_zone_id(zone_id)
             .change_batch(batch)
+            .customize()
+            .config_override(crate::sent_once!(aws_sdk_route53))
             .send()
             .await
             .map_err(|e| classify(operation, e))?;
@@ -91,6 +93,23 @@ fn cname(name: &str, value: &str, ttl: i64) -> Result<ResourceRecordSet, aws_sdk
 impl Remediator for AwsDns {
     fn performs(&self, action: &Action) -> bool {
         matches!(action, Action::PointWriterRecord { .. } | Action::SetReaderWeight { .. })
+    }
+
+    /// Whether the record already says what the UPSERT would make it say.
+    async fn confirm(&self, action: &Action) -> PortResult<Option<bool>> {
+        let (zone_id, name, identifier) = match action {
+            Action::PointWriterRecord { zone_id, record_name, .. } => (zone_id, record_name, None),
+            Action::SetReaderWeight { reader, .. } => (&reader.zone_id, &reader.record_name, Some(&reader.replica)),
+            _ => return Ok(None),
+        };
+        let location = RecordLocation { zone_id: zone_id.clone(), name: fqdn(name) };
+        let records = self.record_sets(&location).await?;
+        let record = records.iter().find(|r| r.set_identifier.as_ref() == identifier);
+        Ok(Some(match action {
+            Action::PointWriterRecord { endpoint, .. } => record.is_some_and(|r| r.value.as_ref() == Some(endpoint)),
+            Action::SetReaderWeight { to, .. } => record.is_some_and(|r| r.weight == Some(*to)),
+            _ => false,
+        }))
     }
 
     async fn apply(&self, action: &Action) -> PortResult<()> {
