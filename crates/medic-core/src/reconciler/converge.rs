@@ -73,9 +73,11 @@ pub fn to_observe(action: &Action) -> ToObserve {
 /// scaling has the group's grace period plus `launch_margin` seconds.
 pub fn converge(watch: &Watch, facts: &HealFacts, launch_margin: i64, now: EpochSeconds) -> Convergence {
     let (healed, seen, allowed) = judge(&watch.action, facts, launch_margin);
-    let deadline = watch.started_at + allowed;
+    // Saturating: a watch or a group read back with an absurd time or period must not wrap the
+    // deadline (into an escalation at once) or panic.
+    let deadline = watch.started_at.saturating_add(allowed);
     if healed {
-        Convergence::Healed { seconds: (now - watch.started_at).max(0) }
+        Convergence::Healed { seconds: now.saturating_sub(watch.started_at).max(0) }
     } else if now > deadline {
         Convergence::Overdue { deadline, seen }
     } else {
@@ -102,7 +104,7 @@ fn judge(action: &Action, facts: &HealFacts, launch_margin: i64) -> (bool, Strin
                 (
                     !still_serving && in_service >= desired,
                     format!("{group} has {in_service} of {desired} desired instances in service; {member}"),
-                    found.grace_seconds + launch_margin,
+                    found.grace_seconds.saturating_add(launch_margin),
                 )
             }
             None => (false, format!("group {group} no longer exists"), launch_margin),
@@ -114,7 +116,7 @@ fn judge(action: &Action, facts: &HealFacts, launch_margin: i64) -> (bool, Strin
                 (
                     reached,
                     format!("{group} has {in_service} in service (desired now {}, medic set {to})", found.desired),
-                    found.grace_seconds + launch_margin,
+                    found.grace_seconds.saturating_add(launch_margin),
                 )
             }
             None => (false, format!("group {group} no longer exists"), launch_margin),
