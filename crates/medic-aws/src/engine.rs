@@ -58,6 +58,9 @@ impl Invocation {
 /// event is retried instead of being cut off mid-call.
 pub const MIN_TIME_FOR_A_CALL_MS: i64 = 5_000;
 
+/// The message attribute that names a notice: the same for every delivery of it.
+pub const NOTICE_ID_ATTRIBUTE: &str = "notice_id";
+
 /// The notice as stored in the ledger until SNS accepted it, so a retry can deliver it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredNotice {
@@ -248,8 +251,14 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         crate::emf::emit(&crate::emf::decision_record(self.function, outcome, latency_ms, wall_clock_ms()));
     }
 
+    /// Publishes the event's notice with its ledger key as the `notice_id` attribute. SNS keeps
+    /// no count of what it was sent: a publish whose answer was lost is sent again (by the SDK,
+    /// or by a retry that finds the notice pending), and the id is what tells the copy from a new
+    /// notice (a pager's dedup key, a chat filter).
     async fn deliver(&self, key: &str, notice: &Notice) -> Result<(), HandlerError> {
-        self.notifier.publish(notice).await?;
+        let mut notice = notice.clone();
+        notice.attributes.push((NOTICE_ID_ATTRIBUTE.to_owned(), key.to_owned()));
+        self.notifier.publish(&notice).await?;
         self.ledger.mark_notified(key).await?;
         Ok(())
     }
