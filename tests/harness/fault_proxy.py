@@ -15,7 +15,8 @@ Control (JSON over HTTP on the same port):
   reset before the call reaches moto) or `reset-after` (moto applies the call, the answer is lost
   and the connection reset).
 - GET /_proxy/calls: {"mutations": {"<service> <operation> <resource>": count},
-  "faults": [[service, operation, kind], ...], "calls": [[service, operation], ...] in order}.
+  "faults": [[service, operation, kind], ...], "calls": [[service, operation], ...] in order,
+  "log": [[seconds, "<service> <operation> <resource>"], ...], each mutation with its time}.
 - POST /_proxy/reset: no rules, no counts.
 Each path takes `?client=ACCESS_KEY_ID`: rules that hit only calls signed with that key, and the
 calls, faults and counts of that key alone, so that clients with keys of their own (the fault
@@ -75,6 +76,8 @@ class Partition:
     mutations: dict[str, int] = field(default_factory=dict)
     faults: list[list[str]] = field(default_factory=list)
     calls: list[list[str]] = field(default_factory=list)
+    # [[seconds since the proxy started, "<service> <operation> <resource>"], ...] per mutation.
+    log: list[list] = field(default_factory=list)
 
 
 @dataclass
@@ -147,6 +150,7 @@ def serve(port: int, upstream: str, slow_seconds: float | None = None) -> http.s
     """Starts the proxy on 127.0.0.1:`port` (0: any free port) in a background thread."""
     target = urllib.parse.urlsplit(upstream)
     state = State()
+    started = time.monotonic()
     if slow_seconds is None:
         slow_seconds = float(os.environ.get("MEDIC_PROXY_SLOW_SECONDS", "5"))
 
@@ -187,7 +191,8 @@ def serve(port: int, upstream: str, slow_seconds: float | None = None) -> http.s
                         state.clients = {"": Partition()}
                     reply = {}
                 else:
-                    reply = {"mutations": dict(part.mutations), "faults": list(part.faults), "calls": list(part.calls)}
+                    reply = {"mutations": dict(part.mutations), "faults": list(part.faults), "calls": list(part.calls),
+                             "log": list(part.log)}
             self.answer(200, {"Content-Type": "application/json"}, json.dumps(reply).encode())
             return True
 
@@ -228,6 +233,7 @@ def serve(port: int, upstream: str, slow_seconds: float | None = None) -> http.s
                 with state.lock:
                     for part in state.parts(client(self.headers)):
                         part.mutations[key] = part.mutations.get(key, 0) + 1
+                        part.log.append([round(time.monotonic() - started, 3), key])
             if fault == "reset-after":
                 return self.reset()
             self.answer(status, {k: v for k, v in headers if k.lower() not in HOP_BY_HOP}, payload)
