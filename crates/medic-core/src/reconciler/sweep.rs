@@ -132,11 +132,8 @@ pub fn short_groups<'a>(groups: &'a [GroupHealth], policy: &Policy) -> Vec<&'a G
 /// the launch margin.
 pub fn group_short(group: &GroupHealth, since: EpochSeconds, policy: &Policy, now: EpochSeconds) -> Option<Finding> {
     let told = since == SHORT_TOLD;
-    (!told && now - since > group.grace_seconds + policy.launch_margin_seconds).then(|| Finding::GroupShort {
-        group: group.name.clone(),
-        desired: group.desired,
-        in_service: group.in_service(),
-        since,
+    (!told && now.saturating_sub(since) > group.grace_seconds.saturating_add(policy.launch_margin_seconds)).then(|| {
+        Finding::GroupShort { group: group.name.clone(), desired: group.desired, in_service: group.in_service(), since }
     })
 }
 
@@ -291,7 +288,7 @@ pub fn decide_finding(
             resource: group.clone(),
             decision: Decision::Alert(Alert {
                 severity: Severity::Critical,
-                headline: format!("{group}: {in_service} of {desired} in service for {} min", (now - since) / 60),
+                headline: format!("{group}: {in_service} of {desired} in service for {} min", now.saturating_sub(*since) / 60),
                 reason: format!(
                     "Auto Scaling group {group} has had fewer instances in service than desired ({in_service} of {desired}) since {}, longer than its health-check grace period plus {} min to launch: Auto Scaling is not bringing it back, and medic has no remediation of its own open on it",
                     format_timestamp(*since),
@@ -338,7 +335,11 @@ pub fn decide_finding(
 /// The warning that events wait in the dead-letter queue, with how to redrive them.
 pub fn dead_letters_notice(dlq: &DeadLetters, now: EpochSeconds) -> Plan {
     let oldest = dlq.oldest_sent_at.map_or_else(String::new, |sent| {
-        format!("; the oldest was sent at {} ({} min ago)", format_timestamp(sent), (now - sent).max(0) / 60)
+        format!(
+            "; the oldest was sent at {} ({} min ago)",
+            format_timestamp(sent),
+            now.saturating_sub(sent).max(0) / 60
+        )
     });
     Plan {
         resource: dlq.queue.clone(),
