@@ -24,7 +24,12 @@ fn given_the_seeds_corpus_and_crash_inputs_when_each_target_runs_them_then_none_
             root.join("fuzz/regressions").join(name),
         ];
         for file in inputs.iter().flat_map(|dir| files(dir)) {
-            let data = std::fs::read(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            let data = match std::fs::read(&file) {
+                Ok(data) => data,
+                // A `make fuzz` running beside this test replaces corpus files as it reduces them.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => panic!("{}: {e}", file.display()),
+            };
             let outcome = std::panic::catch_unwind(|| body(&data));
             assert!(outcome.is_ok(), "target {name} panicked on {}", file.display());
             seeds += 1;
