@@ -15,7 +15,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv build test lint demo bench bench-sweep fuzz release sam-build local-image local clean
+.PHONY: help venv build test lint demo bench bench-sweep fuzz reliability release sam-build local-image local clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -61,6 +61,10 @@ bench-sweep: venv ## The reconciler's run at scale (20 groups x 10 instances, 10
 
 fuzz: ## Each fuzz target (one per function: parse, then decide on arbitrary observations) under cargo fuzz for MEDIC_FUZZ_SECONDS (300) each
 	scripts/fuzz.sh
+
+reliability: venv ## The fault matrix, a 10,000-event storm, each fuzz target for MEDIC_FUZZ_SECONDS (300): RELIABILITY.md
+	cargo build --workspace --all-targets
+	scripts/with-moto.sh $(VENV)/bin/python bench/reliability.py
 
 FUNCTIONS := instance-healer alarm-responder rds-rerouter notifier reconciler
 

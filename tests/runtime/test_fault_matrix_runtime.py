@@ -16,6 +16,7 @@ import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -216,6 +217,14 @@ def test_given_each_fault_at_each_call_of_the_plan_when_lambda_retries_then_done
     for cell in rows:
         notices = f"{distinct(cell.notices)} ({len(cell.notices)})"
         print(" | ".join(map(str, [cell.step, cell.fault, cell.attempts, cell.last, cell.mutations, notices, cell.ledger])))
+    if os.environ.get("MEDIC_MATRIX_JSON"):
+        # `make reliability` (bench/reliability.py) renders every scenario's table in RELIABILITY.md.
+        out = Path(os.environ["MEDIC_MATRIX_JSON"]) / f"{name}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"function": SCENARIOS[name].function, "cells": [
+            {"step": c.step, "fault": c.fault, "attempts": c.attempts, "last": c.last, "mutations": c.mutations,
+             "notices": distinct(c.notices), "deliveries": len(c.notices), "ledger": c.ledger,
+             "holds": c is clean or holds(c, clean)} for c in rows]}, indent=1))
     broken = {(name, c.step, c.fault) for c in cells if not holds(c, clean)}
     known = {d for d in KNOWN_DEFECTS if d[0] == name}
     assert not broken - known, "cells that lost or doubled:\n" + "\n".join(map(str, sorted(broken - known)))
