@@ -146,7 +146,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         observe_and_decide: F,
     ) -> Result<Outcome, HandlerError>
     where
-        F: FnOnce() -> Fut,
+        F: Fn() -> Fut,
         Fut: Future<Output = Result<Plan, PortError>>,
     {
         let started = std::time::Instant::now();
@@ -168,7 +168,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         started: std::time::Instant,
     ) -> Result<Outcome, HandlerError>
     where
-        F: FnOnce() -> Fut,
+        F: Fn() -> Fut,
         Fut: Future<Output = Result<Plan, PortError>>,
     {
         let key = guard::event_key(&trigger.idempotency_key());
@@ -190,7 +190,20 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         }
         let result = async {
             let plan = observe_and_decide().await?;
-            self.execute(trigger, &key, &plan, now).await
+            let Some(lease) = guard::decision_lease_key(&plan).filter(|_| !self.policy.dry_run) else {
+                return self.execute(trigger, &key, &plan, now).await;
+            };
+            self.take_lease(&lease, &key, now).await?;
+            // The second look: the same decision on the group as it is now that no other event
+            // can change it.
+            let executed = match observe_and_decide().await {
+                Ok(plan) => self.execute(trigger, &key, &plan, now).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = self.ledger.forget(&lease).await {
+                tracing::error!(lease = %lease, error = %error, "could not let a decision lease go; it expires by itself");
+            }
+            executed
         }
         .await;
         let (outcome, notice) = match result {
@@ -514,6 +527,24 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
     /// `Ok(true)` when this invocation took it now, `Ok(false)` when it holds it already or the
     /// same kind of action does, `Err` (Retryable) while another kind of action holds it: the
     /// retry decides again on what that action changed.
+    /// Takes the decision lease for this event, or says to decide again later: Retryable while
+    /// another event holds it (Lambda's retry then finds the group as that event left it).
+    async fn take_lease(&self, lease: &str, event_key: &str, now: EpochSeconds) -> Result<(), PortError> {
+        if self.ledger.start_cooldown(lease, now + guard::DECISION_LEASE_SECONDS, now, event_key).await? {
+            return Ok(());
+        }
+        match self.ledger.cooldown_until(lease, now).await? {
+            Some(held) if held.started_by == event_key => Ok(()),
+            held => Err(PortError::retryable(
+                "decision lease",
+                format!(
+                    "{lease} is held by {}: another event is replacing a member of this group; this one is decided again on the group as that one leaves it",
+                    held.map_or_else(|| "an event that just let it go".to_owned(), |h| h.started_by)
+                ),
+            )),
+        }
+    }
+
     async fn take_lock(
         &self,
         lock: &str,
@@ -928,7 +959,7 @@ mod tests {
         }
 
         async fn run_at(&self, event_id: &str, plan: Plan, now: EpochSeconds) -> Outcome {
-            self.engine(None).run(&trigger(event_id), now, || async { Ok(plan) }).await.unwrap()
+            self.engine(None).run(&trigger(event_id), now, || async { Ok(plan.clone()) }).await.unwrap()
         }
 
         fn engine(&self, deadline_ms: Option<i64>) -> Engine<'_, MemoryLedger, MemoryNotifier, FakeInstances> {
@@ -961,6 +992,43 @@ mod tests {
             body.find("Also in this plan").unwrap() < body.find("Record:").unwrap(),
             "the JSON record comes last: {body}"
         );
+    }
+
+    #[tokio::test]
+    async fn given_another_event_holds_the_groups_decision_lease_when_a_replacement_is_decided_then_retryable_and_nothing_applied(
+    ) {
+        let bench = Bench::new(Policy::default());
+        let lease = "lease#web-prod#out-of-service";
+        assert!(bench.ledger.start_cooldown(lease, NOW + 60, NOW, "event#eventbridge:other").await.unwrap());
+
+        let result = bench.engine(None).run(&trigger("e1"), NOW, || async { Ok(plan(vec![replace("i-1")])) }).await;
+
+        assert!(result.is_err_and(|e| e.is_retryable()), "decided again once the other event is done");
+        assert!(bench.applied().is_empty());
+        assert!(bench.notifier.subjects().is_empty());
+    }
+
+    #[tokio::test]
+    async fn given_a_replacement_when_decided_then_decided_again_under_the_lease_and_the_second_look_stands() {
+        let bench = Bench::new(Policy::default());
+        let looks = std::sync::atomic::AtomicUsize::new(0);
+
+        let outcome = bench
+            .engine(None)
+            .run(&trigger("e1"), NOW, || async {
+                // By the second look another event's replacement has put the group at its floor.
+                Ok(match looks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                    0 => plan(vec![replace("i-1")]),
+                    _ => Plan::skip("i-1", SkipReason::AlreadyUnhealthy { group: "web-prod".into() }),
+                })
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(looks.into_inner(), 2);
+        assert_eq!(outcome.status, Status::Skipped, "{outcome:?}");
+        assert!(bench.applied().is_empty());
+        assert!(!bench.ledger.keys().contains(&"lease#web-prod#out-of-service".to_owned()), "the lease is let go");
     }
 
     #[tokio::test]
@@ -1162,7 +1230,7 @@ mod tests {
         assert_eq!(bench.run("instance-check", plan(vec![reboot])).await.status, Status::Acted);
         let engine = bench.engine(None);
 
-        let racing = engine.run(&trigger("system-check"), NOW + 1, || async { Ok(plan(vec![stop])) }).await;
+        let racing = engine.run(&trigger("system-check"), NOW + 1, || async { Ok(plan(vec![stop.clone()])) }).await;
 
         assert!(racing.is_err_and(|e| e.is_retryable()));
         assert_eq!(bench.applied(), ["reboot i-1"]);
@@ -1280,7 +1348,7 @@ mod tests {
     ) -> Result<Outcome, HandlerError> {
         let policy = Policy::default();
         let engine = Engine { function: "test", ledger, notifier, remediator, policy: &policy, deadline_ms: None };
-        engine.run(&trigger(event_id), NOW, || async { Ok(plan) }).await
+        engine.run(&trigger(event_id), NOW, || async { Ok(plan.clone()) }).await
     }
 
     #[tokio::test]

@@ -1,7 +1,7 @@
 //! The guard's rules, free of storage: ledger keys, windows, and expiry arithmetic. The ledger
 //! adapter (medic-aws) turns these into DynamoDB conditional writes.
 
-use crate::plan::Action;
+use crate::plan::{Action, Decision, Plan};
 use crate::policy::Policy;
 use crate::time::EpochSeconds;
 
@@ -13,6 +13,21 @@ pub const PAUSE_KEY: &str = "control#pause";
 pub fn event_key(idempotency_key: &str) -> String {
     format!("event#{idempotency_key}")
 }
+
+/// A replacement rests on how many of its group's members are out of service (the floor,
+/// `MEDIC_MAX_UNHEALTHY_PERCENT`): two events deciding at once would each count the group before
+/// the other's replacement and together put it past the floor. Such a decision is made again
+/// under this lease, which one event holds at a time, and the lease is let go once it acted.
+pub fn decision_lease_key(plan: &Plan) -> Option<String> {
+    let Decision::Act { actions } = &plan.decision else { return None };
+    actions.iter().find_map(|planned| match &planned.action {
+        Action::ReplaceInstance { group, .. } => Some(format!("lease#{group}#out-of-service")),
+        _ => None,
+    })
+}
+
+/// How long a decision lease outlives an invocation that died holding it.
+pub const DECISION_LEASE_SECONDS: i64 = 60;
 
 /// How long the lock that mutually exclusive actions share stays taken after one of them: long
 /// enough for AWS to show its effect, so the other is decided again on fresh state.

@@ -87,7 +87,7 @@ where
             return match &plan.decision {
                 Decision::Skip { reason } => Ok(engine.skip_without_observation(&trigger, reason)),
                 // An info notice: claimed in the ledger so it is sent once, but nothing is read.
-                _ => engine.run(&trigger, now, || async { Ok(plan) }).await,
+                _ => engine.run(&trigger, now, || async { Ok(plan.clone()) }).await,
             };
         }
         engine.run(&trigger, now, || self.observe_and_decide(&change, now)).await

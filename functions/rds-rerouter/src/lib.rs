@@ -77,7 +77,7 @@ where
         };
         match rds_rerouter::need(&event) {
             Need::Ignore(reason) => Ok(engine.skip_without_observation(&trigger, &reason)),
-            need => engine.run(&trigger, now, || self.observe_and_decide(&event, need, now)).await,
+            need => engine.run(&trigger, now, || self.observe_and_decide(&event, need.clone(), now)).await,
         }
     }
 

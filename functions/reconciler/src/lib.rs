@@ -228,7 +228,7 @@ where
                 continue;
             }
             let trigger = Trigger::Reconcile(finding.clone());
-            let run = engine.run(&trigger, now, || self.observe_and_decide(&finding, facts, tick, now)).await;
+            let run = engine.run(&trigger, now, || self.observe_and_decide(&finding, &facts, tick, now)).await;
             match run {
                 Ok(outcome) => {
                     if outcome.status != Status::Duplicate {
@@ -289,7 +289,7 @@ where
     async fn observe_and_decide(
         &self,
         finding: &Finding,
-        read: FindingFacts,
+        read: &FindingFacts,
         tick: &Tick,
         now: EpochSeconds,
     ) -> PortResult<Plan> {
@@ -305,14 +305,15 @@ where
             None => match read {
                 // The reader set is read again: a finding decided before this one may have
                 // changed it (a replica put back lets a broken one be taken out).
-                FindingFacts::Replica(mut facts) => {
+                FindingFacts::Replica(facts) => {
+                    let mut facts = facts.clone();
                     if let Some((location, _)) = &facts.readers {
                         let records = self.dns.record_sets(location).await?;
                         facts.readers = Some((location.clone(), Ok(records)));
                     }
                     FindingFacts::Replica(facts)
                 }
-                other => other,
+                other => other.clone(),
             },
         };
         Ok(decide_finding(finding, &facts, &tick.account, &tick.region, &self.policy, now))
