@@ -178,6 +178,19 @@ def load_event(function: str, name: str, **detail) -> dict:
     return event
 
 
+def renamed(event: dict, names: dict[str, str]) -> dict:
+    """The event about other resources: each name in `names` replaced wherever it appears (an
+    alarm's three shapes carry names in nested JSON too), and a fresh EventBridge id when it has
+    one (a new event)."""
+    text = json.dumps(event)
+    for old, new in names.items():
+        text = text.replace(old, new)
+    event = json.loads(text)
+    if "id" in event:
+        event["id"] = str(uuid.uuid4())
+    return event
+
+
 def set_alarm_time(event: dict, changed_at: str) -> dict:
     """Sets the state-change time of an alarm event in any of its three shapes."""
     if "alarmData" in event:

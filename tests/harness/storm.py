@@ -22,7 +22,6 @@ import random
 import sys
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fault_proxy import running  # noqa: E402
-from medic_bench import MANAGED, ROOT, Runtime, World, load_event, set_alarm_time  # noqa: E402
+from medic_bench import MANAGED, ROOT, Runtime, World, load_event, renamed, set_alarm_time  # noqa: E402
 
 FUNCTIONS = ("instance-healer", "alarm-responder", "rds-rerouter", "notifier")
 # The deployment's rules the check reads (template defaults, but for a digest sent at once, so
@@ -78,13 +77,6 @@ def build(world: World, groups: int = 20, size: int = 6, stopped: int = 3, datab
     return fleet
 
 
-def rewrite(event: dict, names: dict[str, str]) -> dict:
-    text = json.dumps(event)
-    for old, new in names.items():
-        text = text.replace(old, new)
-    return json.loads(text)
-
-
 def events(fleet: Fleet, total: int, seed: int = 14) -> list[tuple[str, dict]]:
     """`total` deliveries: 10 % exact duplicates of an earlier one; of the rest, about half
     instance state changes (stopped members, some for members already running again), a fifth
@@ -105,21 +97,18 @@ def events(fleet: Fleet, total: int, seed: int = 14) -> list[tuple[str, dict]]:
         if kind < 0.7:
             alarm, changed_at = fleet.alarms[group]
             names = {"web-prod-cpu-high": alarm, "web-prod": group}
-            shaped = rewrite(load_event("alarm-responder", "eventbridge-cpu-high.json"), names)
-            shaped["id"] = str(uuid.uuid4())
+            shaped = renamed(load_event("alarm-responder", "eventbridge-cpu-high.json"), names)
             sent = [("alarm-responder", set_alarm_time(shaped, changed_at))]
             if rng.random() < 0.01:
-                sns = rewrite(load_event("alarm-responder", "sns-cpu-high.json"), names)
+                sns = renamed(load_event("alarm-responder", "sns-cpu-high.json"), names)
                 sent.append(("alarm-responder", set_alarm_time(sns, changed_at)))
             return sent
         if kind < 0.85:
-            failure = rewrite(load_event("notifier", "launch-unsuccessful.json"), {"web-prod": group})
-            failure["id"] = str(uuid.uuid4())
+            failure = renamed(load_event("notifier", "launch-unsuccessful.json"), {"web-prod": group})
             failure["time"] = (now + dt.timedelta(seconds=rng.randint(0, 120))).strftime("%Y-%m-%dT%H:%M:%SZ")
             return [("notifier", failure)]
         replica = rng.choice(list(fleet.replicas))
-        event = rewrite(load_event("rds-rerouter", "replica-creation-failed.json"), {"orders-db-replica-2": replica})
-        event["id"] = str(uuid.uuid4())
+        event = renamed(load_event("rds-rerouter", "replica-creation-failed.json"), {"orders-db-replica-2": replica})
         return [("rds-rerouter", event)]
 
     while len(out) < total:
@@ -187,8 +176,24 @@ def send(url: str, fleet: Fleet, stream: list[tuple[str, dict]], emulators: int)
     return result
 
 
-def check(fleet: Fleet, seen: dict, result: Result) -> dict:
-    """What AWS saw against what the rules allow. Returns the figures and `violations`."""
+def touched(stream: list[tuple[str, dict]]) -> set[str]:
+    """The instances, alarms and replicas the deliveries are about."""
+    names = set()
+    for function, event in stream:
+        if function == "instance-healer":
+            names.add(event["detail"]["instance-id"])
+        elif function == "alarm-responder":
+            names.add(event["detail"]["alarmName"] if "detail" in event
+                      else json.loads(event["Records"][0]["Sns"]["Message"])["AlarmName"])
+        elif function == "rds-rerouter":
+            names.add(event["detail"]["SourceIdentifier"].removeprefix("rds:"))
+    return names
+
+
+def check(fleet: Fleet, seen: dict, result: Result, stream: list[tuple[str, dict]]) -> dict:
+    """What AWS saw against what the rules allow for what was sent. Returns the figures and
+    `violations`."""
+    about = touched(stream)
     policy = {k: int(v) for k, v in SETTINGS.items()}
     violations = []
     mutations = seen["mutations"]
@@ -204,13 +209,14 @@ def check(fleet: Fleet, seen: dict, result: Result) -> dict:
         per_group[group][operation] += count
     allowed = max(policy["max_unhealthy_percent"] * fleet.size // 100, 1)
     for group, stopped in fleet.stopped.items():
-        expected = {"SetInstanceHealth": min(len(stopped), allowed), "SetDesiredCapacity": 1}
+        expected = {"SetInstanceHealth": min(len(set(stopped) & about), allowed),
+                    "SetDesiredCapacity": int(fleet.alarms[group][0] in about)}
         got = {op: per_group[group][op] for op in expected}
         if got != expected:
             violations.append(f"{group}: {got}, expected {expected}")
     for replica, zone in fleet.replicas.items():
-        if per_group[zone]["ChangeResourceRecordSets"] != 1:
-            violations.append(f"{replica}: {per_group[zone]['ChangeResourceRecordSets']} reader-set changes, expected 1")
+        if per_group[zone]["ChangeResourceRecordSets"] != int(replica in about):
+            violations.append(f"{replica}: {per_group[zone]['ChangeResourceRecordSets']} reader-set changes, expected {int(replica in about)}")
     # The breaker counts every action per group in any window of its length.
     window = policy["breaker_window_seconds"]
     times = defaultdict(list)
@@ -251,7 +257,7 @@ def storm(total: int, emulators: int = 4, groups: int = 20, databases: int = 5) 
         control("/_proxy/reset", {})
         result = send(url, fleet, stream, emulators)
         seen = control("/_proxy/calls")
-    figures = check(fleet, seen, result)
+    figures = check(fleet, seen, result, stream)
     figures.update({"emulators_per_function": emulators, "duplicates_sent": total - len({json.dumps(e, sort_keys=True) for _, e in stream})})
     return figures
 

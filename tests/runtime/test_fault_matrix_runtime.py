@@ -22,7 +22,7 @@ from typing import Callable
 import pytest
 
 from fault_proxy import running
-from medic_bench import MANAGED, Runtime, World, load_event, set_alarm_time
+from medic_bench import MANAGED, Runtime, World, load_event, renamed, set_alarm_time
 
 FAULTS = ["throttle", "500", "503", "reset-before", "reset-after"]
 ATTEMPTS = 3
@@ -44,15 +44,6 @@ class Scenario:
     own_account: bool = False
 
 
-def rewrite(event: dict, names: dict[str, str]) -> dict:
-    text = json.dumps(event)
-    for old, new in names.items():
-        text = text.replace(old, new)
-    rewritten = json.loads(text)
-    rewritten["id"] = str(uuid.uuid4())
-    return rewritten
-
-
 def healer_replaces_a_stopped_member(prefix: str):
     world = World(prefix)
     group, instances = world.group(3, MANAGED)
@@ -67,7 +58,7 @@ def alarm_scales_out(prefix: str):
     world.named_group(group, 1, 4, 2, MANAGED)
     alarm = f"{world.name}-cpu-high"
     world.metric_alarm(alarm, "AWS/EC2", "CPUUtilization", {"AutoScalingGroupName": group}, "GreaterThanThreshold", 70.0)
-    event = rewrite(load_event("alarm-responder", "eventbridge-cpu-high.json"), {"web-prod-cpu-high": alarm, "web-prod": group})
+    event = renamed(load_event("alarm-responder", "eventbridge-cpu-high.json"), {"web-prod-cpu-high": alarm, "web-prod": group})
     set_alarm_time(event, world.fire(alarm))
     return world, event, {group: "group"}
 
@@ -79,7 +70,7 @@ def alarm_reboots_a_standalone_instance(prefix: str):
     world.metric_alarm(alarm, "AWS/EC2", "StatusCheckFailed_Instance", {"InstanceId": instance},
                        "GreaterThanOrEqualToThreshold", 1.0)
     event = load_event("alarm-responder", "eventbridge-status-check-failed.json")
-    event = rewrite(event, {"web-prod-i-0a1b2c3d4e5f67890-status": alarm, "i-0a1b2c3d4e5f67890": instance,
+    event = renamed(event, {"web-prod-i-0a1b2c3d4e5f67890-status": alarm, "i-0a1b2c3d4e5f67890": instance,
                             '"StatusCheckFailed"': '"StatusCheckFailed_Instance"'})
     set_alarm_time(event, world.fire(alarm))
     return world, event, {instance: "instance"}
@@ -90,14 +81,14 @@ def rds_promotes_a_replica(prefix: str):
     primary, replica = f"{world.name}-db", f"{world.name}-db-replica-1"
     stack = world.db_stack(primary, [(replica, "us-east-1b", 2.0)], f"{world.name}.internal.")
     world.fail_db(primary)
-    event = rewrite(load_event("rds-rerouter", "instance-failed.json"), {"orders-db": primary})
+    event = renamed(load_event("rds-rerouter", "instance-failed.json"), {"orders-db": primary})
     return world, event, {replica: "replica", stack["zone_id"]: "zone", primary: "primary"}
 
 
 def notifier_reports_a_failed_launch(prefix: str):
     world = World(prefix)
     group = f"{world.name}-web"
-    event = rewrite(load_event("notifier", "launch-unsuccessful.json"), {"web-prod": group})
+    event = renamed(load_event("notifier", "launch-unsuccessful.json"), {"web-prod": group})
     return world, event, {group: "group"}
 
 
@@ -105,7 +96,7 @@ def reconciler_replaces_an_impaired_member(prefix: str):
     world = World(prefix, own_account=True)
     group, instances = world.group(3, MANAGED)
     world.impair(instances[2], "instance")
-    event = rewrite(load_event("reconciler", "scheduled.json"), {})
+    event = renamed(load_event("reconciler", "scheduled.json"), {})
     return world, event, {instances[2]: "member", group: "group"}
 
 

@@ -17,13 +17,15 @@ def test_given_a_storm_of_duplicates_and_shapes_when_sent_side_by_side_then_each
 
 def test_given_a_call_twice_and_a_group_past_its_floor_and_breaker_when_checked_then_each_is_named():
     members = [f"i-{n}" for n in range(6)]
-    fleet = Fleet(world=None, size=6, members={"g": members}, stopped={"g": members[:3]})
+    fleet = Fleet(world=None, size=6, members={"g": members}, stopped={"g": members[:3]}, alarms={"g": ("g-cpu-high", "")})
+    stream = [("instance-healer", {"detail": {"instance-id": i}}) for i in members[:3]]
+    stream.append(("alarm-responder", {"detail": {"alarmName": "g-cpu-high"}}))
     marks = [f"autoscaling SetInstanceHealth {i}" for i in members[:3]]
     seen = {
         "mutations": {marks[0]: 2, marks[1]: 1, marks[2]: 1, "autoscaling SetDesiredCapacity g": 1},
         "log": [[0.0, marks[0]], [0.1, marks[0]], [0.2, marks[1]], [0.3, marks[2]], [0.4, "autoscaling SetDesiredCapacity g"]],
     }
-    violations = check(fleet, seen, Result(seconds=1.0))["violations"]
+    violations = check(fleet, seen, Result(seconds=1.0), stream)["violations"]
     assert any(v.startswith(f"{marks[0]}: 2 calls") for v in violations), violations
     assert any("over the breaker's 3" in v for v in violations), violations
     assert any("4 out of service, over the floor's 2" in v for v in violations), violations
