@@ -132,7 +132,7 @@ def render(cells: dict, matrix_seconds: float, storm: dict | None, latest: dict,
             "1 % also in the SNS shape), the notifier (launch failures) and the RDS rerouter (replica "
             f"creation failed); {storm['duplicates_sent']} of them exact duplicates; "
             f"{storm['emulators_per_function']} emulators per function side by side; an error answer "
-            "delivered again after 1 s and 2 s (Lambda waits about 1 and 2 minutes).",
+            "delivered again after 2 s and 4 s (Lambda waits about 1 and 2 minutes).",
             "",
             "| Deliveries | Invocations | Seconds | Events/s | p50 ms | p99 ms | Mutating calls | Notices | Violations |",
             "|---|---|---|---|---|---|---|---|---|",

@@ -150,8 +150,9 @@ def send(url: str, fleet: Fleet, stream: list[tuple[str, dict]], emulators: int)
         try:
             for attempt in range(ATTEMPTS):
                 # Lambda waits about a minute before the first retry and two before the second;
-                # a second and two here: long enough for a duplicate in progress to finish.
-                time.sleep(attempt)
+                # two and four seconds here: long enough for a duplicate in progress to finish
+                # and a call that timed out under load to land before the retry reads AWS.
+                time.sleep(2 * attempt)
                 started = time.perf_counter()
                 answer = runtime.invoke(event)
                 elapsed = (time.perf_counter() - started) * 1000

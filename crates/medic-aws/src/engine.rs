@@ -443,13 +443,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 }
             }
         }
-        let applied = match self.remediator.apply(action).await {
-            Err(unanswered) if unanswered.code.is_none() && unanswered.retryable => {
-                self.settle(action, unanswered).await
-            }
-            answered => answered,
-        };
-        match applied {
+        match self.remediator.apply(action).await {
             Ok(()) => {
                 if cooldown_seconds > 0 {
                     if let Err(error) = self.ledger.mark_done(&cooldown_key).await {
@@ -479,18 +473,6 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                     Ok(ActionResult::Failed(error))
                 }
             }
-        }
-    }
-
-    /// A mutating call that failed without an answer (the connection dropped or timed out after
-    /// the request may have gone out; the SDK does not send it again, `retry`): AWS may have
-    /// applied it. Done is done; not done is made once more; when AWS cannot tell, the error
-    /// stands and the retry finds the intent (rule 7).
-    async fn settle(&self, action: &medic_core::Action, unanswered: PortError) -> Result<(), PortError> {
-        match self.remediator.confirm(action).await {
-            Ok(Some(true)) => Ok(()),
-            Ok(Some(false)) => self.remediator.apply(action).await,
-            Ok(None) | Err(_) => Err(unanswered),
         }
     }
 
