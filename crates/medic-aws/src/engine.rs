@@ -58,6 +58,9 @@ impl Invocation {
 /// event is retried instead of being cut off mid-call.
 pub const MIN_TIME_FOR_A_CALL_MS: i64 = 5_000;
 
+/// How long a call without an answer is given to land in AWS before AWS is read about it.
+pub const SETTLE_PAUSE_MS: i64 = 1_000;
+
 /// The message attribute that names a notice: the same for every delivery of it.
 pub const NOTICE_ID_ATTRIBUTE: &str = "notice_id";
 
@@ -443,7 +446,13 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 }
             }
         }
-        match self.remediator.apply(action).await {
+        let applied = match self.remediator.apply(action).await {
+            Err(unanswered) if unanswered.code.is_none() && unanswered.retryable => {
+                self.settle(action, unanswered).await
+            }
+            answered => answered,
+        };
+        match applied {
             Ok(()) => {
                 if cooldown_seconds > 0 {
                     if let Err(error) = self.ledger.mark_done(&cooldown_key).await {
@@ -473,6 +482,25 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                     Ok(ActionResult::Failed(error))
                 }
             }
+        }
+    }
+
+    /// A mutating call that failed without an answer (the connection dropped, or timed out,
+    /// after the request may have gone out; the SDK does not send it again, `retry`): AWS may have
+    /// applied it, or may still be applying it. After a pause for a request still under way to
+    /// land, AWS is read: done is done; not done is made once more; when AWS cannot tell, or too
+    /// little time is left, the error stands and the retry finds the intent (rule 7). Settled
+    /// here rather than by the retry, which decides afresh on what the first call changed (a
+    /// scale-out seen done would plan the next one).
+    async fn settle(&self, action: &medic_core::Action, unanswered: PortError) -> Result<(), PortError> {
+        if ms_left(self.deadline_ms).is_some_and(|left| left < MIN_TIME_FOR_A_CALL_MS + SETTLE_PAUSE_MS) {
+            return Err(unanswered);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(SETTLE_PAUSE_MS as u64)).await;
+        match self.remediator.confirm(action).await {
+            Ok(Some(true)) => Ok(()),
+            Ok(Some(false)) => self.remediator.apply(action).await,
+            Ok(None) | Err(_) => Err(unanswered),
         }
     }
 

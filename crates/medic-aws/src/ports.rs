@@ -88,8 +88,8 @@ pub trait Remediator {
         true
     }
     /// Reads AWS to learn whether `action` happened (a promoted replica has no source any more, a
-    /// replaced member is Unhealthy); `None` when AWS cannot tell. Asked by a retry that finds an
-    /// interrupted attempt's intent (a call that may have been applied without an answer).
+    /// replaced member is Unhealthy); `None` when AWS cannot tell. Asked when a call may have
+    /// been applied without an answer, and by a retry that finds an interrupted attempt's intent.
     fn confirm(&self, _action: &Action) -> impl Future<Output = PortResult<Option<bool>>> + Send {
         async { Ok(None) }
     }

@@ -3,10 +3,9 @@
 //! read that is right; for a mutating call AWS may already have applied, it makes the change twice
 //! (a second reboot, a second promotion, a failover back). Every mutating call is therefore sent
 //! with [`sent_once!`]: the SDK still retries what AWS refused (throttling, 5xx), never what it
-//! may have done. The event then fails Retryable with its intent kept, and its retry reads AWS
-//! to learn whether the call happened before anything is sent again (`Remediator::confirm`,
-//! rule 7). Not at once: a request that timed out may still be under way in AWS, and a read
-//! right after it would call it not done.
+//! may have done. The engine reads AWS to learn whether the call happened before anything is
+//! sent again (`Remediator::confirm`), after a pause: a request that timed out may still be under
+//! way in AWS, and a read right after it would call it not done.
 
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction, RetryClassifierPriority};
