@@ -179,7 +179,7 @@ def render(cells: dict, matrix_seconds: float, storm: dict | None, latest: dict,
     lines += ["", "## Defects found", "",
               "Each fixed in its own commit; the matrix cell or the storm is its regression test, and a fuzz "
               "crash input is kept in `fuzz/regressions/<target>/`, which `make test` replays "
-              "(`git log --grep '^Fix (fault matrix' --grep '^Fix (fuzz' --grep '^Fix (storm'`):", ""]
+              "(`git log --grep '^Fix (fault matrix' --grep '^Fix (fuzz' --grep '^Fix (storm'`, and the mends of those fixes that the matrix or the storm found):", ""]
     lines += [f"- {line}" for line in findings()]
     return "\n".join(lines) + "\n"
 
@@ -187,7 +187,7 @@ def render(cells: dict, matrix_seconds: float, storm: dict | None, latest: dict,
 def findings() -> list[str]:
     """The commits that fixed what the matrix or the fuzzers found: hash and first sentence."""
     log = subprocess.run(["git", "log", "--reverse", "--format=%h %s", "--grep=^Fix (fault matrix", "--grep=^Fix (fuzz",
-                          "--grep=^Fix (storm"],
+                          "--grep=^Fix (storm", "--grep=^Mend (fault matrix", "--grep=^Mend (storm"],
                          cwd=ROOT, capture_output=True, text=True, check=False).stdout
     return [f"`{line[:7]}` {line[8:].split(': ', 1)[0]}: {line[8:].split(': ', 1)[-1].split('. ')[0]}"
             for line in log.splitlines() if line]
