@@ -3,6 +3,7 @@
 //! Functions supply the observe + decide step; everything else, including every safety rule, is
 //! here once.
 
+use std::borrow::Cow;
 use std::future::Future;
 
 use medic_core::guard::{self, BreakerVerdict, Claim};
@@ -313,6 +314,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 let mut previous_happened = true;
                 let mut changed_aws = false;
                 for (index, planned) in actions.iter().enumerate() {
+                    let mut planned = Cow::Borrowed(planned);
                     // A step that only completes the one before it (reroute after promote, reboot
                     // after leaving the reader set) is the same remediation: the breaker counted
                     // it with its lead step.
@@ -324,7 +326,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                         // Once this plan has a notice of its own (a step acted or was refused
                         // with a notice), its other refusals are named in it, not held for a digest.
                         let may_hold = !changed_aws && !reports.iter().any(|(_, notice)| notice.is_some());
-                        match self.guard_and_act(planned, follow_up, may_hold, event_key, now).await {
+                        match self.guard_and_act(&mut planned, follow_up, may_hold, event_key, now).await {
                             Ok(result) => result,
                             // Once a step changed AWS, retrying the whole event would re-derive
                             // the plan from changed state; the failure is reported instead, with
@@ -345,7 +347,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                     }
                     previous_happened =
                         matches!(result, ActionResult::Done | ActionResult::DoneEarlier | ActionResult::WouldDo);
-                    reports.push(self.report_action(trigger, plan, planned, result));
+                    reports.push(self.report_action(trigger, plan, &planned, result));
                 }
                 Ok(combine(reports).unwrap_or_else(|| {
                     (self.outcome(trigger, plan, Status::Skipped, None, None, "plan had no actions".into()), None)
@@ -354,42 +356,48 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         }
     }
 
-    /// Cooldown, breaker, dry-run, then the call. Retryable failures come back as errors.
+    /// Cooldown, breaker, dry-run, then the call. Retryable failures come back as errors. A retry
+    /// that finds the action an interrupted attempt of this event recorded puts it in `planned`.
     async fn guard_and_act(
         &self,
-        planned: &PlannedAction,
+        planned: &mut Cow<'_, PlannedAction>,
         follow_up: bool,
         may_hold: bool,
         event_key: &str,
         now: EpochSeconds,
     ) -> Result<ActionResult, PortError> {
-        let action = &planned.action;
         let policy = self.policy;
-        let cooldown_key = guard::cooldown_key(action);
-        // A retry of this very event that finds its own cooldown: done means the step succeeded
-        // (the steps that need it must still run); intent alone means the attempt was
-        // interrupted, and the call is made again only if that is safe.
+        let cooldown_key = guard::cooldown_key(&planned.action);
+        // A retry of this very event that finds its own cooldown finishes the action recorded
+        // there: decided again, on what that action changed, it could go a step further (a
+        // scale-out seen done would plan the next one). Done means the step succeeded (the steps
+        // that need it must still run); intent alone means the attempt was interrupted, and the
+        // call is made again only if that is safe.
         let mut resuming = false;
-        for key in guard::blocking_cooldown_keys(action) {
+        for key in guard::blocking_cooldown_keys(&planned.action) {
             if let Some(cooldown) = self.ledger.cooldown_until(&key, now).await? {
                 if key != cooldown_key || cooldown.started_by != event_key {
                     return Ok(ActionResult::Cooldown { until: cooldown.until });
                 }
+                if let Some(recorded) = cooldown.intent.filter(|recorded| **recorded != planned.action) {
+                    *planned = Cow::Owned(PlannedAction { action: *recorded, reason: planned.reason.clone() });
+                }
                 if cooldown.done {
                     return Ok(ActionResult::DoneEarlier);
                 }
-                match self.remediator.confirm(action).await? {
+                match self.remediator.confirm(&planned.action).await? {
                     Some(true) => {
                         self.ledger.mark_done(&cooldown_key).await?;
                         return Ok(ActionResult::DoneEarlier);
                     }
                     Some(false) => {}
-                    None if action.is_idempotent() => {}
+                    None if planned.action.is_idempotent() => {}
                     None => return Ok(ActionResult::Unconfirmed),
                 }
                 resuming = true;
             }
         }
+        let action = &planned.action;
         let member = guard::breaker_member(event_key, action);
         if policy.dry_run {
             // Dry-run writes no cooldown and counts nothing; it only says whether the breaker
@@ -416,7 +424,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         let cooldown_seconds = guard::cooldown_seconds(action, policy);
         let until = now + cooldown_seconds;
         let took_cooldown = cooldown_seconds > 0 && !resuming;
-        if took_cooldown && !self.ledger.start_cooldown(&cooldown_key, until, now, event_key).await? {
+        if took_cooldown && !self.ledger.start_cooldown(&cooldown_key, until, now, event_key, Some(action)).await? {
             return Ok(ActionResult::Cooldown { until });
         }
         let mut taken = Taken { cooldown: took_cooldown.then(|| cooldown_key.clone()), lock: None, slot: None };
@@ -540,7 +548,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
     /// Takes the decision lease for this event, or says to decide again later: Retryable while
     /// another event holds it (Lambda's retry then finds the group as that event left it).
     async fn take_lease(&self, lease: &str, event_key: &str, now: EpochSeconds) -> Result<(), PortError> {
-        if self.ledger.start_cooldown(lease, now + guard::DECISION_LEASE_SECONDS, now, event_key).await? {
+        if self.ledger.start_cooldown(lease, now + guard::DECISION_LEASE_SECONDS, now, event_key, None).await? {
             return Ok(());
         }
         match self.ledger.cooldown_until(lease, now).await? {
@@ -563,7 +571,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         now: EpochSeconds,
     ) -> Result<Result<bool, PortError>, PortError> {
         let holder = guard::lock_holder(action, event_key);
-        if self.ledger.start_cooldown(lock, now + guard::EXCLUSIVE_LOCK_SECONDS, now, &holder).await? {
+        if self.ledger.start_cooldown(lock, now + guard::EXCLUSIVE_LOCK_SECONDS, now, &holder, None).await? {
             return Ok(Ok(true));
         }
         let Some(held) = self.ledger.cooldown_until(lock, now).await? else {
@@ -631,7 +639,9 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         let window = self.policy.breaker_window_seconds;
         let expires = guard::breaker_expiry(self.policy, now);
         // One conditional write claims the critical notice and records when it went out.
-        self.ledger.start_cooldown(&guard::breaker_notice_key(scope, now, window), expires, now, &now.to_string()).await
+        self.ledger
+            .start_cooldown(&guard::breaker_notice_key(scope, now, window), expires, now, &now.to_string(), None)
+            .await
     }
 
     /// Records one more action held back in `scope` after its critical notice, and says whether
@@ -663,7 +673,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         // that sent it sends it again (its notice may not have gone out).
         let digest_key = guard::held_key("digest", scope, now, window);
         let claim = serde_json::json!({ "sender": event_key, "held": held }).to_string();
-        if self.ledger.start_cooldown(&digest_key, expires, now, &claim).await? {
+        if self.ledger.start_cooldown(&digest_key, expires, now, &claim, None).await? {
             return Ok(HoldBack::Digest(held));
         }
         let sent = self.ledger.cooldown_until(&digest_key, now).await?;
@@ -1009,7 +1019,7 @@ mod tests {
     ) {
         let bench = Bench::new(Policy::default());
         let lease = "lease#web-prod#out-of-service";
-        assert!(bench.ledger.start_cooldown(lease, NOW + 60, NOW, "event#eventbridge:other").await.unwrap());
+        assert!(bench.ledger.start_cooldown(lease, NOW + 60, NOW, "event#eventbridge:other", None).await.unwrap());
 
         let result = bench.engine(None).run(&trigger("e1"), NOW, || async { Ok(plan(vec![replace("i-1")])) }).await;
 
@@ -1252,7 +1262,11 @@ mod tests {
         let bench = Bench::new(Policy::default());
         let event_key = guard::event_key(&trigger("e1").idempotency_key());
         // An attempt recorded its intent and died (timeout, crash) before the call succeeded.
-        bench.ledger.start_cooldown("cooldown#i-1#replace", NOW + 600, NOW - 30, &event_key).await.unwrap();
+        bench
+            .ledger
+            .start_cooldown("cooldown#i-1#replace", NOW + 600, NOW - 30, &event_key, Some(&replace("i-1")))
+            .await
+            .unwrap();
 
         let outcome = bench.run("e1", plan(vec![replace("i-1")])).await;
 
@@ -1269,7 +1283,11 @@ mod tests {
         let bench = Bench::new(Policy::default());
         let reboot = Action::RebootInstance { instance_id: "i-1".into() };
         let event_key = guard::event_key(&trigger("e1").idempotency_key());
-        bench.ledger.start_cooldown(&guard::cooldown_key(&reboot), NOW + 600, NOW - 30, &event_key).await.unwrap();
+        bench
+            .ledger
+            .start_cooldown(&guard::cooldown_key(&reboot), NOW + 600, NOW - 30, &event_key, Some(&reboot))
+            .await
+            .unwrap();
 
         let outcome = bench.run("e1", plan(vec![reboot])).await;
 
@@ -1377,6 +1395,49 @@ mod tests {
         assert_eq!((outcome.status, outcome.label.as_deref()), (Status::Failed, Some("unconfirmed")), "{outcome:?}");
     }
 
+    fn scale_out(from: i32, to: i32) -> Action {
+        Action::ScaleGroup { group: "web-prod".into(), from, to }
+    }
+
+    #[tokio::test]
+    async fn rule7_given_a_scale_out_whose_answer_was_lost_when_the_retry_plans_the_next_one_then_the_recorded_one_is_finished_instead(
+    ) {
+        let (ledger, notifier) = (MemoryLedger::default(), MemoryNotifier::default());
+        // AWS applied 2 -> 3 and the answer was lost; the attempt ended with the intent recorded.
+        let lost = PortError::retryable("autoscaling:SetDesiredCapacity", "dispatch failure: connection reset");
+        let first = FailingStep { fail: "scale-out", error: lost, calls: Default::default() };
+        assert!(run_with(&ledger, &notifier, &first, "e1", plan(vec![scale_out(2, 3)])).await.is_err());
+
+        // The retry sees 3 members and the alarm still firing: decided afresh, it would go to 4.
+        let again = FailingStep { fail: "none", error: PortError::permanent("x", "y"), calls: Default::default() };
+        let outcome = run_with(&ledger, &notifier, &again, "e1", plan(vec![scale_out(3, 4)])).await.unwrap();
+
+        assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
+        assert!(
+            outcome.reason.contains("scaled out 2 -> 3"),
+            "the first attempt's decision is finished: {}",
+            outcome.reason
+        );
+        assert_eq!(notifier.subjects().len(), 1, "{:?}", notifier.subjects());
+        assert!(notifier.subjects()[0].contains("2 -> 3"), "{:?}", notifier.subjects());
+    }
+
+    #[tokio::test]
+    async fn rule7_given_a_scale_out_done_by_an_attempt_that_died_before_completing_when_retried_then_it_is_reported_and_not_scaled_again(
+    ) {
+        let (ledger, notifier) = (MemoryLedger::default(), MemoryNotifier::default());
+        let first = FailingStep { fail: "none", error: PortError::permanent("x", "y"), calls: Default::default() };
+        run_with(&ledger, &notifier, &first, "e1", plan(vec![scale_out(2, 3)])).await.unwrap();
+        // It died after recording the scale-out done, before its outcome was recorded.
+        ledger.release(&guard::event_key(&trigger("e1").idempotency_key())).await.unwrap();
+
+        let again = FailingStep { fail: "none", error: PortError::permanent("x", "y"), calls: Default::default() };
+        let outcome = run_with(&ledger, &notifier, &again, "e1", plan(vec![scale_out(3, 4)])).await.unwrap();
+
+        assert!(again.calls.lock().unwrap().is_empty(), "not scaled again: {:?}", again.calls.lock().unwrap());
+        assert!(outcome.reason.contains("scaled out 2 -> 3"), "{}", outcome.reason);
+    }
+
     #[tokio::test]
     async fn given_promotion_held_by_its_guard_when_run_then_the_reroute_is_not_attempted() {
         let (ledger, notifier) = (MemoryLedger::default(), MemoryNotifier::default());
@@ -1453,7 +1514,7 @@ mod tests {
         // An attempt that rebooted and then died (timeout, crash) left the reboot's guard behind,
         // marked done.
         let event_key = guard::event_key(&trigger("e1").idempotency_key());
-        ledger.start_cooldown(&guard::cooldown_key(&reboot), NOW + 600, NOW, &event_key).await.unwrap();
+        ledger.start_cooldown(&guard::cooldown_key(&reboot), NOW + 600, NOW, &event_key, Some(&reboot)).await.unwrap();
         ledger.mark_done(&guard::cooldown_key(&reboot)).await.unwrap();
         let again = FailingStep { fail: "none", error: PortError::permanent("x", "y"), calls: Default::default() };
         let outcome =

@@ -173,6 +173,7 @@ struct Record {
     members: std::collections::BTreeSet<String>,
     done: bool,
     started_at: i64,
+    intent: Option<Box<Action>>,
 }
 
 /// A ledger in a map, with the same claim / cooldown / breaker rules as the DynamoDB one.
@@ -256,6 +257,7 @@ impl Ledger for MemoryLedger {
             started_by: r.started_by.clone(),
             done: r.done,
             started_at: r.started_at,
+            intent: r.intent.clone(),
         }))
     }
 
@@ -265,6 +267,7 @@ impl Ledger for MemoryLedger {
         until: EpochSeconds,
         now: EpochSeconds,
         started_by: &str,
+        intent: Option<&Action>,
     ) -> PortResult<bool> {
         self.call("cooldown", key);
         let mut items = lock(&self.items);
@@ -280,6 +283,7 @@ impl Ledger for MemoryLedger {
                 members: std::collections::BTreeSet::new(),
                 done: false,
                 started_at: now,
+                intent: intent.cloned().map(Box::new),
             },
         );
         Ok(true)

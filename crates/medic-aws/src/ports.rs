@@ -36,14 +36,15 @@ pub trait Ledger {
     /// The cooldown at `key`, if it is still running at `now`.
     fn cooldown_until(&self, key: &str, now: EpochSeconds)
         -> impl Future<Output = PortResult<Option<Cooldown>>> + Send;
-    /// Starts a cooldown on behalf of event `started_by`; false if one is already running (a
-    /// concurrent invocation won).
+    /// Starts a cooldown on behalf of event `started_by`, recording the action it is started for
+    /// (`intent`); false if one is already running (a concurrent invocation won).
     fn start_cooldown(
         &self,
         key: &str,
         until: EpochSeconds,
         now: EpochSeconds,
         started_by: &str,
+        intent: Option<&Action>,
     ) -> impl Future<Output = PortResult<bool>> + Send;
     /// Deletes the item at `key`: a cooldown, lock or set given back or used up.
     fn forget(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;

@@ -281,6 +281,7 @@ impl<L: Ledger + Sync> Ledger for ReadOnly<L> {
         _until: EpochSeconds,
         now: EpochSeconds,
         _started_by: &str,
+        _intent: Option<&medic_core::Action>,
     ) -> PortResult<bool> {
         Ok(self.0.cooldown_until(key, now).await?.is_none())
     }

@@ -199,6 +199,9 @@ pub struct Cooldown {
     pub done: bool,
     /// When it was started (0 for an item written before this was recorded).
     pub started_at: EpochSeconds,
+    /// The action it was started for, as decided then (`None` for a lease, lock or mark): a retry
+    /// of the same event finishes that action, not one decided on what it changed.
+    pub intent: Option<Box<Action>>,
 }
 
 /// The result of asking the breaker for one more action.

@@ -291,7 +291,13 @@ async fn rule2_given_medic_stopped_a_standalone_instance_for_recovery_when_its_e
     );
     let stop = Action::StopForRecovery { instance_id: instance.clone() };
     assert!(ledger
-        .start_cooldown(&guard::recovery_mark_key(&instance), at + guard::RECOVERY_MARK_SECONDS, at, "event#alarm")
+        .start_cooldown(
+            &guard::recovery_mark_key(&instance),
+            at + guard::RECOVERY_MARK_SECONDS,
+            at,
+            "event#alarm",
+            None
+        )
         .await
         .unwrap());
     let window = guard::breaker_key(&stop.breaker_scope(), at, policy.breaker_window_seconds);

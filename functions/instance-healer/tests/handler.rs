@@ -266,12 +266,16 @@ async fn rule2_given_medic_stopped_an_instance_for_recovery_when_its_stop_arrive
     // The alarm responder's stop for recovery: its mark and its breaker slot, in the shared ledger.
     let stop = Action::StopForRecovery { instance_id: "i-0fedcba9876543210".into() };
     let key = guard::recovery_mark_key("i-0fedcba9876543210");
-    assert!(healer.ledger.start_cooldown(&key, NOW + 3600, NOW - 60, "event#alarm").await.unwrap());
+    assert!(healer.ledger.start_cooldown(&key, NOW + 3600, NOW - 60, "event#alarm", None).await.unwrap());
     let window = guard::breaker_key(&stop.breaker_scope(), NOW, healer.policy.breaker_window_seconds);
     let slot = guard::breaker_member("event#alarm", &stop);
     healer.ledger.breaker_acquire(&window, &slot, 1, NOW + 1800).await.unwrap();
     // A start of the same instance a little earlier would hold a cooldown too.
-    healer.ledger.start_cooldown("cooldown#i-0fedcba9876543210#start", NOW + 300, NOW - 300, "event#x").await.unwrap();
+    healer
+        .ledger
+        .start_cooldown("cooldown#i-0fedcba9876543210#start", NOW + 300, NOW - 300, "event#x", None)
+        .await
+        .unwrap();
 
     let outcome = handle(&healer, fixture("standalone-instance-stopped.json"), NOW).await.unwrap();
 

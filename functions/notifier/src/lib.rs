@@ -91,7 +91,9 @@ impl<L: Ledger + Sync, N: Notifier + Sync> NoticeDesk<L, N> {
         let quiet_key = launch_escalation_key(group);
         let escalate = match self.ledger.cooldown_until(&quiet_key, at).await? {
             Some(quiet) => quiet.started_by == event,
-            None => self.ledger.start_cooldown(&quiet_key, at + LAUNCH_FAILURE_WINDOW_SECONDS, at, &event).await?,
+            None => {
+                self.ledger.start_cooldown(&quiet_key, at + LAUNCH_FAILURE_WINDOW_SECONDS, at, &event, None).await?
+            }
         };
         Ok(LaunchFailures { count, escalate })
     }

@@ -61,7 +61,7 @@ async fn healer_replaces(world: &World, instance_id: &str, at: i64) {
 async fn stopped_by_medic_for_recovery(world: &World, instance_id: &str) {
     world.stop(instance_id).await;
     let mark = guard::recovery_mark_key(instance_id);
-    assert!(ledger(world).start_cooldown(&mark, now() + 3_600, now(), "event#eventbridge:alarm").await.unwrap());
+    assert!(ledger(world).start_cooldown(&mark, now() + 3_600, now(), "event#eventbridge:alarm", None).await.unwrap());
 }
 
 #[tokio::test]

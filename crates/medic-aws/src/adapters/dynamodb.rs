@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use aws_sdk_dynamodb::Client;
 use medic_core::guard::{self, BreakerVerdict, Claim, Cooldown, LedgerStatus};
 use medic_core::time::EpochSeconds;
-use medic_core::Policy;
+use medic_core::{Action, Policy};
 
 use crate::error::{classify, PortError};
 use crate::ports::{Ledger, PortResult};
@@ -237,11 +237,15 @@ impl Ledger for DynamoLedger {
         // Items written before intent and done were told apart have no `done`: they meant done.
         let done = item.get("done").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true);
         let started_at = number_attr(&item, "started_at").unwrap_or_default();
+        // An intent that no longer parses (written by another version) is as good as none: the
+        // retry then goes on with the action it decided.
+        let intent = string_attr(&item, "intent").and_then(|json| serde_json::from_str(json).ok());
         Ok(number_attr(&item, "until").filter(|until| *until > now).map(|until| Cooldown {
             until,
             started_by,
             done,
             started_at,
+            intent,
         }))
     }
 
@@ -251,9 +255,10 @@ impl Ledger for DynamoLedger {
         until: EpochSeconds,
         now: EpochSeconds,
         started_by: &str,
+        intent: Option<&Action>,
     ) -> PortResult<bool> {
         let token = write_token();
-        let written = self
+        let mut put = self
             .client
             .put_item()
             .table_name(&self.table)
@@ -263,7 +268,11 @@ impl Ledger for DynamoLedger {
             .item("started_by", s(started_by))
             .item("started_at", n(now))
             .item("done", AttributeValue::Bool(false))
-            .item("expires_at", n(until + 3600))
+            .item("expires_at", n(until + 3600));
+        if let Some(json) = intent.and_then(|action| serde_json::to_string(action).ok()) {
+            put = put.item("intent", s(&json));
+        }
+        let written = put
             .condition_expression("attribute_not_exists(pk) OR #until <= :now")
             .expression_attribute_names("#until", "until")
             .expression_attribute_values(":now", n(now))

@@ -1259,8 +1259,13 @@ mod tests {
             else {
                 unreachable!()
             };
-            facts.promotion_guard =
-                Some(Cooldown { until: NOW + 3600, started_by: started_by.into(), done: true, started_at: 0 });
+            facts.promotion_guard = Some(Cooldown {
+                until: NOW + 3600,
+                started_by: started_by.into(),
+                done: true,
+                started_at: 0,
+                intent: None,
+            });
             DbObservation::Promotion(Some(facts))
         };
         let other_event = decide_db(&failed, &guarded("event#rds:other"), &Policy::default(), NOW);
@@ -1275,6 +1280,7 @@ mod tests {
                     started_by: "event#rds:other".into(),
                     done: true,
                     started_at: 0,
+                    intent: None,
                 }),
                 ..facts
             }),
@@ -1521,6 +1527,7 @@ mod tests {
                     started_by: "event#rds:earlier".into(),
                     done: true,
                     started_at: 0,
+                    intent: None,
                 }),
                 ..facts
             })),
@@ -1590,6 +1597,7 @@ mod tests {
                     started_by: guard::event_key(&failed.idempotency_key()),
                     done: true,
                     started_at: 0,
+                    intent: None,
                 }),
                 ..facts
             })),
