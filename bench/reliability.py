@@ -27,7 +27,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "harness"))
 OUT = ROOT / "target" / "reliability"
-FAULTS = ["throttle", "500", "503", "reset-before", "reset-after"]
 TARGETS = ["instance-healer", "alarm-responder", "rds-rerouter", "notifier", "reconciler"]
 
 
@@ -106,20 +105,22 @@ def render(cells: dict, matrix_seconds: float, storm: dict | None, latest: dict,
         f"broken: {sum(1 for m in cells.values() for c in m['cells'] if not c['holds'])}.",
         "",
         "Faults: `throttle` (the service's own throttling error), `500`/`503` (InternalFailure, "
-        "ServiceUnavailable), `reset-before` (the connection reset before the call reaches moto), "
-        "`reset-after` (moto applied the call, the answer is lost).",
+        "ServiceUnavailable), `slow` (moto applied the call, its answer held 5 s, past the SDK's 4 s attempt "
+        "timeout), `reset-before` (the connection reset before the call reaches moto), `reset-after` (moto "
+        "applied the call, the answer is lost).",
     ]
     for name, scenario in cells.items():
         clean = scenario["cells"][0]
+        faults = list(dict.fromkeys(cell["fault"] for cell in scenario["cells"][1:]))
         lines += ["", f"### {name} ({scenario['function']})", "",
                   f"Clean run: {clean['last']}; mutating calls {clean['mutations'] or 'none'}; "
                   f"{clean['notices']} notice; ledger {clean['ledger']}.", "",
-                  "| Step (call #n) | " + " | ".join(FAULTS) + " |", "|---" * (len(FAULTS) + 1) + "|"]
+                  "| Step (call #n) | " + " | ".join(faults) + " |", "|---" * (len(faults) + 1) + "|"]
         steps: dict[str, dict[str, dict]] = {}
         for cell in scenario["cells"][1:]:
             steps.setdefault(cell["step"], {})[cell["fault"]] = cell
         for step, by_fault in steps.items():
-            lines.append(f"| `{step}` | " + " | ".join(cell_text(by_fault[f]) if f in by_fault else "-" for f in FAULTS) + " |")
+            lines.append(f"| `{step}` | " + " | ".join(cell_text(by_fault[f]) if f in by_fault else "-" for f in faults) + " |")
     lines += ["", "## Storm", ""]
     if storm:
         lines += [

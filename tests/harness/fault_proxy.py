@@ -10,8 +10,10 @@ Control (JSON over HTTP on the same port):
   {"service": "dynamodb", "operation": "PutItem" (or "*": any), "nth": 1, "times": 1, "fault": KIND};
   `nth` counts the calls matching service and operation from when the rules were set (1 = the
   next), and the fault hits `times` consecutive matching calls from there. KIND is `throttle`
-  (the service's own throttling error), `500`, `503` (InternalFailure, ServiceUnavailable), `slow` (held `MEDIC_PROXY_SLOW_SECONDS`,
-  default 5, past the SDK's 4 s attempt timeout, then passed on), `reset-before` (the connection
+  (the service's own throttling error), `500`, `503` (InternalFailure, ServiceUnavailable), `slow` (moto applies the
+  call at once and its answer is held `MEDIC_PROXY_SLOW_SECONDS`, default 5, past the SDK's 4 s
+  attempt timeout), `late` (the call itself is held as long, then passed on: it lands after the
+  client gave up), `reset-before` (the connection
   reset before the call reaches moto) or `reset-after` (moto applies the call, the answer is lost
   and the connection reset).
 - GET /_proxy/calls: {"mutations": {"<service> <operation> <resource>": count},
@@ -225,7 +227,7 @@ def serve(port: int, upstream: str, slow_seconds: float | None = None) -> http.s
                 return self.answer(*throttle(service))
             if fault in ("500", "503"):
                 return self.answer(*error(service, int(fault), SERVER_ERROR_CODE[fault]))
-            if fault == "slow":
+            if fault == "late":
                 time.sleep(slow_seconds)
             status, headers, payload = self.forward(body)
             if operation in MUTATING and 200 <= status < 300:
@@ -236,7 +238,11 @@ def serve(port: int, upstream: str, slow_seconds: float | None = None) -> http.s
                         part.log.append([round(time.monotonic() - started, 3), key])
             if fault == "reset-after":
                 return self.reset()
-            self.answer(status, {k: v for k, v in headers if k.lower() not in HOP_BY_HOP}, payload)
+            if fault == "slow":
+                time.sleep(slow_seconds)
+            # After a slow answer the client has given up waiting, as it should.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.answer(status, {k: v for k, v in headers if k.lower() not in HOP_BY_HOP}, payload)
 
         do_GET = do_POST = do_PUT = do_DELETE = handle_call  # noqa: N815
 

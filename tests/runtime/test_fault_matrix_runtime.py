@@ -25,7 +25,7 @@ import pytest
 from fault_proxy import running
 from medic_bench import MANAGED, Runtime, World, load_event, renamed, set_alarm_time
 
-FAULTS = ["throttle", "500", "503", "reset-before", "reset-after"]
+FAULTS = ["throttle", "500", "503", "slow", "reset-before", "reset-after"]
 ATTEMPTS = 3
 SIDE_BY_SIDE = 4
 # One world made at a time: moto's RDS backend lists its instances without a lock and fails
