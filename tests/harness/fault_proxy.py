@@ -18,7 +18,9 @@ Control (JSON over HTTP on the same port):
   and the connection reset).
 - GET /_proxy/calls: {"mutations": {"<service> <operation> <resource>": count},
   "faults": [[service, operation, kind], ...], "calls": [[service, operation], ...] in order,
-  "log": [[seconds, "<service> <operation> <resource>"], ...], each mutation with its time}.
+  "log": [[seconds, "<service> <operation> <resource>"], ...], each mutation with its time,
+  "timeline": [[arrived, answered, service, operation], ...], each call's time at the proxy}.
+  `stages(timeline)` numbers the calls by sequential stage.
 - POST /_proxy/reset: no rules, no counts.
 Each path takes `?client=ACCESS_KEY_ID`: rules that hit only calls signed with that key, and the
 calls, faults and counts of that key alone, so that clients with keys of their own (the fault
@@ -80,6 +82,8 @@ class Partition:
     calls: list[list[str]] = field(default_factory=list)
     # [[seconds since the proxy started, "<service> <operation> <resource>"], ...] per mutation.
     log: list[list] = field(default_factory=list)
+    # [[arrived, answered (seconds since the proxy started), service, operation], ...] per call.
+    timeline: list[list] = field(default_factory=list)
 
 
 @dataclass
@@ -124,6 +128,18 @@ def identify(headers, method: str, path: str, body: bytes) -> tuple[str, str, st
     if rrset:
         return service, "ChangeResourceRecordSets" if method == "POST" else "ListResourceRecordSets", rrset.group(1)
     return service, f"{method} {path}", ""
+
+
+def stages(timeline: list[list]) -> list[int]:
+    """The sequential stage of each call of a timeline ([arrived, answered, ...] rows, in order of
+    arrival), from 1: one more than the latest stage among the calls answered before it arrived.
+    Calls sent together share a stage; a call that may have waited for another (it arrived after
+    that one was answered) comes after it, so the count errs long, never short."""
+    numbered: list[int] = []
+    for arrived, *_ in timeline:
+        earlier = [stage for (_, answered, *_), stage in zip(timeline, numbered) if answered <= arrived]
+        numbered.append(max(earlier, default=0) + 1)
+    return numbered
 
 
 def error(service: str, status: int, code: str) -> tuple[int, dict[str, str], bytes]:
@@ -194,7 +210,7 @@ def serve(port: int, upstream: str, slow_seconds: float | None = None) -> http.s
                     reply = {}
                 else:
                     reply = {"mutations": dict(part.mutations), "faults": list(part.faults), "calls": list(part.calls),
-                             "log": list(part.log)}
+                             "log": list(part.log), "timeline": sorted(part.timeline)}
             self.answer(200, {"Content-Type": "application/json"}, json.dumps(reply).encode())
             return True
 
@@ -212,6 +228,16 @@ def serve(port: int, upstream: str, slow_seconds: float | None = None) -> http.s
             if self.control(body):
                 return
             service, operation, resource = identify(self.headers, self.command, self.path, body)
+            arrived = time.monotonic() - started
+            try:
+                self.relay(body, service, operation, resource)
+            finally:
+                with state.lock:
+                    for part in state.parts(client(self.headers)):
+                        part.timeline.append([round(arrived, 4), round(time.monotonic() - started, 4), service, operation])
+
+        def relay(self, body: bytes, service: str, operation: str, resource: str) -> None:
+            """Passes the call on to moto, or answers it with the fault its rules give it."""
             with state.lock:
                 parts = state.parts(client(self.headers))
                 rules = [rule for part in parts for rule in part.rules]

@@ -18,12 +18,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from fault_proxy import running
-from medic_bench import MANAGED, Runtime, World, load_event, renamed, set_alarm_time
+from medic_bench import Runtime
+from scenarios import SCENARIOS, outcomes
 
 FAULTS = ["throttle", "500", "503", "slow", "reset-before", "reset-after"]
 ATTEMPTS = 3
@@ -38,96 +38,10 @@ SETUP = threading.Lock()
 KNOWN_DEFECTS: set[tuple[str, str, str]] = set()
 
 
-@dataclass
-class Scenario:
-    function: str
-    # (world, event, names): `names` maps a world's resource names to roles, so that the clean
-    # run's mutations compare with any cell's.
-    setup: Callable[[str], tuple[World, dict, dict[str, str]]]
-    settings: dict[str, str]
-    own_account: bool = False
-
-
-def healer_replaces_a_stopped_member(prefix: str):
-    world = World(prefix)
-    group, instances = world.group(3, MANAGED)
-    world.stop(instances[0])
-    event = load_event("instance-healer", "asg-instance-stopped.json", instance_id=instances[0])
-    return world, event, {instances[0]: "member", group: "group"}
-
-
-def alarm_scales_out(prefix: str):
-    world = World(prefix)
-    group = f"{world.name}-web"
-    world.named_group(group, 1, 4, 2, MANAGED)
-    alarm = f"{world.name}-cpu-high"
-    world.metric_alarm(alarm, "AWS/EC2", "CPUUtilization", {"AutoScalingGroupName": group}, "GreaterThanThreshold", 70.0)
-    event = renamed(load_event("alarm-responder", "eventbridge-cpu-high.json"), {"web-prod-cpu-high": alarm, "web-prod": group})
-    set_alarm_time(event, world.fire(alarm))
-    return world, event, {group: "group"}
-
-
-def alarm_reboots_a_standalone_instance(prefix: str):
-    world = World(prefix)
-    instance = world.standalone(MANAGED)
-    alarm = f"{world.name}-{instance}-status"
-    world.metric_alarm(alarm, "AWS/EC2", "StatusCheckFailed_Instance", {"InstanceId": instance},
-                       "GreaterThanOrEqualToThreshold", 1.0)
-    event = load_event("alarm-responder", "eventbridge-status-check-failed.json")
-    event = renamed(event, {"web-prod-i-0a1b2c3d4e5f67890-status": alarm, "i-0a1b2c3d4e5f67890": instance,
-                            '"StatusCheckFailed"': '"StatusCheckFailed_Instance"'})
-    set_alarm_time(event, world.fire(alarm))
-    return world, event, {instance: "instance"}
-
-
-def rds_promotes_a_replica(prefix: str):
-    world = World(prefix)
-    primary, replica = f"{world.name}-db", f"{world.name}-db-replica-1"
-    stack = world.db_stack(primary, [(replica, "us-east-1b", 2.0)], f"{world.name}.internal.")
-    world.fail_db(primary)
-    event = renamed(load_event("rds-rerouter", "instance-failed.json"), {"orders-db": primary})
-    return world, event, {replica: "replica", stack["zone_id"]: "zone", primary: "primary"}
-
-
-def notifier_reports_a_failed_launch(prefix: str):
-    world = World(prefix)
-    group = f"{world.name}-web"
-    event = renamed(load_event("notifier", "launch-unsuccessful.json"), {"web-prod": group})
-    return world, event, {group: "group"}
-
-
-def reconciler_replaces_an_impaired_member(prefix: str):
-    world = World(prefix, own_account=True)
-    group, instances = world.group(3, MANAGED)
-    world.impair(instances[2], "instance")
-    event = renamed(load_event("reconciler", "scheduled.json"), {})
-    return world, event, {instances[2]: "member", group: "group"}
-
-
-SCENARIOS = {
-    "instance-healer": Scenario("instance-healer", healer_replaces_a_stopped_member, {}),
-    "alarm-scale-out": Scenario("alarm-responder", alarm_scales_out, {}),
-    "alarm-reboot": Scenario("alarm-responder", alarm_reboots_a_standalone_instance, {"breaker_max_actions": "1000"}),
-    "rds-promote": Scenario("rds-rerouter", rds_promotes_a_replica, {"promote_confirm_seconds": "0"}),
-    "notifier": Scenario("notifier", notifier_reports_a_failed_launch, {}),
-    "reconciler": Scenario("reconciler", reconciler_replaces_an_impaired_member, {}, own_account=True),
-}
-
-
 @pytest.fixture(scope="module")
 def proxy():
     with running(os.environ["AWS_ENDPOINT_URL"]) as started:
         yield started
-
-
-def outcomes(answer) -> list[dict]:
-    """The outcomes in an answer: one (instance healer, RDS rerouter, notifier), a list (alarm
-    responder), or the reconciler's findings."""
-    if isinstance(answer, list):
-        return answer
-    if "findings" in answer:
-        return answer["findings"]
-    return [answer]
 
 
 @dataclass
@@ -245,3 +159,4 @@ def test_given_a_scale_out_applied_whose_answer_and_check_were_lost_when_lambda_
     assert cell.mutations == clean.mutations, cell
     assert (distinct(cell.notices), cell.ledger) == (distinct(clean.notices), clean.ledger), cell
     assert all("scaled out 2 -> 3" in n["subject"] for n in clean.notices + cell.notices), cell.notices
+

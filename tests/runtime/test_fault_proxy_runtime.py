@@ -6,13 +6,14 @@ retried by the SDK and the event still handled once."""
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import botocore.config
 import botocore.exceptions
 import pytest
 
-from fault_proxy import running
+from fault_proxy import running, stages
 from medic_bench import MANAGED, Runtime, World, load_event
 
 
@@ -98,3 +99,30 @@ def test_given_the_first_ledger_call_throttled_when_the_notifier_runs_then_the_s
     assert calls["calls"].count(throttled[0][:2]) >= 2, "the throttled call was made again"
     assert [n["severity"] for n in world.notices()] == ["info"]
     assert calls["mutations"] == {f"sns Publish {world.topic_arn}": 1}
+
+
+def test_given_calls_sent_together_then_one_after_them_when_numbered_then_two_stages(proxy):
+    url, control = proxy
+    dynamodb, sns = client("dynamodb", url), client("sns", url)
+    # The first call's answer held 2 s, so that the second surely arrives while it is under way.
+    control("/_proxy/rules", [{"service": "dynamodb", "operation": "ListTables", "fault": "slow"}])
+    with ThreadPoolExecutor(2) as pool:
+        held = pool.submit(dynamodb.list_tables)
+        time.sleep(0.5)
+        pool.submit(sns.list_topics).result()
+        held.result()
+    sns.list_topics()
+    timeline = control("/_proxy/calls")["timeline"]
+    assert [row[2:] for row in timeline] == [["dynamodb", "ListTables"], ["sns", "ListTopics"], ["sns", "ListTopics"]]
+    assert stages(timeline) == [1, 1, 2], timeline
+
+
+@pytest.mark.parametrize("timeline, expected", [
+    ([], []),
+    ([[0, 1], [1, 2], [2, 3]], [1, 2, 3]),
+    ([[0, 1], [0.1, 1.5], [1.6, 2]], [1, 1, 2]),
+    # It may have waited for the first alone (a chain beside a call still under way): counted after it.
+    ([[0, 1], [0.1, 3], [1.2, 2], [3.1, 4]], [1, 1, 2, 3]),
+])
+def test_given_a_timeline_when_numbered_then_each_call_follows_the_latest_answered_before_it(timeline, expected):
+    assert stages(timeline) == expected
