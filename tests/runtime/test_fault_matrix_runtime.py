@@ -160,3 +160,12 @@ def test_given_a_scale_out_applied_whose_answer_and_check_were_lost_when_lambda_
     assert (distinct(cell.notices), cell.ledger) == (distinct(clean.notices), clean.ledger), cell
     assert all("scaled out 2 -> 3" in n["subject"] for n in clean.notices + cell.notices), cell.notices
 
+
+def test_given_the_pause_switch_unreadable_when_the_claim_was_taken_beside_it_then_given_back_and_the_retry_acts(proxy):
+    """The pause switch is read beside the claim: when the read fails (three 500s, the SDK's
+    attempts), the claim taken meanwhile goes back, or every retry would find it in progress."""
+    clean = run_cell(proxy, "instance-healer", None, None)
+    cell = run_cell(proxy, "instance-healer", None, None,
+                    ({"service": "dynamodb", "operation": "GetItem", "nth": 1, "times": 3, "fault": "500"},))
+    assert cell.attempts == 2, cell
+    assert (cell.mutations, distinct(cell.notices), cell.ledger) == (clean.mutations, distinct(clean.notices), "COMPLETED"), cell

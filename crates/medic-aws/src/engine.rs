@@ -154,19 +154,41 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         Fut: Future<Output = Result<Plan, PortError>>,
     {
         let started = std::time::Instant::now();
-        // The operator's pause switch, read on every invoke: while it is on, everything runs as in
-        // dry-run and every notice names the pause.
-        if let Some(reason) = self.ledger.pause_switch().await? {
+        let key = guard::event_key(&trigger.idempotency_key());
+        // The operator's pause switch, read on every invoke beside the claim (a claim changes
+        // nothing in AWS): while it is on, everything runs as in dry-run and every notice names
+        // the pause.
+        let (pause, claim) = tokio::join!(self.ledger.pause_switch(), self.ledger.claim(&key, now));
+        let claim = claim?;
+        let pause = match pause {
+            Ok(pause) => pause,
+            Err(error) => {
+                if matches!(claim, Claim::Claimed) {
+                    self.release(&key).await;
+                }
+                return Err(error.into());
+            }
+        };
+        if let Some(reason) = pause {
             let policy = Policy { dry_run: true, paused: Some(reason), ..self.policy.clone() };
             let paused = Engine { policy: &policy, ..*self };
-            return paused.run_guarded(trigger, now, observe_and_decide, started).await;
+            return paused.run_claimed(trigger, &key, claim, now, observe_and_decide, started).await;
         }
-        self.run_guarded(trigger, now, observe_and_decide, started).await
+        self.run_claimed(trigger, &key, claim, now, observe_and_decide, started).await
     }
 
-    async fn run_guarded<F, Fut>(
+    /// Gives the event's claim back after a failure, so that Lambda's retry can take it.
+    async fn release(&self, key: &str) {
+        if let Err(release_error) = self.ledger.release(key).await {
+            tracing::error!(event = %key, error = %release_error, "could not release the ledger claim; a retry waits for it to expire");
+        }
+    }
+
+    async fn run_claimed<F, Fut>(
         &self,
         trigger: &Trigger,
+        key: &str,
+        claim: Claim,
         now: EpochSeconds,
         observe_and_decide: F,
         started: std::time::Instant,
@@ -175,11 +197,10 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Plan, PortError>>,
     {
-        let key = guard::event_key(&trigger.idempotency_key());
-        match self.ledger.claim(&key, now).await? {
+        match claim {
             Claim::Claimed => {}
             Claim::Completed { outcome, pending_notice } => {
-                return self.duplicate(trigger, &key, &outcome, pending_notice.as_deref(), started).await;
+                return self.duplicate(trigger, key, &outcome, pending_notice.as_deref(), started).await;
             }
             Claim::InProgress => {
                 // Another invocation holds the claim. Succeeding here would drop the event if
@@ -195,13 +216,13 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         let result = async {
             let plan = observe_and_decide().await?;
             let Some(lease) = guard::decision_lease_key(&plan).filter(|_| !self.policy.dry_run) else {
-                return self.execute(trigger, &key, &plan, now).await;
+                return self.execute(trigger, key, &plan, now).await;
             };
-            self.take_lease(&lease, &key, now).await?;
+            self.take_lease(&lease, key, now).await?;
             // The second look: the same decision on the group as it is now that no other event
             // can change it.
             let executed = match observe_and_decide().await {
-                Ok(plan) => self.execute(trigger, &key, &plan, now).await,
+                Ok(plan) => self.execute(trigger, key, &plan, now).await,
                 Err(error) => Err(error),
             };
             if let Err(error) = self.ledger.forget(&lease).await {
@@ -213,17 +234,15 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         let (outcome, notice) = match result {
             Ok(done) => done,
             Err(error) => {
-                if let Err(release_error) = self.ledger.release(&key).await {
-                    tracing::error!(event = %key, error = %release_error, "could not release the ledger claim; a retry waits for it to expire");
-                }
+                self.release(key).await;
                 return Err(error.into());
             }
         };
         let outcome_json = serde_json::to_string(&outcome).unwrap_or_default();
         let stored = notice.as_ref().map(|n| serde_json::to_string(&StoredNotice::from(n)).unwrap_or_default());
-        self.ledger.complete(&key, &outcome_json, stored.as_deref(), now).await?;
+        self.ledger.complete(key, &outcome_json, stored.as_deref(), now).await?;
         if let Some(notice) = &notice {
-            self.deliver(&key, notice).await?;
+            self.deliver(key, notice).await?;
         }
         self.log_decision(trigger, &outcome, started);
         Ok(outcome)
