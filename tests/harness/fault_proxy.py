@@ -10,12 +10,12 @@ Control (JSON over HTTP on the same port):
   {"service": "dynamodb", "operation": "PutItem" (or "*": any), "nth": 1, "times": 1, "fault": KIND};
   `nth` counts the calls matching service and operation from when the rules were set (1 = the
   next), and the fault hits `times` consecutive matching calls from there. KIND is `throttle`
-  (the service's own throttling error), `500`, `503` (InternalFailure, ServiceUnavailable), `slow` (moto applies the
-  call at once and its answer is held `MEDIC_PROXY_SLOW_SECONDS`, default 5, past the SDK's 4 s
-  attempt timeout), `late` (the call itself is held as long, then passed on: it lands after the
-  client gave up), `reset-before` (the connection
-  reset before the call reaches moto) or `reset-after` (moto applies the call, the answer is lost
-  and the connection reset).
+  (the service's own throttling error), `500`, `503` (InternalFailure, ServiceUnavailable),
+  `slow` (moto applies the call at once and its answer is held `MEDIC_PROXY_SLOW_SECONDS`,
+  default 5, past the SDK's 4 s attempt timeout), `late` (the call itself is held as long, then
+  passed on: it lands after the client gave up), `reset-before` (the connection reset before the
+  call reaches moto) or `reset-after` (moto applies the call, the answer is lost and the
+  connection reset).
 - GET /_proxy/calls: {"mutations": {"<service> <operation> <resource>": count},
   "faults": [[service, operation, kind], ...], "calls": [[service, operation], ...] in order,
   "log": [[seconds, "<service> <operation> <resource>"], ...], each mutation with its time,

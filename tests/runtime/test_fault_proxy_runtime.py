@@ -2,7 +2,8 @@
 and moto (issue 14's bench). Each fault kind against botocore with its retries off: the error is
 the service's own as an AWS SDK parses it, and the proxy's count of applied mutating calls says
 whether moto applied the call. Then the Rust SDK in a real bootstrap: a throttled ledger write is
-retried by the SDK and the event still handled once."""
+retried by the SDK and the event still handled once. And the proxy's timeline, numbered by
+sequential stage as `bench/stages.py` counts them."""
 
 import os
 import time
