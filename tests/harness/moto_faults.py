@@ -14,6 +14,10 @@
 - a promoted read replica that is a replica no more: moto promotes it but keeps reporting its
   source (ReadReplicaSourceDBInstanceIdentifier), which RDS clears; after a PromoteReadReplica
   passes through here, DescribeDBInstances answers leave that source out for the promoted instance;
+- DynamoDB requests one at a time, each as a whole: moto checks a transaction's conditions and
+  applies its writes without a lock, and undoes a cancelled one by restoring a copy of the table
+  taken when it began, erasing what other requests wrote meanwhile (a lost update DynamoDB never
+  makes: each of its requests is atomic, transactions included);
 - one AWS account per test world: a request signed with an access key id that ends in
   `ACCOUNT` and 12 digits runs in that account (moto's `x-moto-account-id`), so a test that lists
   a whole account (the reconciler's sweep) sees only its own resources.
@@ -47,6 +51,7 @@ class Faults:
     def __init__(self, app):
         self.app = app
         self.lock = threading.Lock()
+        self.dynamodb = threading.Lock()
         self.db_status: dict[str, str] = {}
         self.instance_status: dict[tuple[str, str], str] = {}
         self.promoted: set[str] = set()
@@ -93,6 +98,9 @@ class Faults:
                 rewrite = self.state_reason_rewrite(dict(self.state_reason))
             else:
                 rewrite = None
+        if rewrite is None and environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            with self.dynamodb:
+                return list(self.app(environ, start_response))
         if rewrite is None:
             return self.app(environ, start_response)
         captured = {}
