@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 
-use medic_core::guard::{self, BreakerVerdict, Claim};
+use medic_core::guard::{self, Claim, Cooldown, InFlightEntry};
 use medic_core::notice::{self, Notice, NoticeKind};
 use medic_core::time::EpochSeconds;
 use medic_core::watch::{Watch, WATCHES_KEY, WATCHES_SECONDS};
@@ -14,7 +14,7 @@ use medic_core::{Decision, Outcome, Plan, PlannedAction, Policy, SkipReason, Sta
 use serde::{Deserialize, Serialize};
 
 use crate::error::{HandlerError, PortError};
-use crate::ports::{Ledger, Notifier, Remediator};
+use crate::ports::{Ledger, Notifier, Remediator, Take};
 
 #[derive(Debug)]
 pub struct Engine<'a, L, N, R> {
@@ -91,6 +91,12 @@ impl From<StoredNotice> for Notice {
     }
 }
 
+/// A plan and when the observation it rests on began (epoch milliseconds, by the wall clock).
+struct Observed {
+    plan: Result<Plan, PortError>,
+    at_ms: i64,
+}
+
 /// What became of one planned action.
 enum ActionResult {
     Done,
@@ -115,10 +121,92 @@ enum ActionResult {
 }
 
 /// What an invocation took in the ledger for one action, to give back if it does not act.
+#[derive(Default)]
 struct Taken {
     cooldown: Option<String>,
     lock: Option<String>,
     slot: Option<String>,
+    /// The group's in-flight item and this replacement's entry in it.
+    in_flight: Option<(String, String)>,
+}
+
+/// The event an action belongs to, the invocation's time, and when the observation its plan
+/// rests on began (epoch milliseconds).
+#[derive(Clone, Copy)]
+struct Moment<'a> {
+    event_key: &'a str,
+    now: EpochSeconds,
+    observed_at_ms: i64,
+}
+
+/// The ledger keys the guard reads and writes for one action.
+struct GuardKeys {
+    /// The action's own cooldown.
+    cooldown: String,
+    /// The cooldowns that hold it back (its own among them, unless it has none).
+    blocking: Vec<String>,
+    lock: Option<String>,
+    /// The breaker windows of its scope: the current one and the one before it.
+    window: String,
+    previous_window: String,
+    in_flight: Option<String>,
+}
+
+impl GuardKeys {
+    fn of(action: &medic_core::Action, policy: &Policy, now: EpochSeconds) -> Self {
+        let (scope, window) = (action.breaker_scope(), policy.breaker_window_seconds);
+        Self {
+            cooldown: guard::cooldown_key(action),
+            blocking: guard::blocking_cooldown_keys(action),
+            lock: guard::exclusive_lock_key(action),
+            window: guard::breaker_key(&scope, now, window),
+            previous_window: guard::breaker_key(&scope, now - window, window),
+            in_flight: guard::in_flight_key(action),
+        }
+    }
+
+    /// What the guard reads: dry-run takes nothing, so it reads only what it reports on; a
+    /// follow-up step was counted with the step it completes.
+    fn to_read(&self, follow_up: bool, dry_run: bool) -> Vec<String> {
+        let mut keys = self.blocking.clone();
+        if !follow_up {
+            keys.push(self.previous_window.clone());
+            if dry_run {
+                keys.push(self.window.clone());
+            }
+        }
+        if !dry_run {
+            keys.extend(self.lock.iter().chain(&self.in_flight).cloned());
+        }
+        keys
+    }
+}
+
+/// A lock another kind of action holds on the same resource: decided again on what it changed.
+fn conflicting_lock(held: &Cooldown, action: &medic_core::Action) -> PortError {
+    PortError::retryable(
+        "exclusive lock",
+        format!(
+            "a conflicting {} of {} ran moments ago; {} is decided again on fresh state after {}",
+            guard::lock_holder_kind(&held.started_by),
+            action.resource(),
+            action.name(),
+            medic_core::time::format_timestamp(held.until)
+        ),
+    )
+}
+
+/// Replacements in the group that the observation may not show: decided again once they do.
+fn unseen_replacements(action: &medic_core::Action, unseen: &[&InFlightEntry]) -> PortError {
+    let others: Vec<&str> = unseen.iter().map(|entry| entry.instance_id.as_str()).collect();
+    PortError::retryable(
+        "replacements in flight",
+        format!(
+            "another event's replacement of {} in the group may not show yet in what {} was decided on; decided again on the group as that one leaves it",
+            others.join(", "),
+            action.resource()
+        ),
+    )
 }
 
 /// What became of an action held back after its scope's critical notice of the window.
@@ -141,8 +229,11 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         outcome
     }
 
-    /// Runs the whole guarded path for a trigger. `observe_and_decide` does the read-only AWS
-    /// calls and the pure decision; it runs only once the event is claimed.
+    /// Runs the whole guarded path for a trigger. `observe_and_decide` reads AWS and makes the
+    /// pure decision. It runs beside the claim and the pause switch, and its plan is carried out
+    /// only once the event is claimed: a claim not won discards what it read. It changes nothing
+    /// in AWS; what it records in the ledger (a launch failure counted, a terminal status seen)
+    /// is keyed by the event or is a fact read from AWS, so a duplicate beside it changes nothing.
     pub async fn run<F, Fut>(
         &self,
         trigger: &Trigger,
@@ -150,31 +241,19 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         observe_and_decide: F,
     ) -> Result<Outcome, HandlerError>
     where
-        F: Fn() -> Fut,
+        F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Plan, PortError>>,
     {
         let started = std::time::Instant::now();
+        let observed_at_ms = wall_clock_ms();
         let key = guard::event_key(&trigger.idempotency_key());
-        // The operator's pause switch, read on every invoke beside the claim (a claim changes
-        // nothing in AWS): while it is on, everything runs as in dry-run and every notice names
-        // the pause.
-        let (pause, claim) = tokio::join!(self.ledger.pause_switch(), self.ledger.claim(&key, now));
-        let claim = claim?;
-        let pause = match pause {
-            Ok(pause) => pause,
-            Err(error) => {
-                if matches!(claim, Claim::Claimed) {
-                    self.release(&key).await;
-                }
-                return Err(error.into());
-            }
-        };
-        if let Some(reason) = pause {
-            let policy = Policy { dry_run: true, paused: Some(reason), ..self.policy.clone() };
-            let paused = Engine { policy: &policy, ..*self };
-            return paused.run_claimed(trigger, &key, claim, now, observe_and_decide, started).await;
-        }
-        self.run_claimed(trigger, &key, claim, now, observe_and_decide, started).await
+        // On the heap: the three side by side would make the engine's future, and every caller's
+        // (in a debug build, its stack), as large as all three together.
+        let first_round =
+            async { tokio::join!(self.ledger.pause_switch(), self.ledger.claim(&key, now), observe_and_decide()) };
+        let (pause, claim, plan) = Box::pin(first_round).await;
+        let observed = Observed { plan, at_ms: observed_at_ms };
+        self.run_claimed(trigger, &key, claim?, pause, now, observed, started).await
     }
 
     /// Gives the event's claim back after a failure, so that Lambda's retry can take it.
@@ -184,23 +263,34 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         }
     }
 
-    async fn run_claimed<F, Fut>(
+    #[allow(clippy::too_many_arguments)]
+    async fn run_claimed(
         &self,
         trigger: &Trigger,
         key: &str,
         claim: Claim,
+        pause: Result<Option<String>, PortError>,
         now: EpochSeconds,
-        observe_and_decide: F,
+        observed: Observed,
         started: std::time::Instant,
-    ) -> Result<Outcome, HandlerError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<Plan, PortError>>,
-    {
+    ) -> Result<Outcome, HandlerError> {
+        // The operator's pause switch, read on every invoke: while it is on, everything runs as
+        // in dry-run and every notice names the pause.
+        let policy = match pause {
+            Ok(None) => Cow::Borrowed(self.policy),
+            Ok(Some(reason)) => Cow::Owned(Policy { dry_run: true, paused: Some(reason), ..self.policy.clone() }),
+            Err(error) => {
+                if matches!(claim, Claim::Claimed) {
+                    self.release(key).await;
+                }
+                return Err(error.into());
+            }
+        };
+        let engine = Engine { policy: &policy, ..*self };
         match claim {
             Claim::Claimed => {}
             Claim::Completed { outcome, pending_notice } => {
-                return self.duplicate(trigger, key, &outcome, pending_notice.as_deref(), started).await;
+                return engine.duplicate(trigger, key, &outcome, pending_notice.as_deref(), started).await;
             }
             Claim::InProgress => {
                 // Another invocation holds the claim. Succeeding here would drop the event if
@@ -213,24 +303,10 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 .into());
             }
         }
-        let result = async {
-            let plan = observe_and_decide().await?;
-            let Some(lease) = guard::decision_lease_key(&plan).filter(|_| !self.policy.dry_run) else {
-                return self.execute(trigger, key, &plan, now).await;
-            };
-            self.take_lease(&lease, key, now).await?;
-            // The second look: the same decision on the group as it is now that no other event
-            // can change it.
-            let executed = match observe_and_decide().await {
-                Ok(plan) => self.execute(trigger, key, &plan, now).await,
-                Err(error) => Err(error),
-            };
-            if let Err(error) = self.ledger.forget(&lease).await {
-                tracing::error!(lease = %lease, error = %error, "could not let a decision lease go; it expires by itself");
-            }
-            executed
-        }
-        .await;
+        let result = match observed.plan {
+            Ok(plan) => engine.execute(trigger, key, &plan, now, observed.at_ms).await,
+            Err(error) => Err(error),
+        };
         let (outcome, notice) = match result {
             Ok(done) => done,
             Err(error) => {
@@ -305,6 +381,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         event_key: &str,
         plan: &Plan,
         now: EpochSeconds,
+        observed_at_ms: i64,
     ) -> Result<(Outcome, Option<Notice>), PortError> {
         match &plan.decision {
             Decision::Skip { reason } => Ok((skipped(trigger, plan, reason, self.policy), None)),
@@ -345,7 +422,8 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                         // Once this plan has a notice of its own (a step acted or was refused
                         // with a notice), its other refusals are named in it, not held for a digest.
                         let may_hold = !changed_aws && !reports.iter().any(|(_, notice)| notice.is_some());
-                        match self.guard_and_act(&mut planned, follow_up, may_hold, event_key, now).await {
+                        let at = Moment { event_key, now, observed_at_ms };
+                        match self.guard_and_act(&mut planned, follow_up, may_hold, at).await {
                             Ok(result) => result,
                             // Once a step changed AWS, retrying the whole event would re-derive
                             // the plan from changed state; the failure is reported instead, with
@@ -375,38 +453,40 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         }
     }
 
-    /// Cooldown, breaker, dry-run, then the call. Retryable failures come back as errors. A retry
+    /// Cooldown, lock, breaker, floor, dry-run, then the call. What the guard needs is read in
+    /// one request and taken in one transaction. Retryable failures come back as errors. A retry
     /// that finds the action an interrupted attempt of this event recorded puts it in `planned`.
     async fn guard_and_act(
         &self,
         planned: &mut Cow<'_, PlannedAction>,
         follow_up: bool,
         may_hold: bool,
-        event_key: &str,
-        now: EpochSeconds,
+        at: Moment<'_>,
     ) -> Result<ActionResult, PortError> {
+        let Moment { event_key, now, .. } = at;
         let policy = self.policy;
-        let cooldown_key = guard::cooldown_key(&planned.action);
+        let keys = GuardKeys::of(&planned.action, policy, now);
+        let read = self.ledger.read_guard(&keys.to_read(follow_up, policy.dry_run), now).await?;
         // A retry of this very event that finds its own cooldown finishes the action recorded
         // there: decided again, on what that action changed, it could go a step further (a
         // scale-out seen done would plan the next one). Done means the step succeeded (the steps
         // that need it must still run); intent alone means the attempt was interrupted, and the
         // call is made again only if that is safe.
         let mut resuming = false;
-        for key in guard::blocking_cooldown_keys(&planned.action) {
-            if let Some(cooldown) = self.ledger.cooldown_until(&key, now).await? {
-                if key != cooldown_key || cooldown.started_by != event_key {
+        for key in &keys.blocking {
+            if let Some(cooldown) = read.cooldowns.get(key) {
+                if *key != keys.cooldown || cooldown.started_by != event_key {
                     return Ok(ActionResult::Cooldown { until: cooldown.until });
                 }
-                if let Some(recorded) = cooldown.intent.filter(|recorded| **recorded != planned.action) {
-                    *planned = Cow::Owned(PlannedAction { action: *recorded, reason: planned.reason.clone() });
+                if let Some(recorded) = cooldown.intent.as_deref().filter(|recorded| **recorded != planned.action) {
+                    *planned = Cow::Owned(PlannedAction { action: recorded.clone(), reason: planned.reason.clone() });
                 }
                 if cooldown.done {
                     return Ok(ActionResult::DoneEarlier);
                 }
                 match self.remediator.confirm(&planned.action).await? {
                     Some(true) => {
-                        self.ledger.mark_done(&cooldown_key).await?;
+                        self.ledger.mark_done(&keys.cooldown).await?;
                         return Ok(ActionResult::DoneEarlier);
                     }
                     Some(false) => {}
@@ -418,13 +498,21 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         }
         let action = &planned.action;
         let member = guard::breaker_member(event_key, action);
+        let max = policy.breaker_max_actions;
+        // Fixed windows alone would let 2 x max through around a boundary. Counting the previous
+        // window too keeps every span of one window length at or under max.
+        let previous = read.sets.get(&keys.previous_window).map_or(&[][..], Vec::as_slice);
+        let counted_before = previous.contains(&member);
+        let room = max.saturating_sub(u32::try_from(previous.len()).unwrap_or(u32::MAX));
         if policy.dry_run {
             // Dry-run writes no cooldown and counts nothing; it only says whether the breaker
             // would let the action through.
-            if follow_up {
-                return Ok(ActionResult::WouldDo);
+            let current = read.sets.get(&keys.window).map_or(&[][..], Vec::as_slice);
+            let full = u32::try_from(current.len()).unwrap_or(u32::MAX) >= room;
+            if !follow_up && !counted_before && !current.contains(&member) && full {
+                return Ok(ActionResult::BreakerOpen { max, notify: false });
             }
-            return Ok(self.breaker(action, &member, now).await?.err().unwrap_or(ActionResult::WouldDo));
+            return Ok(ActionResult::WouldDo);
         }
         if let Some(left_ms) = ms_left(self.deadline_ms) {
             if left_ms < MIN_TIME_FOR_A_CALL_MS {
@@ -437,40 +525,79 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 ));
             }
         }
-        // The cooldown is taken before the breaker slot, so of two events racing for the same
-        // resource only the winner uses up a slot. Whatever this invocation takes, it gives back
-        // on every way out that does not act.
         let cooldown_seconds = guard::cooldown_seconds(action, policy);
         let until = now + cooldown_seconds;
-        let took_cooldown = cooldown_seconds > 0 && !resuming;
-        if took_cooldown && !self.ledger.start_cooldown(&cooldown_key, until, now, event_key, Some(action)).await? {
-            return Ok(ActionResult::Cooldown { until });
+        let holder = guard::lock_holder(action, event_key);
+        let mut writes = Vec::new();
+        let mut taken = Taken::default();
+        if cooldown_seconds > 0 && !resuming {
+            writes.push(Take::Cooldown { key: &keys.cooldown, until, started_by: event_key, intent: Some(action) });
+            taken.cooldown = Some(keys.cooldown.clone());
         }
-        let mut taken = Taken { cooldown: took_cooldown.then(|| cooldown_key.clone()), lock: None, slot: None };
-        if let Some(lock) = guard::exclusive_lock_key(action) {
-            match self.take_lock(&lock, action, event_key, now).await {
-                Ok(Ok(fresh)) => taken.lock = fresh.then_some(lock),
-                Ok(Err(error)) | Err(error) => {
-                    self.give_back(&taken, &member).await;
-                    return Err(error);
+        if let Some(lock) = &keys.lock {
+            match read.cooldowns.get(lock) {
+                // The same kind of action from another event is no conflict: its cooldown decides.
+                Some(held)
+                    if held.started_by == holder || guard::lock_holder_kind(&held.started_by) == action.name() => {}
+                Some(held) => return Err(conflicting_lock(held, action)),
+                None => {
+                    let until = now + guard::EXCLUSIVE_LOCK_SECONDS;
+                    writes.push(Take::Cooldown { key: lock, until, started_by: &holder, intent: None });
+                    taken.lock = Some(lock.clone());
                 }
             }
         }
-        if !follow_up {
-            match self.breaker(action, &member, now).await {
-                Ok(Ok(slot)) => taken.slot = slot,
-                refused => {
-                    self.give_back(&taken, &member).await;
-                    return match refused? {
-                        Err(ActionResult::BreakerOpen { notify: false, .. }) if may_hold => {
-                            let held_member = guard::held_member(action, &planned.reason);
-                            let scope = action.breaker_scope();
-                            Ok(ActionResult::HeldBack(self.hold_back(&scope, &held_member, event_key, now).await?))
-                        }
-                        Err(refused) => Ok(refused),
-                        Ok(_) => unreachable!("an allowed breaker slot is matched above"),
-                    };
-                }
+        let expires = guard::breaker_expiry(policy, now);
+        if !follow_up && !counted_before {
+            if room == 0 {
+                return self.breaker_refused(action, &planned.reason, may_hold, event_key, now).await;
+            }
+            writes.push(Take::Slot { key: &keys.window, member: &member, max: room, expires_at: expires });
+            taken.slot = Some(keys.window.clone());
+        }
+        let mut entry = None;
+        let mut prune = Vec::new();
+        if let Some(key) = &keys.in_flight {
+            let in_flight = read.in_flight.get(key);
+            let unseen =
+                in_flight.map(|f| guard::unseen_replacements(f, event_key, at.observed_at_ms)).unwrap_or_default();
+            if !unseen.is_empty() {
+                return Err(unseen_replacements(action, &unseen));
+            }
+            let now_ms = wall_clock_ms();
+            let mine = InFlightEntry {
+                event: event_key.to_owned(),
+                instance_id: action.resource().to_owned(),
+                taken_at_ms: now_ms,
+                applied_at_ms: None,
+            };
+            prune = in_flight.map(|f| guard::stale_replacements(f, &mine, now_ms)).unwrap_or_default();
+            entry = Some(mine);
+        }
+        if let (Some(key), Some(entry)) = (&keys.in_flight, &entry) {
+            let read = read.in_flight.get(key).map(|f| f.version);
+            writes.push(Take::InFlight { key, entry, read, prune: &prune });
+            taken.in_flight = Some((key.clone(), entry.name()));
+        }
+        if !writes.is_empty() {
+            if let Err(refusal) = self.ledger.take(&writes, now).await? {
+                return match writes[refusal.index] {
+                    Take::Cooldown { key, .. } if key == keys.cooldown => {
+                        Ok(ActionResult::Cooldown { until: refusal.running.map_or(until, |running| running.until) })
+                    }
+                    Take::Cooldown { key, .. } => Err(match &refusal.running {
+                        Some(held) => conflicting_lock(held, action),
+                        None => PortError::retryable("exclusive lock", format!("{key} changed hands meanwhile")),
+                    }),
+                    Take::Slot { .. } => self.breaker_refused(action, &planned.reason, may_hold, event_key, now).await,
+                    Take::InFlight { key, .. } => Err(PortError::retryable(
+                        "replacements in flight",
+                        format!(
+                            "{key} changed while {} was decided: another replacement in the group; decided again on fresh state",
+                            action.resource()
+                        ),
+                    )),
+                };
             }
         }
         let applied = match self.remediator.apply(action).await {
@@ -481,18 +608,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         };
         match applied {
             Ok(()) => {
-                if cooldown_seconds > 0 {
-                    if let Err(error) = self.ledger.mark_done(&cooldown_key).await {
-                        // The call succeeded; a retry that finds the intent alone makes an
-                        // idempotent call again, and confirms any other with AWS.
-                        tracing::error!(key = %cooldown_key, error = %error, "could not mark a successful action done");
-                    }
-                }
-                if let Some(mark) = guard::consumed_mark(action) {
-                    if let Err(error) = self.ledger.forget(&mark).await {
-                        tracing::error!(key = %mark, error = %error, "could not clear a mark its action used up");
-                    }
-                }
+                self.record_applied(action, &keys, cooldown_seconds > 0, taken.in_flight.as_ref()).await;
                 Ok(ActionResult::Done)
             }
             Err(error) => {
@@ -510,6 +626,61 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 }
             }
         }
+    }
+
+    /// What the ledger keeps of an action that succeeded: its cooldown done, its replacement
+    /// applied, the mark it used up cleared. Written side by side; a write that fails leaves
+    /// what a retry or the item's expiry makes good.
+    async fn record_applied(
+        &self,
+        action: &medic_core::Action,
+        keys: &GuardKeys,
+        has_cooldown: bool,
+        in_flight: Option<&(String, String)>,
+    ) {
+        let done = async {
+            if has_cooldown {
+                if let Err(error) = self.ledger.mark_done(&keys.cooldown).await {
+                    // A retry that finds the intent alone makes an idempotent call again, and
+                    // confirms any other with AWS.
+                    tracing::error!(key = %keys.cooldown, error = %error, "could not mark a successful action done");
+                }
+            }
+        };
+        let applied = async {
+            if let Some((key, entry)) = in_flight {
+                if let Err(error) = self.ledger.mark_applied(key, entry, wall_clock_ms()).await {
+                    tracing::error!(key = %key, error = %error, "could not mark a replacement applied; other replacements in its group wait until it expires");
+                }
+            }
+        };
+        let used_up = async {
+            if let Some(mark) = guard::consumed_mark(action) {
+                if let Err(error) = self.ledger.forget(&mark).await {
+                    tracing::error!(key = %mark, error = %error, "could not clear a mark its action used up");
+                }
+            }
+        };
+        tokio::join!(done, applied, used_up);
+    }
+
+    /// The breaker refused `action`: the first refusal of its scope this window gets the critical
+    /// notice; a later one, where the plan may hold it, waits to be named in the digest.
+    async fn breaker_refused(
+        &self,
+        action: &medic_core::Action,
+        why: &str,
+        may_hold: bool,
+        event_key: &str,
+        now: EpochSeconds,
+    ) -> Result<ActionResult, PortError> {
+        let scope = action.breaker_scope();
+        let notify = self.first_refusal(&scope, now).await?;
+        if !notify && may_hold {
+            let held_member = guard::held_member(action, why);
+            return Ok(ActionResult::HeldBack(self.hold_back(&scope, &held_member, event_key, now).await?));
+        }
+        Ok(ActionResult::BreakerOpen { max: self.policy.breaker_max_actions, notify })
     }
 
     /// A mutating call that failed without an answer (the connection dropped, or timed out,
@@ -558,98 +729,11 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 tracing::error!(key = %slot, error = %error, "could not give back a breaker slot; it expires with its window");
             }
         }
-    }
-
-    /// Takes the lock `action` shares with the actions it excludes, for `EXCLUSIVE_LOCK_SECONDS`:
-    /// `Ok(true)` when this invocation took it now, `Ok(false)` when it holds it already or the
-    /// same kind of action does, `Err` (Retryable) while another kind of action holds it: the
-    /// retry decides again on what that action changed.
-    /// Takes the decision lease for this event, or says to decide again later: Retryable while
-    /// another event holds it (Lambda's retry then finds the group as that event left it).
-    async fn take_lease(&self, lease: &str, event_key: &str, now: EpochSeconds) -> Result<(), PortError> {
-        if self.ledger.start_cooldown(lease, now + guard::DECISION_LEASE_SECONDS, now, event_key, None).await? {
-            return Ok(());
-        }
-        match self.ledger.cooldown_until(lease, now).await? {
-            Some(held) if held.started_by == event_key => Ok(()),
-            held => Err(PortError::retryable(
-                "decision lease",
-                format!(
-                    "{lease} is held by {}: another event is replacing a member of this group; this one is decided again on the group as that one leaves it",
-                    held.map_or_else(|| "an event that just let it go".to_owned(), |h| h.started_by)
-                ),
-            )),
-        }
-    }
-
-    async fn take_lock(
-        &self,
-        lock: &str,
-        action: &medic_core::Action,
-        event_key: &str,
-        now: EpochSeconds,
-    ) -> Result<Result<bool, PortError>, PortError> {
-        let holder = guard::lock_holder(action, event_key);
-        if self.ledger.start_cooldown(lock, now + guard::EXCLUSIVE_LOCK_SECONDS, now, &holder, None).await? {
-            return Ok(Ok(true));
-        }
-        let Some(held) = self.ledger.cooldown_until(lock, now).await? else {
-            return Ok(Err(PortError::retryable("exclusive lock", format!("{lock} changed hands meanwhile"))));
-        };
-        let held_kind = guard::lock_holder_kind(&held.started_by);
-        if held.started_by == holder || held_kind == action.name() {
-            return Ok(Ok(false));
-        }
-        Ok(Err(PortError::retryable(
-            "exclusive lock",
-            format!(
-                "a conflicting {held_kind} of {} ran moments ago; {} is decided again on fresh state after {}",
-                action.resource(),
-                action.name(),
-                medic_core::time::format_timestamp(held.until)
-            ),
-        )))
-    }
-
-    /// Counts `member` (this action of this event) against the action's blast-radius scope.
-    /// `Ok` with the window key it was counted in (`None`: counted before, in the previous
-    /// window); `Err` when it must not run: the breaker is open, or this is a dry run (which
-    /// counts nothing).
-    async fn breaker(
-        &self,
-        action: &medic_core::Action,
-        member: &str,
-        now: EpochSeconds,
-    ) -> Result<Result<Option<String>, ActionResult>, PortError> {
-        let policy = self.policy;
-        let (scope, window, max) = (action.breaker_scope(), policy.breaker_window_seconds, policy.breaker_max_actions);
-        let breaker_key = guard::breaker_key(&scope, now, window);
-        // Fixed windows alone would let 2 x max through around a boundary. Counting the previous
-        // window too keeps every span of one window length at or under max.
-        let previous = self.ledger.set_members(&guard::breaker_key(&scope, now - window, window)).await?;
-        if previous.iter().any(|m| m == member) {
-            return Ok(if policy.dry_run { Err(ActionResult::WouldDo) } else { Ok(None) });
-        }
-        let room = max.saturating_sub(u32::try_from(previous.len()).unwrap_or(u32::MAX));
-        if policy.dry_run {
-            let current = self.ledger.set_members(&breaker_key).await?;
-            let counted = u32::try_from(current.len()).unwrap_or(u32::MAX);
-            if !current.iter().any(|m| m == member) && counted >= room {
-                return Ok(Err(ActionResult::BreakerOpen { max, notify: false }));
+        if let Some((key, entry)) = &taken.in_flight {
+            if let Err(error) = self.ledger.drop_in_flight(key, entry).await {
+                tracing::error!(key = %key, error = %error, "could not drop a replacement that did not happen; it expires by itself");
             }
-            return Ok(Err(ActionResult::WouldDo));
         }
-        let expires = guard::breaker_expiry(policy, now);
-        let verdict = if room == 0 {
-            BreakerVerdict::Open { max: room }
-        } else {
-            self.ledger.breaker_acquire(&breaker_key, member, room, expires).await?
-        };
-        if let BreakerVerdict::Open { .. } = verdict {
-            let notify = self.first_refusal(&scope, now).await?;
-            return Ok(Err(ActionResult::BreakerOpen { max, notify }));
-        }
-        Ok(Ok(Some(breaker_key)))
     }
 
     /// True for the first action a safety rule holds back in `scope` this window: it gets the
@@ -942,7 +1026,7 @@ fn log_decision(trigger: &Trigger, outcome: &Outcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fakes::{FakeInstances, MemoryLedger, MemoryNotifier};
+    use crate::fakes::{lock, FakeInstances, MemoryLedger, MemoryNotifier};
     use medic_core::instance_healer::InstanceStateChanged;
     use medic_core::states::Ec2State;
     use medic_core::Action;
@@ -1033,41 +1117,95 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn given_another_event_holds_the_groups_decision_lease_when_a_replacement_is_decided_then_retryable_and_nothing_applied(
-    ) {
-        let bench = Bench::new(Policy::default());
-        let lease = "lease#web-prod#out-of-service";
-        assert!(bench.ledger.start_cooldown(lease, NOW + 60, NOW, "event#eventbridge:other", None).await.unwrap());
+    const IN_FLIGHT: &str = "inflight#web-prod#out-of-service";
 
-        let result = bench.engine(None).run(&trigger("e1"), NOW, || async { Ok(plan(vec![replace("i-1")])) }).await;
-
-        assert!(result.is_err_and(|e| e.is_retryable()), "decided again once the other event is done");
-        assert!(bench.applied().is_empty());
-        assert!(bench.notifier.subjects().is_empty());
+    /// Another event's replacement of `id` in web-prod, taken `ago_ms` before now and applied
+    /// at `applied_at_ms` (if at all).
+    async fn other_replacement(ledger: &MemoryLedger, id: &str, ago_ms: i64, applied_at_ms: Option<i64>) {
+        let entry = InFlightEntry {
+            event: "event#eventbridge:other".into(),
+            instance_id: id.into(),
+            taken_at_ms: wall_clock_ms() - ago_ms,
+            applied_at_ms: None,
+        };
+        let read = ledger.in_flight(IN_FLIGHT).map(|f| f.version);
+        let take = Take::InFlight { key: IN_FLIGHT, entry: &entry, read, prune: &[] };
+        ledger.take(&[take], NOW).await.unwrap().unwrap();
+        if let Some(at) = applied_at_ms {
+            ledger.mark_applied(IN_FLIGHT, &entry.name(), at).await.unwrap();
+        }
     }
 
     #[tokio::test]
-    async fn given_a_replacement_when_decided_then_decided_again_under_the_lease_and_the_second_look_stands() {
+    async fn given_another_events_replacement_in_the_group_not_yet_applied_when_a_replacement_is_decided_then_retryable_and_nothing_applied(
+    ) {
         let bench = Bench::new(Policy::default());
-        let looks = std::sync::atomic::AtomicUsize::new(0);
+        other_replacement(&bench.ledger, "i-2", 500, None).await;
 
-        let outcome = bench
-            .engine(None)
-            .run(&trigger("e1"), NOW, || async {
-                // By the second look another event's replacement has put the group at its floor.
-                Ok(match looks.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
-                    0 => plan(vec![replace("i-1")]),
-                    _ => Plan::skip("i-1", SkipReason::AlreadyUnhealthy { group: "web-prod".into() }),
-                })
-            })
-            .await
-            .unwrap();
+        let result = bench.engine(None).run(&trigger("e1"), NOW, || async { Ok(plan(vec![replace("i-1")])) }).await;
 
-        assert_eq!(looks.into_inner(), 2);
-        assert_eq!(outcome.status, Status::Skipped, "{outcome:?}");
+        let error = result.unwrap_err();
+        assert!(error.is_retryable(), "decided again once the other shows in AWS: {error}");
+        assert!(error.to_string().contains("i-2"), "{error}");
         assert!(bench.applied().is_empty());
-        assert!(!bench.ledger.keys().contains(&"lease#web-prod#out-of-service".to_owned()), "the lease is let go");
+        assert!(bench.notifier.subjects().is_empty());
+        assert!(bench.ledger.keys().iter().all(|k| !k.starts_with("cooldown#")), "{:?}", bench.ledger.keys());
+    }
+
+    #[tokio::test]
+    async fn given_another_events_replacement_applied_after_the_observation_began_when_decided_then_retryable() {
+        let bench = Bench::new(Policy::default());
+        other_replacement(&bench.ledger, "i-2", 500, Some(wall_clock_ms() + 5_000)).await;
+
+        let result = bench.engine(None).run(&trigger("e1"), NOW, || async { Ok(plan(vec![replace("i-1")])) }).await;
+
+        assert!(result.is_err_and(|e| e.is_retryable()));
+        assert!(bench.applied().is_empty());
+    }
+
+    #[tokio::test]
+    async fn given_another_events_replacement_applied_before_the_observation_when_decided_then_it_stands_and_is_recorded_applied(
+    ) {
+        let bench = Bench::new(Policy::default());
+        other_replacement(&bench.ledger, "i-2", 30_000, Some(wall_clock_ms() - 20_000)).await;
+        other_replacement(&bench.ledger, "i-9", 70_000, None).await;
+
+        let outcome = bench.run("e1", plan(vec![replace("i-1")])).await;
+
+        assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
+        assert_eq!(bench.applied(), ["replace i-1"]);
+        let in_flight = bench.ledger.in_flight(IN_FLIGHT).unwrap();
+        let names: Vec<(String, bool)> =
+            in_flight.entries.iter().map(|e| (e.instance_id.clone(), e.applied_at_ms.is_some())).collect();
+        assert_eq!(names, [("i-2".to_owned(), true), ("i-1".to_owned(), true)], "i-9, past counting, is pruned");
+    }
+
+    #[tokio::test]
+    async fn given_the_groups_in_flight_item_changed_after_it_was_read_when_taken_then_retryable_and_nothing_taken() {
+        let bench = Bench::new(Policy::default());
+        *lock(&bench.ledger.race_before_take) = Some(IN_FLIGHT.to_owned());
+
+        let result = bench.engine(None).run(&trigger("e1"), NOW, || async { Ok(plan(vec![replace("i-1")])) }).await;
+
+        assert!(result.is_err_and(|e| e.is_retryable()));
+        assert!(bench.applied().is_empty());
+        assert!(bench.ledger.keys().iter().all(|k| !k.starts_with("cooldown#") && !k.starts_with("breaker#")));
+    }
+
+    #[tokio::test]
+    async fn given_a_transaction_conflict_when_the_guard_takes_then_retryable_claim_released_and_nothing_applied() {
+        let bench = Bench::new(Policy::default());
+        *lock(&bench.ledger.take_error) = Some(PortError {
+            code: Some("TransactionCanceledException".into()),
+            ..PortError::retryable("dynamodb:TransactWriteItems", "TransactionConflict")
+        });
+
+        let result = bench.engine(None).run(&trigger("e1"), NOW, || async { Ok(plan(vec![replace("i-1")])) }).await;
+
+        assert!(result.is_err_and(|e| e.is_retryable()));
+        assert!(bench.applied().is_empty());
+        assert!(!bench.ledger.keys().contains(&"event#eventbridge:e1".to_owned()), "claim given back");
+        assert_eq!(bench.run("e1", plan(vec![replace("i-1")])).await.status, Status::Acted, "the retry acts");
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use medic_core::alarm_responder::AlarmChanged;
 use medic_core::alarm_responder::{AlarmFacts, AlarmNow, GroupCapacity};
 use medic_core::fleet::{GroupMember, InstanceFacts, InstanceObservation, GROUP_NAME_TAG};
-use medic_core::guard::{self, BreakerVerdict, Claim, Cooldown};
+use medic_core::guard::{self, Claim, Cooldown, InFlight};
 use medic_core::notice::Notice;
 use medic_core::rds_rerouter::{Cluster, DbInstance, DnsRecord, LagSample, RecordLocation};
 use medic_core::scope::Tags;
@@ -18,11 +18,11 @@ use medic_core::Action;
 
 use crate::error::PortError;
 use crate::ports::{
-    AlarmInspector, DbInspector, DnsInspector, GroupInspector, InstanceInspector, LagInspector, Ledger, Notifier,
-    PortResult, Remediator, TargetInspector,
+    AlarmInspector, DbInspector, DnsInspector, GroupInspector, GuardItems, InstanceInspector, LagInspector, Ledger,
+    Notifier, PortResult, Refusal, Remediator, Take, TargetInspector,
 };
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -176,11 +176,29 @@ struct Record {
     intent: Option<Box<Action>>,
 }
 
+impl Record {
+    fn cooldown(&self) -> Cooldown {
+        Cooldown {
+            until: self.number,
+            started_by: self.started_by.clone(),
+            done: self.done,
+            started_at: self.started_at,
+            intent: self.intent.clone(),
+        }
+    }
+}
+
 /// A ledger in a map, with the same claim / cooldown / breaker rules as the DynamoDB one.
 #[derive(Debug, Default)]
 pub struct MemoryLedger {
     items: Mutex<HashMap<String, Record>>,
+    in_flight: Mutex<HashMap<String, InFlight>>,
     pub calls: Mutex<Vec<String>>,
+    /// The error the next `take` fails with (DynamoDB's TransactionConflict, a throttle), once.
+    pub take_error: Mutex<Option<PortError>>,
+    /// A group's in-flight item (its key) another event writes between the guard's read and
+    /// its transaction, once.
+    pub race_before_take: Mutex<Option<String>>,
 }
 
 impl MemoryLedger {
@@ -197,6 +215,15 @@ impl MemoryLedger {
     /// The outcome and notice recorded for an event key, as the ledger item would hold them.
     pub fn recorded(&self, key: &str) -> Option<(String, Option<String>)> {
         lock(&self.items).get(key)?.completed.as_ref().map(|(outcome, notice, _)| (outcome.clone(), notice.clone()))
+    }
+
+    /// A group's replacements in flight, as its item holds them.
+    pub fn in_flight(&self, key: &str) -> Option<InFlight> {
+        lock(&self.in_flight).get(key).cloned()
+    }
+
+    fn running(&self, key: &str, now: EpochSeconds) -> Option<Cooldown> {
+        lock(&self.items).get(key).filter(|r| r.number > now).map(Record::cooldown)
     }
 
     /// Keys currently held, sorted.
@@ -252,13 +279,7 @@ impl Ledger for MemoryLedger {
 
     async fn cooldown_until(&self, key: &str, now: EpochSeconds) -> PortResult<Option<Cooldown>> {
         self.call("cooldown?", key);
-        Ok(lock(&self.items).get(key).filter(|r| r.number > now).map(|r| Cooldown {
-            until: r.number,
-            started_by: r.started_by.clone(),
-            done: r.done,
-            started_at: r.started_at,
-            intent: r.intent.clone(),
-        }))
+        Ok(self.running(key, now))
     }
 
     async fn start_cooldown(
@@ -303,23 +324,6 @@ impl Ledger for MemoryLedger {
         Ok(())
     }
 
-    async fn breaker_acquire(
-        &self,
-        key: &str,
-        member: &str,
-        max: u32,
-        _expires_at: EpochSeconds,
-    ) -> PortResult<BreakerVerdict> {
-        self.call("breaker", key);
-        let mut items = lock(&self.items);
-        let record = items.entry(key.to_owned()).or_default();
-        if !record.members.contains(member) && record.members.len() >= max as usize {
-            return Ok(BreakerVerdict::Open { max });
-        }
-        record.members.insert(member.to_owned());
-        Ok(BreakerVerdict::Allowed { count: u32::try_from(record.members.len()).unwrap_or(u32::MAX) })
-    }
-
     async fn remove_from_set(&self, key: &str, member: &str) -> PortResult<()> {
         self.call("breaker-release", key);
         if let Some(record) = lock(&self.items).get_mut(key) {
@@ -344,6 +348,91 @@ impl Ledger for MemoryLedger {
     async fn pause_switch(&self) -> PortResult<Option<String>> {
         self.call("pause?", guard::PAUSE_KEY);
         Ok(lock(&self.items).get(guard::PAUSE_KEY).map(|r| r.started_by.clone()))
+    }
+
+    async fn read_guard(&self, keys: &[String], now: EpochSeconds) -> PortResult<GuardItems> {
+        self.call("read-guard", &keys.join(","));
+        let mut read = GuardItems::default();
+        for key in keys {
+            if let Some(cooldown) = self.running(key, now) {
+                read.cooldowns.insert(key.clone(), cooldown);
+            }
+            if let Some(record) = lock(&self.items).get(key).filter(|r| !r.members.is_empty()) {
+                read.sets.insert(key.clone(), record.members.iter().cloned().collect());
+            }
+            if let Some(in_flight) = lock(&self.in_flight).get(key) {
+                read.in_flight.insert(key.clone(), in_flight.clone());
+            }
+        }
+        Ok(read)
+    }
+
+    async fn take(&self, writes: &[Take<'_>], now: EpochSeconds) -> PortResult<Result<(), Refusal>> {
+        self.call("take", &writes.len().to_string());
+        if let Some(error) = lock(&self.take_error).take() {
+            return Err(error);
+        }
+        if let Some(key) = lock(&self.race_before_take).take() {
+            lock(&self.in_flight).entry(key).or_default().version += 1;
+        }
+        let mut items = lock(&self.items);
+        let mut in_flight = lock(&self.in_flight);
+        for (index, write) in writes.iter().enumerate() {
+            let refused = match write {
+                Take::Cooldown { key, .. } => items.get(*key).is_some_and(|r| r.number > now),
+                Take::Slot { key, member, max, .. } => {
+                    items.get(*key).is_some_and(|r| !r.members.contains(*member) && r.members.len() >= *max as usize)
+                }
+                Take::InFlight { key, read, .. } => in_flight.get(*key).map(|f| f.version) != *read,
+            };
+            if refused {
+                let running = match write {
+                    Take::Cooldown { key, .. } => items.get(*key).map(Record::cooldown),
+                    _ => None,
+                };
+                return Ok(Err(Refusal { index, running }));
+            }
+        }
+        for write in writes {
+            match write {
+                Take::Cooldown { key, until, started_by, intent } => {
+                    let record = Record {
+                        number: *until,
+                        started_by: (*started_by).to_owned(),
+                        started_at: now,
+                        intent: intent.cloned().map(Box::new),
+                        ..Record::default()
+                    };
+                    items.insert((*key).to_owned(), record);
+                }
+                Take::Slot { key, member, .. } => {
+                    items.entry((*key).to_owned()).or_default().members.insert((*member).to_owned());
+                }
+                Take::InFlight { key, entry, prune, .. } => {
+                    let group = in_flight.entry((*key).to_owned()).or_default();
+                    group.version += 1;
+                    group.entries.retain(|e| !prune.contains(&e.name()) && e.name() != entry.name());
+                    group.entries.push((*entry).clone());
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    async fn mark_applied(&self, key: &str, entry: &str, at_ms: i64) -> PortResult<()> {
+        self.call("applied", key);
+        if let Some(group) = lock(&self.in_flight).get_mut(key) {
+            group.entries.iter_mut().filter(|e| e.name() == entry).for_each(|e| e.applied_at_ms = Some(at_ms));
+        }
+        Ok(())
+    }
+
+    async fn drop_in_flight(&self, key: &str, entry: &str) -> PortResult<()> {
+        self.call("drop-in-flight", key);
+        if let Some(group) = lock(&self.in_flight).get_mut(key) {
+            group.entries.retain(|e| e.name() != entry);
+        }
+        Ok(())
     }
 }
 

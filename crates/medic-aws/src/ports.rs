@@ -1,12 +1,13 @@
 //! Narrow traits between the engine and AWS. Adapters implement them with the SDK; unit tests
 //! implement them with fakes.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use medic_core::alarm_responder::AlarmChanged;
 use medic_core::alarm_responder::{AlarmFacts, GroupCapacity};
 use medic_core::fleet::{GroupHealth, InstanceFacts, InstanceObservation};
-use medic_core::guard::{BreakerVerdict, Claim, Cooldown};
+use medic_core::guard::{Claim, Cooldown, InFlight, InFlightEntry};
 use medic_core::notice::Notice;
 use medic_core::rds_rerouter::{Cluster, DbInstance, DnsRecord, LagSample, RecordLocation};
 use medic_core::scope::Tags;
@@ -16,6 +17,39 @@ use medic_core::Action;
 use crate::error::PortError;
 
 pub type PortResult<T> = Result<T, PortError>;
+
+/// What the guard reads about one action before it takes anything, in one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuardItems {
+    /// Cooldowns, locks and marks still running, by key.
+    pub cooldowns: HashMap<String, Cooldown>,
+    /// The members of sets (breaker windows), by key.
+    pub sets: HashMap<String, Vec<String>>,
+    /// Groups' replacements in flight, by key.
+    pub in_flight: HashMap<String, InFlight>,
+}
+
+/// One write of the guard's transaction: all are made, or none.
+#[derive(Debug, Clone, Copy)]
+pub enum Take<'a> {
+    /// Starts a cooldown or lock for event `started_by` unless one is running, recording the
+    /// action it is started for (`intent`).
+    Cooldown { key: &'a str, until: EpochSeconds, started_by: &'a str, intent: Option<&'a Action> },
+    /// Adds `member` to a breaker window unless it holds `max` others already (a member already
+    /// in it is allowed again without counting twice).
+    Slot { key: &'a str, member: &'a str, max: u32, expires_at: EpochSeconds },
+    /// Records a replacement in its group's in-flight item, unless the item changed since it
+    /// was read at version `read` (`None`: there was no item), dropping the `prune`d entries.
+    InFlight { key: &'a str, entry: &'a InFlightEntry, read: Option<i64>, prune: &'a [String] },
+}
+
+/// Why the guard's transaction made none of its writes: the first write that could not be made,
+/// and for a cooldown or lock, the one running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub index: usize,
+    pub running: Option<Cooldown>,
+}
 
 /// The idempotency ledger, cooldowns and breaker counts (one DynamoDB table in production).
 pub trait Ledger {
@@ -50,15 +84,6 @@ pub trait Ledger {
     fn forget(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
     /// The action the cooldown at `key` guards succeeded.
     fn mark_done(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
-    /// Adds `member` (one action of one event) to a breaker window unless the window already
-    /// holds `max` other members; a member already in it is allowed again without counting twice.
-    fn breaker_acquire(
-        &self,
-        key: &str,
-        member: &str,
-        max: u32,
-        expires_at: EpochSeconds,
-    ) -> impl Future<Output = PortResult<BreakerVerdict>> + Send;
     /// Removes `member` from the set at `key`: a breaker slot given back (its call failed
     /// without changing AWS), a watch settled.
     fn remove_from_set(&self, key: &str, member: &str) -> impl Future<Output = PortResult<()>> + Send;
@@ -74,6 +99,21 @@ pub trait Ledger {
     fn set_members(&self, key: &str) -> impl Future<Output = PortResult<Vec<String>>> + Send;
     /// The pause switch: `Some(reason)` while an operator has paused medic.
     fn pause_switch(&self) -> impl Future<Output = PortResult<Option<String>>> + Send;
+    /// The items at `keys` in one consistent read: cooldowns still running at `now`, sets, and
+    /// replacements in flight.
+    fn read_guard(&self, keys: &[String], now: EpochSeconds) -> impl Future<Output = PortResult<GuardItems>> + Send;
+    /// Makes every write of `writes` in one transaction, or none of them and says which stood in
+    /// the way.
+    fn take(
+        &self,
+        writes: &[Take<'_>],
+        now: EpochSeconds,
+    ) -> impl Future<Output = PortResult<Result<(), Refusal>>> + Send;
+    /// The replacement `entry` (its name) of the in-flight item at `key` returned from its call
+    /// at `at_ms`: an observation begun from then on shows it.
+    fn mark_applied(&self, key: &str, entry: &str, at_ms: i64) -> impl Future<Output = PortResult<()>> + Send;
+    /// Drops the replacement `entry` from the in-flight item at `key`: its call did not act.
+    fn drop_in_flight(&self, key: &str, entry: &str) -> impl Future<Output = PortResult<()>> + Send;
 }
 
 /// Where notices go (an SNS topic in production).

@@ -4,9 +4,9 @@
 
 use std::sync::Mutex;
 
-use medic_aws::ports::{Ledger, Notifier, PortResult};
+use medic_aws::ports::{GuardItems, Ledger, Notifier, PortResult, Refusal, Take};
 use medic_aws::{HandlerError, MedicConfig};
-use medic_core::guard::{BreakerVerdict, Claim, Cooldown};
+use medic_core::guard::{Claim, Cooldown};
 use medic_core::notice::Notice;
 use medic_core::plan::NOT_IDEMPOTENT;
 use medic_core::time::EpochSeconds;
@@ -163,6 +163,8 @@ pub async fn explain(
         topic_arn: resources.topic_arn(),
     };
     let notices = Captured::default();
+    // Each handler's future on the heap: side by side in one match they would make this one as
+    // large as the largest, on the stack of whoever awaits it.
     let result: Result<Value, HandlerError> = match function {
         Function::InstanceHealer => {
             let aws = instance_healer::AwsHealer::from_sdk_config(sdk, config);
@@ -172,7 +174,7 @@ pub async fn explain(
                 notifier: &notices,
                 policy: aws.policy,
             };
-            instance_healer::handle(&healer, event, now).await.map(to_value)
+            Box::pin(instance_healer::handle(&healer, event, now)).await.map(to_value)
         }
         Function::AlarmResponder => {
             let aws = alarm_responder::AwsResponder::from_sdk_config(sdk, config);
@@ -184,7 +186,7 @@ pub async fn explain(
                 notifier: &notices,
                 policy: aws.policy,
             };
-            responder.handle(event, now).await.map(to_value)
+            Box::pin(responder.handle(event, now)).await.map(to_value)
         }
         Function::RdsRerouter => {
             let aws = rds_rerouter::AwsRerouter::from_sdk_config(sdk, config);
@@ -196,12 +198,12 @@ pub async fn explain(
                 notifier: &notices,
                 policy: aws.policy,
             };
-            rerouter.handle(event, now).await.map(to_value)
+            Box::pin(rerouter.handle(event, now)).await.map(to_value)
         }
         Function::Notifier => {
             let aws = notifier::AwsNoticeDesk::from_sdk_config(sdk, config);
             let desk = notifier::NoticeDesk { ledger: ReadOnly(aws.ledger), notifier: &notices, policy: aws.policy };
-            desk.handle(event, now).await.map(to_value)
+            Box::pin(desk.handle(event, now)).await.map(to_value)
         }
         Function::Reconciler => {
             let settings = resources.dlq_url.as_ref().and_then(|url| {
@@ -218,7 +220,7 @@ pub async fn explain(
                 notifier: &notices,
                 policy: aws.policy,
             };
-            reconciler.handle(event, now).await.map(to_value)
+            Box::pin(reconciler.handle(event, now)).await.map(to_value)
         }
     };
     let notices = notices.0.into_inner().unwrap_or_default();
@@ -294,22 +296,6 @@ impl<L: Ledger + Sync> Ledger for ReadOnly<L> {
         Ok(())
     }
 
-    async fn breaker_acquire(
-        &self,
-        key: &str,
-        member: &str,
-        max: u32,
-        _expires_at: EpochSeconds,
-    ) -> PortResult<BreakerVerdict> {
-        let members = self.0.set_members(key).await?;
-        let count = u32::try_from(members.len()).unwrap_or(u32::MAX);
-        Ok(if members.iter().any(|m| m == member) || count < max {
-            BreakerVerdict::Allowed { count: count + 1 }
-        } else {
-            BreakerVerdict::Open { max }
-        })
-    }
-
     async fn remove_from_set(&self, _key: &str, _member: &str) -> PortResult<()> {
         Ok(())
     }
@@ -324,6 +310,47 @@ impl<L: Ledger + Sync> Ledger for ReadOnly<L> {
 
     async fn set_members(&self, key: &str) -> PortResult<Vec<String>> {
         self.0.set_members(key).await
+    }
+
+    async fn read_guard(&self, keys: &[String], now: EpochSeconds) -> PortResult<GuardItems> {
+        self.0.read_guard(keys, now).await
+    }
+
+    /// Answers as the transaction would: refused by the first cooldown running or breaker window
+    /// full, and by a group's in-flight item that changed since it was read.
+    async fn take(&self, writes: &[Take<'_>], now: EpochSeconds) -> PortResult<Result<(), Refusal>> {
+        let keys: Vec<String> = writes
+            .iter()
+            .map(|write| match write {
+                Take::Cooldown { key, .. } | Take::Slot { key, .. } | Take::InFlight { key, .. } => (*key).to_owned(),
+            })
+            .collect();
+        let read = self.0.read_guard(&keys, now).await?;
+        for (index, write) in writes.iter().enumerate() {
+            let refused = match write {
+                Take::Cooldown { key, .. } => read.cooldowns.get(*key).cloned().map(Some),
+                Take::Slot { key, member, max, .. } => {
+                    let members = read.sets.get(*key).map_or(&[][..], Vec::as_slice);
+                    let full = !members.iter().any(|m| m == member) && members.len() >= *max as usize;
+                    full.then_some(None)
+                }
+                Take::InFlight { key, read: version, .. } => {
+                    (read.in_flight.get(*key).map(|f| f.version) != *version).then_some(None)
+                }
+            };
+            if let Some(running) = refused {
+                return Ok(Err(Refusal { index, running }));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    async fn mark_applied(&self, _key: &str, _entry: &str, _at_ms: i64) -> PortResult<()> {
+        Ok(())
+    }
+
+    async fn drop_in_flight(&self, _key: &str, _entry: &str) -> PortResult<()> {
+        Ok(())
     }
 
     async fn pause_switch(&self) -> PortResult<Option<String>> {

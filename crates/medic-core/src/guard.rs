@@ -1,7 +1,7 @@
 //! The guard's rules, free of storage: ledger keys, windows, and expiry arithmetic. The ledger
 //! adapter (medic-aws) turns these into DynamoDB conditional writes.
 
-use crate::plan::{Action, Decision, Plan};
+use crate::plan::Action;
 use crate::policy::Policy;
 use crate::time::EpochSeconds;
 
@@ -16,18 +16,77 @@ pub fn event_key(idempotency_key: &str) -> String {
 
 /// A replacement rests on how many of its group's members are out of service (the floor,
 /// `MEDIC_MAX_UNHEALTHY_PERCENT`): two events deciding at once would each count the group before
-/// the other's replacement and together put it past the floor. Such a decision is made again
-/// under this lease, which one event holds at a time, and the lease is let go once it acted.
-pub fn decision_lease_key(plan: &Plan) -> Option<String> {
-    let Decision::Act { actions } = &plan.decision else { return None };
-    actions.iter().find_map(|planned| match &planned.action {
-        Action::ReplaceInstance { group, .. } => Some(format!("lease#{group}#out-of-service")),
+/// the other's replacement and together put it past the floor. Every replacement is recorded in
+/// its group's in-flight item (one versioned ledger item per group, written in the same
+/// transaction as the action's cooldown and breaker slot, on the version read), and a decision
+/// stands only if every other event's replacement there was applied before its observation began
+/// ([`unseen_replacements`]); otherwise it is made again on fresh state.
+pub fn in_flight_key(action: &Action) -> Option<String> {
+    match action {
+        Action::ReplaceInstance { group, .. } => Some(format!("inflight#{group}#out-of-service")),
         _ => None,
-    })
+    }
 }
 
-/// How long a decision lease outlives an invocation that died holding it.
-pub const DECISION_LEASE_SECONDS: i64 = 60;
+/// How long a replacement counts as in flight: a bound on the time from its transaction to its
+/// call's effect showing in AWS, which an invocation that died holding one also waits out.
+pub const IN_FLIGHT_SECONDS: i64 = 60;
+
+/// A group's replacements in flight, as read from the ledger with their item's version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InFlight {
+    pub version: i64,
+    pub entries: Vec<InFlightEntry>,
+}
+
+/// One replacement in flight: which event replaces which member, when its transaction was taken
+/// and when its call returned (epoch milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InFlightEntry {
+    pub event: String,
+    pub instance_id: String,
+    pub taken_at_ms: i64,
+    pub applied_at_ms: Option<i64>,
+}
+
+impl InFlightEntry {
+    /// The entry's name in its group's item.
+    pub fn name(&self) -> String {
+        in_flight_entry_name(&self.event, &self.instance_id)
+    }
+}
+
+/// The name of event `event`'s replacement of `instance_id` in its group's in-flight item.
+pub fn in_flight_entry_name(event: &str, instance_id: &str) -> String {
+    format!("{event}|{instance_id}")
+}
+
+/// The other events' replacements in `in_flight` that an observation begun at `observed_at_ms`
+/// may not show: still in flight then, and not applied before it. A decision with any of them is
+/// made again. A call that returned shows in the reads that follow it, as the decision lease this replaced
+/// also assumed; the two times come from two clocks (Lambda's are synchronised to the
+/// millisecond), and the group is read at least one round trip after the observation begins.
+pub fn unseen_replacements<'a>(in_flight: &'a InFlight, event: &str, observed_at_ms: i64) -> Vec<&'a InFlightEntry> {
+    in_flight
+        .entries
+        .iter()
+        .filter(|entry| entry.event != event)
+        .filter(|entry| entry.taken_at_ms + IN_FLIGHT_SECONDS * 1000 > observed_at_ms)
+        .filter(|entry| entry.applied_at_ms.is_none_or(|applied| applied > observed_at_ms))
+        .collect()
+}
+
+/// The entries of `in_flight` past counting for any observation from `now_ms` on, pruned when
+/// `writing` is written (its own earlier entry, from an attempt a retry follows, is rewritten).
+pub fn stale_replacements(in_flight: &InFlight, writing: &InFlightEntry, now_ms: i64) -> Vec<String> {
+    in_flight
+        .entries
+        .iter()
+        .filter(|entry| entry.taken_at_ms + IN_FLIGHT_SECONDS * 1000 <= now_ms)
+        .map(InFlightEntry::name)
+        .filter(|name| *name != writing.name())
+        .collect()
+}
 
 /// How long the lock that mutually exclusive actions share stays taken after one of them: long
 /// enough for AWS to show its effect, so the other is decided again on fresh state.
@@ -199,18 +258,9 @@ pub struct Cooldown {
     pub done: bool,
     /// When it was started (0 for an item written before this was recorded).
     pub started_at: EpochSeconds,
-    /// The action it was started for, as decided then (`None` for a lease, lock or mark): a retry
+    /// The action it was started for, as decided then (`None` for a lock or mark): a retry
     /// of the same event finishes that action, not one decided on what it changed.
     pub intent: Option<Box<Action>>,
-}
-
-/// The result of asking the breaker for one more action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BreakerVerdict {
-    /// Allowed; this is action number `count` in the window.
-    Allowed { count: u32 },
-    /// The window already holds `max` actions.
-    Open { max: u32 },
 }
 
 #[cfg(test)]
@@ -253,5 +303,51 @@ mod tests {
         assert_eq!((cooldown_seconds(&out, &policy), cooldown_seconds(&scale_in, &policy)), (300, 600));
         let replace = Action::ReplaceInstance { group: "web".into(), instance_id: "i-1".into() };
         assert_eq!(cooldown_seconds(&replace, &policy), policy.cooldown_seconds);
+    }
+
+    fn entry(event: &str, id: &str, taken_at_ms: i64, applied_at_ms: Option<i64>) -> InFlightEntry {
+        InFlightEntry { event: event.into(), instance_id: id.into(), taken_at_ms, applied_at_ms }
+    }
+
+    #[test]
+    fn given_replacements_in_flight_when_an_observation_is_checked_then_only_those_it_may_not_show_count() {
+        let observed = 1_000_000_000;
+        let window = IN_FLIGHT_SECONDS * 1000;
+        // (entry, unseen by an observation begun at `observed` of event "mine")
+        let table = [
+            (entry("other", "i-taken", observed - 500, None), true),
+            (entry("other", "i-applied-after", observed - 5_000, Some(observed + 1)), true),
+            (entry("other", "i-applied", observed - 5_000, Some(observed)), false),
+            (entry("other", "i-taken-after", observed + 2_000, None), true),
+            (entry("other", "i-past", observed - window, None), false),
+            (entry("other", "i-just-in", observed - window + 1, None), true),
+            (entry("mine", "i-own", observed - 500, None), false),
+        ];
+        let in_flight = InFlight { version: 3, entries: table.iter().map(|(e, _)| e.clone()).collect() };
+        let unseen: Vec<&str> =
+            unseen_replacements(&in_flight, "mine", observed).iter().map(|e| e.instance_id.as_str()).collect();
+        let expected: Vec<&str> =
+            table.iter().filter(|(_, unseen)| *unseen).map(|(e, _)| e.instance_id.as_str()).collect();
+        assert_eq!(unseen, expected);
+    }
+
+    #[test]
+    fn given_replacements_in_flight_when_pruned_then_only_others_past_counting_for_any_later_observation_go() {
+        let now = 1_000_000_000;
+        let window = IN_FLIGHT_SECONDS * 1000;
+        let in_flight = InFlight {
+            version: 1,
+            entries: vec![
+                entry("a", "i-1", now - window, Some(now - window + 100)),
+                entry("b", "i-2", now - window + 1, None),
+                entry("c", "i-3", now - window - 1, None),
+            ],
+        };
+        let retry_of_c = entry("c", "i-3", now, None);
+        assert_eq!(
+            stale_replacements(&in_flight, &retry_of_c, now),
+            ["a|i-1"],
+            "c's own entry is rewritten, not pruned"
+        );
     }
 }

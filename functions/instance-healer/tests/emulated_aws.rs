@@ -301,7 +301,9 @@ async fn rule2_given_medic_stopped_a_standalone_instance_for_recovery_when_its_e
         .await
         .unwrap());
     let window = guard::breaker_key(&stop.breaker_scope(), at, policy.breaker_window_seconds);
-    ledger.breaker_acquire(&window, &guard::breaker_member("event#alarm", &stop), 1, at + 1800).await.unwrap();
+    let member = guard::breaker_member("event#alarm", &stop);
+    let slot = medic_aws::ports::Take::Slot { key: &window, member: &member, max: 1, expires_at: at + 1800 };
+    ledger.take(&[slot], at).await.unwrap().unwrap();
     world.stop(&instance).await;
 
     let outcome = handle(&healer(&world, policy), state_change(&instance, "stopped"), at).await.unwrap();
@@ -461,4 +463,121 @@ async fn rule6_given_an_az_outage_that_stops_15_instances_when_the_breaker_holds
         })
         .collect();
     assert_eq!(named.len(), 12, "every one of the 12 left alone is named: {named:?}");
+}
+
+fn dynamo_ledger(world: &World, policy: &Policy) -> medic_aws::adapters::dynamodb::DynamoLedger {
+    medic_aws::adapters::dynamodb::DynamoLedger::new(
+        aws_sdk_dynamodb::Client::new(&world.sdk),
+        world.config(policy.clone()).ledger_table,
+        policy,
+    )
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_a_running_cooldown_when_the_guard_takes_it_with_a_slot_then_refused_by_it_and_nothing_is_written() {
+    use medic_aws::ports::{Ledger, Take};
+    let world = World::new("take").await;
+    let policy = Policy::default();
+    let ledger = dynamo_ledger(&world, &policy);
+    let at = now();
+    assert!(ledger.start_cooldown("cooldown#i-1#replace", at + 600, at, "event#first", None).await.unwrap());
+
+    let writes = [
+        Take::Slot { key: "breaker#asg/web#0", member: "event#second|replace|i-1", max: 5, expires_at: at + 1800 },
+        Take::Cooldown { key: "cooldown#i-1#replace", until: at + 600, started_by: "event#second", intent: None },
+    ];
+    let refusal = ledger.take(&writes, at).await.unwrap().unwrap_err();
+
+    assert_eq!(refusal.index, 1);
+    assert_eq!(refusal.running.map(|c| c.started_by), Some("event#first".to_owned()));
+    let read =
+        ledger.read_guard(&["breaker#asg/web#0".to_owned(), "cooldown#i-1#replace".to_owned()], at).await.unwrap();
+    assert!(read.sets.is_empty(), "the slot was not taken: {read:?}");
+    assert_eq!(read.cooldowns["cooldown#i-1#replace"].started_by, "event#first");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_a_groups_in_flight_item_written_after_it_was_read_when_taken_on_the_old_version_then_refused() {
+    use medic_aws::ports::{Ledger, Take};
+    use medic_core::guard::InFlightEntry;
+    let world = World::new("inflight").await;
+    let policy = Policy::default();
+    let ledger = dynamo_ledger(&world, &policy);
+    let (at, key) = (now(), "inflight#web#out-of-service");
+    let entry = |event: &str, id: &str| InFlightEntry {
+        event: event.into(),
+        instance_id: id.into(),
+        taken_at_ms: at * 1000,
+        applied_at_ms: None,
+    };
+    let (first, second, third) = (entry("event#a", "i-1"), entry("event#b", "i-2"), entry("event#c", "i-3"));
+    ledger.take(&[Take::InFlight { key, entry: &first, read: None, prune: &[] }], at).await.unwrap().unwrap();
+    let read = ledger.read_guard(&[key.to_owned()], at).await.unwrap().in_flight[key].clone();
+    ledger
+        .take(&[Take::InFlight { key, entry: &second, read: Some(read.version), prune: &[] }], at)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let stale = ledger.take(&[Take::InFlight { key, entry: &third, read: Some(read.version), prune: &[] }], at).await;
+    let from_nothing = ledger.take(&[Take::InFlight { key, entry: &third, read: None, prune: &[] }], at).await;
+
+    assert_eq!(stale.unwrap().unwrap_err().index, 0);
+    assert_eq!(from_nothing.unwrap().unwrap_err().index, 0);
+    ledger.mark_applied(key, &first.name(), at * 1000 + 5).await.unwrap();
+    let now_read = ledger.read_guard(&[key.to_owned()], at).await.unwrap().in_flight[key].clone();
+    let mut entries: Vec<(String, Option<i64>)> =
+        now_read.entries.iter().map(|e| (e.instance_id.clone(), e.applied_at_ms)).collect();
+    entries.sort();
+    assert_eq!(entries, [("i-1".to_owned(), Some(at * 1000 + 5)), ("i-2".to_owned(), None)]);
+    assert_eq!(now_read.version, read.version + 1);
+    let pruned = [first.name()];
+    let fourth = entry("event#d", "i-4");
+    let take = Take::InFlight { key, entry: &fourth, read: Some(now_read.version), prune: &pruned };
+    ledger.take(&[take], at).await.unwrap().unwrap();
+    ledger.drop_in_flight(key, &second.name()).await.unwrap();
+    let last = ledger.read_guard(&[key.to_owned()], at).await.unwrap().in_flight[key].clone();
+    assert_eq!(last.entries.iter().map(|e| e.instance_id.as_str()).collect::<Vec<_>>(), ["i-4"]);
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn given_three_members_of_a_group_of_six_stop_at_once_when_their_events_are_handled_side_by_side_then_the_floor_holds(
+) {
+    let world = World::new("floor").await;
+    let (_, instances) = world.group(6, 0, &[MANAGED]).await;
+    // 34 % of 6: two may be out of service at once.
+    let healer = std::sync::Arc::new(healer(&world, Policy { max_unhealthy_percent: 34, ..Policy::default() }));
+    for instance in &instances[..3] {
+        world.stop(instance).await;
+    }
+    let at = now();
+    let mut pending: Vec<Value> = instances[..3].iter().map(|i| state_change(i, "stopped")).collect();
+    // Lambda's retries, as many rounds as it takes (a minute apart in Lambda).
+    for _ in 0..5 {
+        let mut side_by_side = tokio::task::JoinSet::new();
+        for event in pending.drain(..) {
+            let healer = healer.clone();
+            side_by_side.spawn(async move { (handle(&healer, event.clone(), at).await, event) });
+        }
+        while let Some(joined) = side_by_side.join_next().await {
+            let (answer, event) = joined.unwrap();
+            if answer.is_err_and(|e| e.is_retryable()) {
+                pending.push(event);
+            }
+        }
+        if pending.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let mut unhealthy = 0;
+    for instance in &instances {
+        unhealthy += usize::from(world.health(instance).await == "UNHEALTHY");
+    }
+    assert_eq!(unhealthy, 2, "never more than the floor's two out of service");
+    assert!(pending.is_empty(), "the third is held back by the floor with a critical notice: {pending:?}");
 }

@@ -216,7 +216,8 @@ async fn given_event_claimed_by_a_running_invocation_when_delivered_then_retryab
 
     assert!(error.is_retryable(), "{error}");
     assert!(error.to_string().contains("another invocation is handling it"), "{error}");
-    assert!(calls(&healer).is_empty(), "no observation, no action: {:?}", calls(&healer));
+    let acted: Vec<String> = calls(&healer).into_iter().filter(|c| !c.starts_with("observe")).collect();
+    assert!(acted.is_empty(), "read beside the claim, but no action: {acted:?}");
     assert!(healer.notifier.subjects().is_empty());
 }
 
@@ -269,7 +270,8 @@ async fn rule2_given_medic_stopped_an_instance_for_recovery_when_its_stop_arrive
     assert!(healer.ledger.start_cooldown(&key, NOW + 3600, NOW - 60, "event#alarm", None).await.unwrap());
     let window = guard::breaker_key(&stop.breaker_scope(), NOW, healer.policy.breaker_window_seconds);
     let slot = guard::breaker_member("event#alarm", &stop);
-    healer.ledger.breaker_acquire(&window, &slot, 1, NOW + 1800).await.unwrap();
+    let take = medic_aws::ports::Take::Slot { key: &window, member: &slot, max: 1, expires_at: NOW + 1800 };
+    healer.ledger.take(&[take], NOW).await.unwrap().unwrap();
     // A start of the same instance a little earlier would hold a cooldown too.
     healer
         .ledger

@@ -108,60 +108,92 @@ where
                 DbObservation::Instance { db, source_tags }
             }
             Need::Promotion => {
-                let Some(mut primary) = self.databases.db_instance(id).await? else {
+                let guard_key = rds_rerouter::promotion_guard_key(id);
+                let (primary, promotion_guard) =
+                    tokio::join!(self.databases.db_instance(id), self.ledger.cooldown_until(&guard_key, now));
+                let (Some(first), promotion_guard) = (primary?, promotion_guard?) else {
                     return Ok(DbObservation::Promotion(None));
                 };
-                let promotion_guard = self.ledger.cooldown_until(&rds_rerouter::promotion_guard_key(id), now).await?;
-                if primary.status == "available" {
+                if first.status == "available" {
                     // Seen healthy: a later failure is a new one and waits for its own
                     // confirming read.
                     self.ledger.forget(&rds_rerouter::terminal_seen_key(id)).await?;
-                } else if rds_rerouter::may_need_promotion(&primary) && promotion_guard.is_none() {
-                    // A promotion cannot be undone: the terminal status must hold on a second
-                    // read, MEDIC_PROMOTE_CONFIRM_SECONDS after the first. Until then the event
-                    // is retried (Lambda retries after 1 and 3 minutes).
+                }
+                if !rds_rerouter::may_need_promotion(&first) {
+                    let facts = PromotionFacts { primary: first, replicas: vec![], writer: None, promotion_guard };
+                    return Ok(DbObservation::Promotion(Some(facts)));
+                }
+                // A promotion cannot be undone: the terminal status must hold on a second read,
+                // MEDIC_PROMOTE_CONFIRM_SECONDS after the first. This read is recorded, and the
+                // primary read once more, side by side with the replicas, their lag and the
+                // writer record, all of which a confirmed failure needs. Until it is confirmed
+                // the event is retried (Lambda retries after 1 and 3 minutes).
+                let confirming = promotion_guard.is_none();
+                let seen = async {
+                    if !confirming {
+                        return Ok::<Option<Vec<String>>, PortError>(None);
+                    }
                     let key = rds_rerouter::terminal_seen_key(id);
-                    let seen = self
-                        .ledger
+                    self.ledger
                         .add_to_set(&key, &now.to_string(), now + rds_rerouter::TERMINAL_SEEN_SECONDS)
-                        .await?;
+                        .await
+                        .map(Some)
+                };
+                let again = async {
+                    match confirming {
+                        true => self.databases.db_instance(id).await,
+                        false => Ok(Some(first.clone())),
+                    }
+                };
+                let replicas = futures_util::future::try_join_all(first.replicas.iter().map(|replica_id| async move {
+                    let (db, lag) = tokio::join!(
+                        self.databases.db_instance(replica_id),
+                        self.metrics.replica_lag(replica_id, false, now)
+                    );
+                    Ok::<_, PortError>(db?.map(|db| (db, lag)))
+                }));
+                let writer = async {
+                    let Some(location) = rds_rerouter::writer_record_location(&first.tags) else { return Ok(None) };
+                    let records = readable(self.dns.record_sets(&location).await)?;
+                    let record = records.map(|records| {
+                        records.iter().find(|r| r.set_identifier.is_none()).or(records.first()).cloned()
+                    });
+                    Ok::<_, PortError>(Some((location, record)))
+                };
+                let (seen, again, replicas, writer) = tokio::join!(seen, again, replicas, writer);
+                if let Some(seen) = seen? {
                     if let Err(due) = rds_rerouter::confirm_terminal(&seen, now, &self.policy) {
                         return Err(PortError::retryable(
                             "confirm the primary's status",
                             format!(
                                 "{id} is {}, a terminal status; medic promotes only once a second read at or after {} confirms it",
-                                primary.status,
+                                first.status,
                                 format_timestamp(due)
                             ),
                         ));
                     }
-                    let Some(second) = self.databases.db_instance(id).await? else {
-                        return Ok(DbObservation::Promotion(None));
-                    };
-                    primary = second;
                 }
+                let Some(primary) = again? else {
+                    return Ok(DbObservation::Promotion(None));
+                };
                 if !rds_rerouter::may_need_promotion(&primary) {
                     let facts = PromotionFacts { primary, replicas: vec![], writer: None, promotion_guard };
                     return Ok(DbObservation::Promotion(Some(facts)));
                 }
-                let mut replicas = Vec::with_capacity(primary.replicas.len());
-                for replica_id in &primary.replicas {
-                    if let Some(db) = self.databases.db_instance(replica_id).await? {
-                        let lag = self.metrics.replica_lag(replica_id, false, now).await?;
-                        replicas.push(Replica { db, lag });
+                let mut replicas_now = Vec::with_capacity(primary.replicas.len());
+                for (db, lag) in replicas?.into_iter().flatten() {
+                    // Only replicas the latest read still names.
+                    if primary.replicas.contains(&db.id) {
+                        replicas_now.push(Replica { db, lag: lag? });
                     }
                 }
-                let writer = match rds_rerouter::writer_record_location(&primary.tags) {
-                    Some(location) => {
-                        let records = readable(self.dns.record_sets(&location).await)?;
-                        let record = records.map(|records| {
-                            records.iter().find(|r| r.set_identifier.is_none()).or(records.first()).cloned()
-                        });
-                        Some((location, record))
-                    }
-                    None => None,
-                };
-                DbObservation::Promotion(Some(PromotionFacts { primary, replicas, writer, promotion_guard }))
+                let writer = writer?;
+                DbObservation::Promotion(Some(PromotionFacts {
+                    primary,
+                    replicas: replicas_now,
+                    writer,
+                    promotion_guard,
+                }))
             }
             Need::Replica => {
                 let Some(replica) = self.databases.db_instance(id).await? else {

@@ -178,9 +178,12 @@ where
                 }
             }
         }
-        findings.extend(self.sweep(now, &watched_groups).await?.into_iter().map(|f| (f, FindingFacts::Nothing)));
-        findings.extend(self.replica_sweep(now).await?);
-        if let Some(dead_letters) = self.dead_letters(now).await? {
+        // The three sweeps read different services: side by side.
+        let (swept, replicas, dead_letters) =
+            tokio::join!(self.sweep(now, &watched_groups), self.replica_sweep(now), self.dead_letters(now));
+        findings.extend(swept?.into_iter().map(|f| (f, FindingFacts::Nothing)));
+        findings.extend(replicas?);
+        if let Some(dead_letters) = dead_letters? {
             findings.push((dead_letters, FindingFacts::Nothing));
         }
         self.decide_findings(findings, &tick, &invocation, &stored, &mut report).await;

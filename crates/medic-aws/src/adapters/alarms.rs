@@ -24,15 +24,23 @@ impl AwsAlarms {
 impl AlarmInspector for AwsAlarms {
     async fn alarm_facts(&self, change: &AlarmChanged) -> PortResult<AlarmFacts> {
         // Always read: medic acts only on an alarm that is still in the event's ALARM episode.
+        // The tags are read beside it when the event names the alarm's ARN (alarm events do).
         let described = self
             .cloudwatch
             .describe_alarms()
             .alarm_names(&change.alarm_name)
             .alarm_types(AlarmType::MetricAlarm)
             .alarm_types(AlarmType::CompositeAlarm)
-            .send()
-            .await
-            .map_err(|e| classify("cloudwatch:DescribeAlarms", e))?;
+            .send();
+        let early_tags = async {
+            match change.alarm_arn.as_deref() {
+                Some(arn) => self.tags(arn).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (described, early_tags) = tokio::join!(described, early_tags);
+        let described = described.map_err(|e| classify("cloudwatch:DescribeAlarms", e))?;
+        let early_tags = early_tags?;
         let name = Some(change.alarm_name.as_str());
         let metric_alarm = described.metric_alarms().iter().find(|a| a.alarm_name() == name);
         let composite_alarm = described.composite_alarms().iter().find(|a| a.alarm_name() == name);
@@ -49,9 +57,12 @@ impl AlarmInspector for AwsAlarms {
             }
             (None, None) => None,
         };
+        if let Some(tags) = early_tags {
+            return Ok(AlarmFacts { tags, comparison_operator, now });
+        }
         let described_arn =
             metric_alarm.and_then(|a| a.alarm_arn()).or_else(|| composite_alarm.and_then(|a| a.alarm_arn()));
-        let Some(arn) = change.alarm_arn.as_deref().or(described_arn) else {
+        let Some(arn) = described_arn else {
             // The alarm is gone and the event named no ARN: nothing to read tags from.
             return Ok(AlarmFacts { tags: vec![], comparison_operator, now });
         };

@@ -1,15 +1,22 @@
 //! The ledger in one DynamoDB table (partition key `pk`, TTL attribute `expires_at`), written
 //! only with conditional writes so concurrent invocations cannot both win.
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
-use medic_core::guard::{self, BreakerVerdict, Claim, Cooldown, LedgerStatus};
+use medic_core::guard::{self, Claim, Cooldown, InFlight, InFlightEntry, LedgerStatus};
 use medic_core::time::EpochSeconds;
 use medic_core::{Action, Policy};
 
 use crate::error::{classify, PortError};
-use crate::ports::{Ledger, PortResult};
+use crate::ports::{GuardItems, Ledger, PortResult, Refusal, Take};
+
+type Item = HashMap<String, AttributeValue>;
 
 #[derive(Debug, Clone)]
 pub struct DynamoLedger {
@@ -23,7 +30,7 @@ impl DynamoLedger {
         Self { client, table: table.into(), policy: policy.clone() }
     }
 
-    async fn get(&self, key: &str) -> PortResult<Option<std::collections::HashMap<String, AttributeValue>>> {
+    async fn get(&self, key: &str) -> PortResult<Option<Item>> {
         let output = self
             .client
             .get_item()
@@ -129,12 +136,136 @@ fn n(number: impl ToString) -> AttributeValue {
     AttributeValue::N(number.to_string())
 }
 
-fn number_attr(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+fn number_attr(item: &Item, name: &str) -> Option<i64> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
-fn string_attr<'a>(item: &'a std::collections::HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+fn string_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+/// The cooldown, lock or mark an item holds, running or not.
+fn cooldown_of(item: &Item) -> Option<Cooldown> {
+    Some(Cooldown {
+        until: number_attr(item, "until")?,
+        started_by: string_attr(item, "started_by").unwrap_or_default().to_owned(),
+        // Items written before intent and done were told apart have no `done`: they meant done.
+        done: item.get("done").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true),
+        started_at: number_attr(item, "started_at").unwrap_or_default(),
+        // An intent that no longer parses (written by another version) is as good as none: the
+        // retry then goes on with the action it decided.
+        intent: string_attr(item, "intent").and_then(|json| serde_json::from_str(json).ok()),
+    })
+}
+
+/// A group's replacements in flight, from its item (`version`, and `entries` by name).
+fn in_flight_of(item: &Item) -> Option<InFlight> {
+    let version = number_attr(item, "version")?;
+    let entries = item.get("entries").and_then(|v| v.as_m().ok());
+    let entries = entries.into_iter().flatten().filter_map(|(_, entry)| {
+        let entry = entry.as_m().ok()?;
+        Some(InFlightEntry {
+            event: string_attr(entry, "event")?.to_owned(),
+            instance_id: string_attr(entry, "instance_id")?.to_owned(),
+            taken_at_ms: number_attr(entry, "taken_at_ms")?,
+            applied_at_ms: number_attr(entry, "applied_at_ms"),
+        })
+    });
+    Some(InFlight { version, entries: entries.collect() })
+}
+
+fn in_flight_entry(entry: &InFlightEntry) -> AttributeValue {
+    let mut map = HashMap::from([
+        ("event".to_owned(), s(&entry.event)),
+        ("instance_id".to_owned(), s(&entry.instance_id)),
+        ("taken_at_ms".to_owned(), n(entry.taken_at_ms)),
+    ]);
+    if let Some(applied) = entry.applied_at_ms {
+        map.insert("applied_at_ms".to_owned(), n(applied));
+    }
+    AttributeValue::M(map)
+}
+
+fn built<T>(built: Result<T, aws_sdk_dynamodb::error::BuildError>) -> PortResult<T> {
+    built.map_err(|e| PortError::permanent("dynamodb:TransactWriteItems", e.to_string()))
+}
+
+/// One write of the guard's transaction, stamped with the transaction's `token`.
+fn transact_item(table: &str, write: &Take<'_>, token: &str, now: EpochSeconds) -> PortResult<TransactWriteItem> {
+    let item = TransactWriteItem::builder();
+    Ok(match *write {
+        Take::Cooldown { key, until, started_by, intent } => {
+            let mut put = Put::builder()
+                .table_name(table)
+                .item("pk", s(key))
+                .item("write", s(token))
+                .item("until", n(until))
+                .item("started_by", s(started_by))
+                .item("started_at", n(now))
+                .item("done", AttributeValue::Bool(false))
+                .item("expires_at", n(until + 3600))
+                .condition_expression("attribute_not_exists(pk) OR #until <= :now")
+                .expression_attribute_names("#until", "until")
+                .expression_attribute_values(":now", n(now))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            if let Some(json) = intent.and_then(|action| serde_json::to_string(action).ok()) {
+                put = put.item("intent", s(&json));
+            }
+            item.put(built(put.build())?).build()
+        }
+        Take::Slot { key, member, max, expires_at } => {
+            let update = Update::builder()
+                .table_name(table)
+                .key("pk", s(key))
+                .update_expression("ADD #members :members SET expires_at = :expires")
+                .condition_expression(
+                    "attribute_not_exists(#members) OR size(#members) < :max OR contains(#members, :member)",
+                )
+                .expression_attribute_names("#members", "members")
+                .expression_attribute_values(":members", AttributeValue::Ss(vec![member.to_owned()]))
+                .expression_attribute_values(":member", s(member))
+                .expression_attribute_values(":max", n(max))
+                .expression_attribute_values(":expires", n(expires_at));
+            item.update(built(update.build())?).build()
+        }
+        Take::InFlight { key, entry, read, prune } => {
+            let mut update = Update::builder()
+                .table_name(table)
+                .key("pk", s(key))
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_names("#entries", "entries")
+                .expression_attribute_names("#write", "write")
+                .expression_attribute_values(":next", n(read.unwrap_or(0) + 1))
+                .expression_attribute_values(":token", s(token))
+                .expression_attribute_values(":expires", n(now + guard::IN_FLIGHT_SECONDS + 3600))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            let set = "SET #version = :next, #write = :token, expires_at = :expires";
+            update = match read {
+                None => update
+                    .update_expression(format!("{set}, #entries = :entries"))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .expression_attribute_values(
+                        ":entries",
+                        AttributeValue::M(HashMap::from([(entry.name(), in_flight_entry(entry))])),
+                    ),
+                Some(version) => {
+                    let mut expression = format!("{set}, #entries.#mine = :entry");
+                    for (index, name) in prune.iter().enumerate() {
+                        expression.push_str(if index == 0 { " REMOVE " } else { ", " });
+                        expression.push_str(&format!("#entries.#p{index}"));
+                        update = update.expression_attribute_names(format!("#p{index}"), name);
+                    }
+                    update
+                        .update_expression(expression)
+                        .condition_expression("#version = :read")
+                        .expression_attribute_names("#mine", entry.name())
+                        .expression_attribute_values(":entry", in_flight_entry(entry))
+                        .expression_attribute_values(":read", n(version))
+                }
+            };
+            item.update(built(update.build())?).build()
+        }
+    })
 }
 
 /// `Ok(false)` when a conditional write lost; every other failure is classified.
@@ -232,21 +363,7 @@ impl Ledger for DynamoLedger {
     }
 
     async fn cooldown_until(&self, key: &str, now: EpochSeconds) -> PortResult<Option<Cooldown>> {
-        let Some(item) = self.get(key).await? else { return Ok(None) };
-        let started_by = item.get("started_by").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-        // Items written before intent and done were told apart have no `done`: they meant done.
-        let done = item.get("done").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true);
-        let started_at = number_attr(&item, "started_at").unwrap_or_default();
-        // An intent that no longer parses (written by another version) is as good as none: the
-        // retry then goes on with the action it decided.
-        let intent = string_attr(&item, "intent").and_then(|json| serde_json::from_str(json).ok());
-        Ok(number_attr(&item, "until").filter(|until| *until > now).map(|until| Cooldown {
-            until,
-            started_by,
-            done,
-            started_at,
-            intent,
-        }))
+        Ok(self.get(key).await?.as_ref().and_then(cooldown_of).filter(|cooldown| cooldown.until > now))
     }
 
     async fn start_cooldown(
@@ -309,46 +426,6 @@ impl Ledger for DynamoLedger {
         self.delete(key).await
     }
 
-    async fn breaker_acquire(
-        &self,
-        key: &str,
-        member: &str,
-        max: u32,
-        expires_at: EpochSeconds,
-    ) -> PortResult<BreakerVerdict> {
-        let updated = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
-            .update_expression("ADD #members :members SET expires_at = :expires")
-            .condition_expression(
-                "attribute_not_exists(#members) OR size(#members) < :max OR contains(#members, :member)",
-            )
-            .expression_attribute_names("#members", "members")
-            .expression_attribute_values(":members", AttributeValue::Ss(vec![member.to_owned()]))
-            .expression_attribute_values(":member", s(member))
-            .expression_attribute_values(":max", n(max))
-            .expression_attribute_values(":expires", n(expires_at))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await
-            .map_err(|e| classify("dynamodb:UpdateItem(breaker)", e));
-        match updated {
-            Ok(output) => {
-                let count = output
-                    .attributes
-                    .as_ref()
-                    .and_then(|item| item.get("members"))
-                    .and_then(|v| v.as_ss().ok())
-                    .map_or(1, Vec::len);
-                Ok(BreakerVerdict::Allowed { count: u32::try_from(count).unwrap_or(u32::MAX) })
-            }
-            Err(error) if error.code.as_deref() == Some(CONDITION_FAILED) => Ok(BreakerVerdict::Open { max }),
-            Err(error) => Err(error),
-        }
-    }
-
     async fn remove_from_set(&self, key: &str, member: &str) -> PortResult<()> {
         self.client
             .update_item()
@@ -391,5 +468,117 @@ impl Ledger for DynamoLedger {
     async fn pause_switch(&self) -> PortResult<Option<String>> {
         let item = self.get(guard::PAUSE_KEY).await?;
         Ok(item.map(|item| string_attr(&item, "reason").unwrap_or("no reason given").to_owned()))
+    }
+
+    async fn read_guard(&self, keys: &[String], now: EpochSeconds) -> PortResult<GuardItems> {
+        let mut unique: Vec<&String> = keys.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let mut read = GuardItems::default();
+        // A BatchGetItem takes up to 100 keys; the guard reads a handful.
+        let mut pending = Some(built(
+            KeysAndAttributes::builder()
+                .set_keys(Some(unique.iter().map(|key| HashMap::from([("pk".to_owned(), s(key))])).collect()))
+                .consistent_read(true)
+                .build(),
+        )?)
+        .filter(|_| !unique.is_empty());
+        let mut rounds = 0;
+        while let Some(request) = pending.take() {
+            rounds += 1;
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb:BatchGetItem", e))?;
+            for item in output.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
+                let Some(key) = string_attr(item, "pk") else { continue };
+                if let Some(cooldown) = cooldown_of(item).filter(|cooldown| cooldown.until > now) {
+                    read.cooldowns.insert(key.to_owned(), cooldown);
+                }
+                if let Some(members) = item.get("members").and_then(|v| v.as_ss().ok()) {
+                    read.sets.insert(key.to_owned(), members.clone());
+                }
+                if let Some(in_flight) = in_flight_of(item) {
+                    read.in_flight.insert(key.to_owned(), in_flight);
+                }
+            }
+            pending = output.unprocessed_keys.and_then(|mut left| left.remove(&self.table));
+            if pending.is_some() && rounds >= 3 {
+                return Err(PortError::retryable("dynamodb:BatchGetItem", "keys left unprocessed three times"));
+            }
+        }
+        Ok(read)
+    }
+
+    async fn take(&self, writes: &[Take<'_>], now: EpochSeconds) -> PortResult<Result<(), Refusal>> {
+        let token = write_token();
+        let items = writes
+            .iter()
+            .map(|write| transact_item(&self.table, write, &token, now))
+            .collect::<PortResult<Vec<_>>>()?;
+        let written = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        let error = match written {
+            Ok(_) => return Ok(Ok(())),
+            Err(error) => error,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(canceled)) = error.as_service_error() else {
+            return Err(classify("dynamodb:TransactWriteItems", error));
+        };
+        let reasons = canceled.cancellation_reasons();
+        let failed: Vec<(usize, Option<&Item>)> = reasons
+            .iter()
+            .enumerate()
+            .filter(|(_, reason)| reason.code() == Some("ConditionalCheckFailed"))
+            .map(|(index, reason)| (index, reason.item()))
+            .collect();
+        if failed.is_empty()
+            || reasons.iter().any(|r| !matches!(r.code(), None | Some("None" | "ConditionalCheckFailed")))
+        {
+            // TransactionConflict (another transaction on one of these items), throttling: the
+            // retry decides again.
+            return Err(classify("dynamodb:TransactWriteItems", error));
+        }
+        // Sent again after an answer was lost, the transaction fails against its own first
+        // writes, which carry its token.
+        let mine = |item: Option<&Item>| item.and_then(|item| string_attr(item, "write")) == Some(token.as_str());
+        Ok(match failed.iter().find(|(_, item)| !mine(*item)) {
+            None => Ok(()),
+            Some((index, item)) => Err(Refusal { index: *index, running: item.and_then(cooldown_of) }),
+        })
+    }
+
+    async fn mark_applied(&self, key: &str, entry: &str, at_ms: i64) -> PortResult<()> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("SET #entries.#mine.applied_at_ms = :at")
+            .condition_expression("attribute_exists(#entries.#mine)")
+            .expression_attribute_names("#entries", "entries")
+            .expression_attribute_names("#mine", entry)
+            .expression_attribute_values(":at", n(at_ms))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:UpdateItem(applied)", e));
+        // An entry pruned meanwhile has nothing left to mark.
+        lost_condition("dynamodb:UpdateItem(applied)", updated).map(|_| ())
+    }
+
+    async fn drop_in_flight(&self, key: &str, entry: &str) -> PortResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("REMOVE #entries.#mine")
+            .expression_attribute_names("#entries", "entries")
+            .expression_attribute_names("#mine", entry)
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:UpdateItem(drop in flight)", e))?;
+        Ok(())
     }
 }

@@ -157,25 +157,17 @@ impl InstanceInspector for AwsInstances {
 
 impl GroupInspector for AwsInstances {
     async fn observe_group(&self, group: &str) -> PortResult<Option<(GroupCapacity, Tags)>> {
-        let groups = self
-            .autoscaling
-            .describe_auto_scaling_groups()
-            .auto_scaling_group_names(group)
-            .send()
-            .await
-            .map_err(|e| classify("autoscaling:DescribeAutoScalingGroups", e))?;
+        // The group and its last scaling activity, side by side: both need only the name.
+        let groups = self.autoscaling.describe_auto_scaling_groups().auto_scaling_group_names(group).send();
+        let activities =
+            self.autoscaling.describe_scaling_activities().auto_scaling_group_name(group).max_records(1).send();
+        let (groups, activities) = tokio::join!(groups, activities);
+        let groups = groups.map_err(|e| classify("autoscaling:DescribeAutoScalingGroups", e))?;
         let Some(found) = groups.auto_scaling_groups().iter().find(|g| g.auto_scaling_group_name() == Some(group))
         else {
             return Ok(None);
         };
-        let activities = self
-            .autoscaling
-            .describe_scaling_activities()
-            .auto_scaling_group_name(group)
-            .max_records(1)
-            .send()
-            .await
-            .map_err(|e| classify("autoscaling:DescribeScalingActivities", e))?;
+        let activities = activities.map_err(|e| classify("autoscaling:DescribeScalingActivities", e))?;
         // An activity still in progress has no end yet: its start counts, so medic waits for it.
         let last_activity_ended_at = activities
             .activities()
