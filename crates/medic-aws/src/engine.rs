@@ -247,11 +247,11 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         let started = std::time::Instant::now();
         let observed_at_ms = wall_clock_ms();
         let key = guard::event_key(&trigger.idempotency_key());
-        // On the heap: the three side by side would make the engine's future, and every caller's
-        // (in a debug build, its stack), as large as all three together.
-        let first_round =
-            async { tokio::join!(self.ledger.pause_switch(), self.ledger.claim(&key, now), observe_and_decide()) };
-        let (pause, claim, plan) = Box::pin(first_round).await;
+        // The observation on the heap: beside the claim it would make the engine's future, and
+        // every caller's (in a debug build, its stack), as large as both together, and its type
+        // nested past the compiler's query depth.
+        let (pause, claim, plan) =
+            tokio::join!(self.ledger.pause_switch(), self.ledger.claim(&key, now), Box::pin(observe_and_decide()));
         let observed = Observed { plan, at_ms: observed_at_ms };
         self.run_claimed(trigger, &key, claim?, pause, now, observed, started).await
     }
