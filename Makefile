@@ -51,8 +51,8 @@ demo: venv ## Self-healing story on emulated AWS, through the real bootstraps un
 	cargo build --workspace --all-targets
 	scripts/with-moto.sh $(VENV)/bin/python demo/demo.py
 
-bench: venv ## Release builds (x86_64 + arm64), then size, cold start, warm latency, peak RSS, time to remediate under the emulator against moto: BENCHMARKS.md
-	$(VENV)/bin/python bench/run.py
+bench: venv ## Release builds (x86_64; BENCH_ARGS=--arm64 adds arm64), size, cold start, warm latency, peak RSS, time to remediate under the emulator and in a Lambda-like sandbox: BENCHMARKS.md
+	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 bench-sweep: venv ## The reconciler's run at scale (20 groups x 10 instances, 10 DB instances) on emulated AWS: AWS calls by operation, duration
 	cargo build -p reconciler

@@ -45,6 +45,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def invoke_emulator(port: int, event: dict, timeout: float = 60) -> dict:
+    """One invoke through a Runtime Interface Emulator listening on `port` of this host."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations",
+        data=json.dumps(event).encode(),
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:  # the emulator answers 502 when init fails
+        return {"httpStatus": error.code, "body": error.read().decode(errors="replace")}
+
+
 class Runtime:
     """One function process under the Runtime Interface Emulator: the debug bootstrap of
     `function`, or `executable` when given (`make bench` runs release builds); its log goes to
@@ -88,16 +102,7 @@ class Runtime:
                 time.sleep(0.05)
 
     def invoke(self, event: dict) -> dict:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/2015-03-31/functions/function/invocations",
-            data=json.dumps(event).encode(),
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:  # the emulator answers 502 when init fails
-            return {"httpStatus": error.code, "body": error.read().decode(errors="replace")}
+        return invoke_emulator(self.port, event)
 
     def log(self) -> str:
         self._log.flush()
