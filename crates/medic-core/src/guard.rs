@@ -50,21 +50,16 @@ pub struct InFlightEntry {
 }
 
 impl InFlightEntry {
-    /// The entry's name in its group's item.
+    /// The entry's name in its group's item: one per event and instance.
     pub fn name(&self) -> String {
-        in_flight_entry_name(&self.event, &self.instance_id)
+        format!("{}|{}", self.event, self.instance_id)
     }
-}
-
-/// The name of event `event`'s replacement of `instance_id` in its group's in-flight item.
-pub fn in_flight_entry_name(event: &str, instance_id: &str) -> String {
-    format!("{event}|{instance_id}")
 }
 
 /// The other events' replacements in `in_flight` that an observation begun at `observed_at_ms`
 /// may not show: still in flight then, and not applied before it. A decision with any of them is
-/// made again. A call that returned shows in the reads that follow it, as the decision lease this replaced
-/// also assumed; the two times come from two clocks (Lambda's are synchronised to the
+/// made again. A call that returned shows in the reads that follow it, as the decision lease this
+/// replaced also assumed; the two times come from two clocks (Lambda's are synchronised to the
 /// millisecond), and the group is read at least one round trip after the observation begins.
 pub fn unseen_replacements<'a>(in_flight: &'a InFlight, event: &str, observed_at_ms: i64) -> Vec<&'a InFlightEntry> {
     in_flight
