@@ -144,6 +144,34 @@ fn string_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
+/// A cooldown, lock or mark is written only where none is running.
+const COOLDOWN_FREE: &str = "attribute_not_exists(pk) OR #until <= :now";
+
+/// The item of a cooldown, lock or mark started now for event `started_by`, stamped with the
+/// write's `token`, recording the action it is started for (`intent`) as not done yet.
+fn cooldown_item(
+    key: &str,
+    token: &str,
+    until: EpochSeconds,
+    now: EpochSeconds,
+    started_by: &str,
+    intent: Option<&Action>,
+) -> Item {
+    let mut item = HashMap::from([
+        ("pk".to_owned(), s(key)),
+        ("write".to_owned(), s(token)),
+        ("until".to_owned(), n(until)),
+        ("started_by".to_owned(), s(started_by)),
+        ("started_at".to_owned(), n(now)),
+        ("done".to_owned(), AttributeValue::Bool(false)),
+        ("expires_at".to_owned(), n(until + 3600)),
+    ]);
+    if let Some(json) = intent.and_then(|action| serde_json::to_string(action).ok()) {
+        item.insert("intent".to_owned(), s(&json));
+    }
+    item
+}
+
 /// The cooldown, lock or mark an item holds, running or not.
 fn cooldown_of(item: &Item) -> Option<Cooldown> {
     Some(Cooldown {
@@ -195,22 +223,13 @@ fn transact_item(table: &str, write: &Take<'_>, token: &str, now: EpochSeconds) 
     let item = TransactWriteItem::builder();
     Ok(match *write {
         Take::Cooldown { key, until, started_by, intent } => {
-            let mut put = Put::builder()
+            let put = Put::builder()
                 .table_name(table)
-                .item("pk", s(key))
-                .item("write", s(token))
-                .item("until", n(until))
-                .item("started_by", s(started_by))
-                .item("started_at", n(now))
-                .item("done", AttributeValue::Bool(false))
-                .item("expires_at", n(until + 3600))
-                .condition_expression("attribute_not_exists(pk) OR #until <= :now")
+                .set_item(Some(cooldown_item(key, token, until, now, started_by, intent)))
+                .condition_expression(COOLDOWN_FREE)
                 .expression_attribute_names("#until", "until")
                 .expression_attribute_values(":now", n(now))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-            if let Some(json) = intent.and_then(|action| serde_json::to_string(action).ok()) {
-                put = put.item("intent", s(&json));
-            }
             item.put(built(put.build())?).build()
         }
         Take::Slot { key, member, max, expires_at } => {
@@ -375,22 +394,12 @@ impl Ledger for DynamoLedger {
         intent: Option<&Action>,
     ) -> PortResult<bool> {
         let token = write_token();
-        let mut put = self
+        let written = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(key))
-            .item("write", s(&token))
-            .item("until", n(until))
-            .item("started_by", s(started_by))
-            .item("started_at", n(now))
-            .item("done", AttributeValue::Bool(false))
-            .item("expires_at", n(until + 3600));
-        if let Some(json) = intent.and_then(|action| serde_json::to_string(action).ok()) {
-            put = put.item("intent", s(&json));
-        }
-        let written = put
-            .condition_expression("attribute_not_exists(pk) OR #until <= :now")
+            .set_item(Some(cooldown_item(key, &token, until, now, started_by, intent)))
+            .condition_expression(COOLDOWN_FREE)
             .expression_attribute_names("#until", "until")
             .expression_attribute_values(":now", n(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
