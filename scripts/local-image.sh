@@ -22,7 +22,7 @@ label="medic.stand-in"
 
 docker info >/dev/null 2>&1 || { echo "local-image: Docker is not running (sam local needs it)" >&2; exit 1; }
 if docker image inspect "$rapid" >/dev/null 2>&1; then
-  if docker image inspect -f '{{json .Config.Labels}}' "$rapid" | grep -q "$label"; then kind="the stand-in"; else kind="AWS's image"; fi
+  if [[ "$(docker image inspect -f '{{json .Config.Labels}}' "$rapid")" == *"$label"* ]]; then kind="the stand-in"; else kind="AWS's image"; fi
   echo "local-image: $rapid is here ($kind)"
   exit 0
 fi
@@ -35,7 +35,7 @@ echo "local-image: $base cannot be pulled; making a stand-in"
 rie="$("$venv/bin/python" -c 'import pathlib, samcli; print(pathlib.Path(samcli.__file__).parent / "local/rapid")')/aws-lambda-rie-$arch"
 [ -f "$rie" ] || { echo "local-image: $rie is missing (make venv installs aws-sam-cli)" >&2; exit 1; }
 busybox=/bin/busybox
-if ! dpkg-query -W -f '${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed'; then
+if [[ "$(dpkg-query -W -f '${Status}' busybox-static 2>/dev/null)" != *"install ok installed"* ]]; then
   echo "local-image: installing Debian's busybox-static (a static /bin/sh for the image)"
   apt-get install -y -qq busybox-static >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq busybox-static >/dev/null; }
 fi
@@ -49,11 +49,14 @@ ln -s busybox "$root/bin/sh"
 cp "$rie" "$root/var/rapid/aws-lambda-rie"
 chmod 755 "$root/var/rapid/aws-lambda-rie"
 # What a Rust bootstrap on glibc loads: the loader, libc and the libraries Rust's std links.
+# awk reads the whole cache listing: leaving at the first match would end ldconfig with SIGPIPE
+# once the listing outgrows the pipe, and pipefail would end this script (exit 141).
+libraries="$(/sbin/ldconfig -p)"
 for lib in libc.so.6 libm.so.6 libgcc_s.so.1 libpthread.so.0 libdl.so.2 librt.so.1 libutil.so.1 libresolv.so.2 libnss_dns.so.2 libnss_files.so.2; do
-  path="$(/sbin/ldconfig -p | awk -v lib="$lib" '$1 == lib && $0 ~ /x86-64|AArch64|aarch64/ { print $NF; exit }')"
+  path="$(awk -v lib="$lib" '$1 == lib && $0 ~ /x86-64|AArch64|aarch64/ && !found { print $NF; found = 1 }' <<<"$libraries")"
   [ -n "$path" ] && cp -L "$path" "$root/lib/$lib"
 done
-loader="$(/sbin/ldconfig -p | awk '$1 ~ /^ld-linux/ { print $NF; exit }')"
+loader="$(awk '$1 ~ /^ld-linux/ && !found { print $NF; found = 1 }' <<<"$libraries")"
 mkdir -p "$root$(dirname "$loader")"
 cp -L "$loader" "$root$loader"
 [ "$(dirname "$loader")" = /lib ] || ln -s "$loader" "$root/lib/$(basename "$loader")"
