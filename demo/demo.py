@@ -7,6 +7,7 @@ import os
 import sys
 import textwrap
 import time
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "harness"))
@@ -394,8 +395,52 @@ def closed_loop_scenarios(first_step: int, total: int) -> None:
         healer.close()
 
 
+def from_account(event: dict, account: str) -> dict:
+    """`event` as a member account's forwarding rule puts it on medic's central bus: its own
+    account in the envelope and the resource ARNs."""
+    event = json.loads(json.dumps(event).replace("123456789012", account))
+    event["account"] = account
+    return event
+
+
+def organisation_scenarios(first_step: int, total: int) -> None:
+    """Central mode: one medic for two teams' accounts whose groups share a name; an event from an
+    account medic may not act in is skipped with one warning notice."""
+    home = World("demo-org")
+    team_a, team_b, stranger = "210987654321", "310987654321", "410987654321"
+    name = f"shop-{uuid.uuid4().hex[:6]}"
+    in_a, in_b = World("demo-org", member=team_a, name=name), World("demo-org", member=team_b, name=name)
+    group, members_a = in_a.group(3, MANAGED)
+    _, members_b = in_b.group(3, MANAGED)
+    central = Runtime(FUNCTION, home.env(dry_run="false", mode="central", home_account="123456789012",
+                                         accounts=f"{team_a},{team_b}"))
+    try:
+        step(first_step, total, f"One medic for two accounts: team A's {members_a[0]} stops")
+        line("setup", f"account {team_a} and account {team_b} each run a group named {group}; medic (account 123456789012) runs in central mode")
+        in_a.stop(members_a[0])
+        response = deliver(central, from_account(load_event(FUNCTION, "asg-instance-stopped.json", instance_id=members_a[0]), team_a))
+        check("medic assumed its member role in account A and acted there", (response.get("status"), response.get("account")) == ("acted", team_a), json.dumps(response))
+        check(f"{members_a[0]} is UNHEALTHY in account A", in_a.health(members_a[0]) == "UNHEALTHY")
+        check(f"account B's {group} is untouched", [in_b.health(m) for m in members_b] == ["HEALTHY"] * 3)
+        notices = home.notices()
+        for notice in notices:
+            show_notice(notice)
+        check("the notice names the account", [n["attributes"].get("account") for n in notices] == [team_a])
+
+        step(first_step + 1, total, f"Events arrive from account {stranger}, which medic may not act in")
+        for _ in range(2):
+            response = deliver(central, from_account(load_event(FUNCTION, "asg-instance-stopped.json", instance_id="i-0123456789abcdef0"), stranger))
+            check("skipped, with the reason (not a retry)", response.get("label") == "account-refused", json.dumps(response))
+        notices = home.notices()
+        for notice in notices:
+            show_notice(notice)
+        check("one warning notice for the account, not one per event", [n["severity"] for n in notices] == ["warning"])
+    finally:
+        central.close()
+
+
 def main() -> int:
-    total = 19
+    total = 21
     print(paint("1", "medic demo: self-healing on emulated AWS"))
     print(f"  emulated AWS (moto server): {os.environ['AWS_ENDPOINT_URL']}")
 
@@ -460,6 +505,7 @@ def main() -> int:
     alarm_scenarios(world, 9, total)
     rds_scenarios(world, 12, total)
     closed_loop_scenarios(16, total)
+    organisation_scenarios(20, total)
 
     print()
     if failures:

@@ -224,13 +224,21 @@ class World:
     """Uniquely named resources in moto: ledger table, notice topic with an SQS inbox, and
     instances. Nothing is shared with other worlds, so tests need no global reset."""
 
-    def __init__(self, prefix: str, own_account: bool = False):
-        self.name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    def __init__(self, prefix: str, own_account: bool = False, member: str | None = None, name: str | None = None):
+        self.name = name or f"{prefix}-{uuid.uuid4().hex[:6]}"
         # An account of its own (tests/harness/moto_faults.py routes an access key ending in
         # ACCOUNT and 12 digits to that account): for functions that list a whole account.
         self.access_key = f"MEDICACCOUNT{uuid.uuid4().int % 10**11 + 2 * 10**11}" if own_account else None
         self.session = boto3.Session(aws_access_key_id=self.access_key, aws_secret_access_key="testing",
                                      aws_session_token="testing") if own_account else boto3.Session()
+        if member:
+            # A member account of central mode, built as its team would: moto runs calls signed
+            # with an assumed role's keys in that role's account.
+            credentials = boto3.client("sts").assume_role(
+                RoleArn=f"arn:aws:iam::{member}:role/team-builder", RoleSessionName="medic-demo")["Credentials"]
+            self.session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                         aws_secret_access_key=credentials["SecretAccessKey"],
+                                         aws_session_token=credentials["SessionToken"])
         self.ddb = self.session.client("dynamodb")
         self.sns = self.session.client("sns")
         self.sqs = self.session.client("sqs")

@@ -18,6 +18,12 @@
   applies its writes without a lock, and undoes a cancelled one by restoring a copy of the table
   taken when it began, erasing what other requests wrote meanwhile (a lost update DynamoDB never
   makes: each of its requests is atomic, transactions included);
+- a member account without medic's member role (moto lets anyone assume any role, even one that
+  does not exist): POST /_medic_faults/no-role with {"arn": "arn:aws:iam::...:role/..."} makes
+  every AssumeRole of that role answer AccessDenied, as STS does when the role is missing or its
+  trust policy does not admit the caller; {"arn": ..., "missing": false} takes it back;
+- how many times each role was assumed: GET /_medic_faults/assume-role-count?arn=... answers the
+  count of AssumeRole calls for that role so far (refused ones included);
 - one AWS account per test world: a request signed with an access key id that ends in
   `ACCOUNT` and 12 digits runs in that account (moto's `x-moto-account-id`), so a test that lists
   a whole account (the reconciler's sweep) sees only its own resources.
@@ -42,6 +48,13 @@ from urllib.parse import parse_qs
 DB_STATUS_PATH = "/_medic_faults/db-status"
 INSTANCE_STATUS_PATH = "/_medic_faults/instance-status"
 STATE_REASON_PATH = "/_medic_faults/state-reason"
+NO_ROLE_PATH = "/_medic_faults/no-role"
+ASSUME_COUNT_PATH = "/_medic_faults/assume-role-count"
+ACCESS_DENIED = (
+    '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+    "<Code>AccessDenied</Code><Message>User: arn:aws:sts::123456789012:assumed-role/medic is not authorized to "
+    "perform: sts:AssumeRole on resource: {arn}</Message></Error><RequestId>medic-faults</RequestId></ErrorResponse>"
+)
 DB_INSTANCE = re.compile(rb"<DBInstance>.*?</DBInstance>", re.S)
 ACCOUNT_KEY = re.compile(r"Credential=[^/,]*ACCOUNT(\d{12})/")
 SCOPE = re.compile(r"Credential=[^/,]*/[^/]*/[^/]*/([^/]*)/")
@@ -56,6 +69,8 @@ class Faults:
         self.instance_status: dict[tuple[str, str], str] = {}
         self.promoted: set[str] = set()
         self.state_reason: dict[str, str] = {}
+        self.no_role: set[str] = set()
+        self.assumed: dict[str, int] = {}
         log = os.environ.get("MEDIC_CALL_LOG")
         self.calls = open(log, "a", buffering=1) if log else None
 
@@ -67,6 +82,22 @@ class Faults:
         if account:
             environ["HTTP_X_MOTO_ACCOUNT_ID"] = account.group(1)
         path, method = environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")
+        if method == "POST" and path == NO_ROLE_PATH:
+            fault = json.loads(body or b"{}")
+            with self.lock:
+                if fault.get("missing", True):
+                    self.no_role.add(fault.get("arn", ""))
+                else:
+                    self.no_role.discard(fault.get("arn", ""))
+            start_response("204 No Content", [])
+            return [b""]
+        if method == "GET" and path == ASSUME_COUNT_PATH:
+            arn = parse_qs(environ.get("QUERY_STRING", "")).get("arn", [""])[0]
+            with self.lock:
+                count = self.assumed.get(arn, 0)
+            answer = json.dumps({"arn": arn, "count": count}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(answer)))])
+            return [answer]
         if method == "POST" and path in (DB_STATUS_PATH, INSTANCE_STATUS_PATH, STATE_REASON_PATH):
             fault = json.loads(body or b"{}")
             with self.lock:
@@ -87,6 +118,15 @@ class Faults:
         action = query.get("Action", [""])[0]
         if self.calls is not None:
             self.log_call(environ, account, action)
+        if action == "AssumeRole":
+            arn = query.get("RoleArn", [""])[0]
+            with self.lock:
+                self.assumed[arn] = self.assumed.get(arn, 0) + 1
+                denied = arn in self.no_role
+            if denied:
+                answer = ACCESS_DENIED.format(arn=arn).encode()
+                start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(answer)))])
+                return [answer]
         with self.lock:
             if action == "PromoteReadReplica":
                 self.promoted.update(query.get("DBInstanceIdentifier", []))

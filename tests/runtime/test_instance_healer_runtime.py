@@ -68,7 +68,7 @@ def test_given_asg_member_stopped_when_file_rebound_and_invoked_then_unhealthy_a
     ]
     assert notices[0]["attributes"] == {
         "severity": "warning", "action": "replace", "outcome": "acted", "resource": instances[0], "environment": "dev",
-        "notice_id": f"event#{response['event']}",
+        "account": "123456789012", "region": "us-east-1", "notice_id": f"event#{response['event']}",
     }
     assert world.ledger_item(response["event"])["status"]["S"] == "COMPLETED"
 

@@ -1,6 +1,8 @@
 """The transformed template (what CloudFormation deploys): the operability it promises exists,
 and every EventBridge-shaped file in events/ reaches exactly its own function through the real
-rule patterns, checked by moto's EventBridge (put_events -> rule -> SQS target)."""
+rule patterns, checked by moto's EventBridge (put_events -> rule -> SQS target); the member
+account template (templates/member.yaml) forwards exactly those events, and its role can be
+assumed by medic's function roles only, inside the organisation."""
 
 import json
 import os
@@ -10,6 +12,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from samtranslator.yaml_helper import yaml_parse
 from transform import transformed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,9 +36,24 @@ FILTERED_BY_DESIGN = {
 }
 
 
+# The member template's forwarding rules, by the function whose central rule they mirror.
+MEMBER_RULES = {
+    "ForwardInstanceStateChange": "instance-healer",
+    "ForwardAlarmStateChange": "alarm-responder",
+    "ForwardDbEvent": "rds-rerouter",
+    "ForwardAutoScalingActivity": "notifier",
+    "ForwardHealthEvent": "notifier",
+}
+
+
 @pytest.fixture(scope="module")
 def template() -> dict:
     return transformed()
+
+
+@pytest.fixture(scope="module")
+def member() -> dict:
+    return yaml_parse((ROOT / "templates" / "member.yaml").read_text())
 
 
 def resources(template: dict, kind: str) -> dict:
@@ -82,10 +100,10 @@ def test_functions_are_hardened(template):
             assert resource["Properties"]["KmsMasterKeyId"] == {"Ref": "MedicKey"}, name
 
 
-def resolve(value, template: dict):
+def resolve(value, template: dict, overrides: dict | None = None):
     """Resolves Ref to a parameter and Fn::If over the template's conditions, with PARAMETERS
-    over the parameters' defaults."""
-    parameters = {k: v.get("Default") for k, v in template.get("Parameters", {}).items()} | PARAMETERS
+    (and `overrides`) over the parameters' defaults."""
+    parameters = {k: v.get("Default") for k, v in template.get("Parameters", {}).items()} | PARAMETERS | (overrides or {})
 
     def condition(name: str) -> bool:
         return evaluate(template["Conditions"][name])
@@ -101,6 +119,10 @@ def resolve(value, template: dict):
                 return evaluate(arg[0]) == evaluate(arg[1])
             if key == "Fn::Not":
                 return not evaluate(arg[0])
+            if key == "Fn::And":
+                return all(evaluate(a) for a in arg)
+            if key == "Fn::Join" and isinstance(evaluate(arg[1]), list):
+                return arg[0].join(evaluate(arg[1]))
             if key == "Condition":
                 return condition(arg)
         if isinstance(node, dict):
@@ -119,7 +141,9 @@ def eventbridge_files():
             yield f"{path.parent.name}/{path.name}", event
 
 
-def test_every_eventbridge_event_file_reaches_its_own_function_and_no_other(template):
+def test_every_eventbridge_event_file_reaches_its_own_function_and_no_other_and_member_rules_forward_exactly_those(
+    template, member
+):
     assert os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://127.0.0.1"), "run with `make test` (moto)"
     events, sqs = boto3.client("events"), boto3.client("sqs")
     run = uuid.uuid4().hex[:6]
@@ -137,6 +161,19 @@ def test_every_eventbridge_event_file_reaches_its_own_function_and_no_other(temp
         events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
         events.put_targets(Rule=name, Targets=[{"Id": "inbox", "Arn": inboxes[function][1]}])
     assert set(inboxes) == set(FUNCTIONS) - {"ReconcilerFunction"}, "every event-driven function has an EventBridge rule"
+    forwarded = {}
+    member_rules = {n: r for n, r in member["Resources"].items() if r["Type"] == "AWS::Events::Rule"}
+    assert set(member_rules) == set(MEMBER_RULES), "a member rule for every central rule"
+    for rule_name, rule in member_rules.items():
+        function = MEMBER_RULES[rule_name]
+        if function not in forwarded:
+            url = sqs.create_queue(QueueName=f"conformance-{run}-member-{function}")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            forwarded[function] = (url, arn)
+        pattern = resolve(rule["Properties"]["EventPattern"], member)
+        name = f"conformance-{run}-{rule_name}"[:64]
+        events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
+        events.put_targets(Rule=name, Targets=[{"Id": "inbox", "Arn": forwarded[function][1]}])
 
     def drained(url: str) -> int:
         count = 0
@@ -152,6 +189,8 @@ def test_every_eventbridge_event_file_reaches_its_own_function_and_no_other(temp
                  "Resources": event.get("resources", [])}
         assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0, name
         reached[name] = sorted(FUNCTIONS[function] for function, (url, _) in inboxes.items() if drained(url))
+        by_member = sorted(function for function, (url, _) in forwarded.items() if drained(url))
+        assert by_member == reached[name], (name, "a member forwards what the central rules match", by_member)
     assert len(reached) >= 40, "the files were found"
     for name, functions in reached.items():
         expected = [] if name in FILTERED_BY_DESIGN else [name.split("/")[0]]
@@ -215,3 +254,62 @@ def test_rule14_iam_matches_the_code(template):
     for role in ("RdsRerouterFunctionRole", "ReconcilerFunctionRole"):
         change = json.dumps(statements(template, role)["ChangeOnlyCnameRecordsInTheDbZone"])
         assert "route53:ChangeResourceRecordSetsNormalizedRecordNames" in change and "HasDbRecordNames" in change, (role, change)
+
+
+def test_org_the_member_role_trusts_only_medics_function_roles_inside_the_organisation(member, template):
+    role = member["Resources"]["RemediationRole"]["Properties"]
+    assert (role["RoleName"], role["Path"]) == ("medic-remediation", "/medic/")
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert (trust["Effect"], trust["Action"]) == ("Allow", "sts:AssumeRole")
+    assert trust["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${MedicAccountId}:root"}}
+    assert trust["Condition"]["ArnLike"] == {"aws:PrincipalArn": {"Fn::Sub": "arn:${AWS::Partition}:iam::${MedicAccountId}:role/medic/*"}}
+    for external_id in ("", "s3cret"):
+        equals = resolve(trust["Condition"]["StringEquals"], member, {"ExternalId": external_id, "OrganizationId": "o-abcdefghij"})
+        assert equals["aws:PrincipalOrgID"] == "o-abcdefghij", "never assumable from outside the organisation"
+        assert equals.get("sts:ExternalId") == (external_id or None)
+    # medic's side, as deployed: the roles that assume it are on the path the trust names, and may
+    # assume that role only (inside the organisation, when it is given).
+    access = template["Resources"]["MedicMemberAccessPolicy"]
+    assert access["Condition"] == "IsCentral"
+    (assume,) = access["Properties"]["PolicyDocument"]["Statement"]
+    assert (assume["Action"], assume["Resource"]) == ("sts:AssumeRole", {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/medic/medic-remediation"})
+    assert resolve(assume["Condition"], template, {"OrganizationId": "o-abcdefghij"}) == {"StringEquals": {"aws:ResourceOrgID": "o-abcdefghij"}}
+    for function in FUNCTIONS:
+        assert template["Resources"][f"{function}Role"]["Properties"]["Path"] == "/medic/", function
+    users = [f for f in FUNCTIONS if "MedicMemberAccessPolicy" in json.dumps(template["Resources"][f"{f}Role"]["Properties"]["ManagedPolicyArns"])]
+    assert sorted(users) == ["AlarmResponderFunction", "InstanceHealerFunction", "RdsRerouterFunction"], "only the functions that act in members"
+
+
+def test_org_the_central_bus_takes_events_from_the_organisation_or_the_listed_accounts_only(template):
+    bus = template["Resources"]["CentralBusPolicy"]
+    assert bus["Condition"] == "IsCentral"
+    for overrides, principal, condition in [
+        ({"Mode": "central", "OrganizationId": "o-abcdefghij"}, "*", {"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}),
+        ({"Mode": "central", "MemberAccounts": ["111111111111"]}, {"AWS": ["111111111111"]}, {"Ref": "AWS::NoValue"}),
+    ]:
+        statement = resolve(bus["Properties"]["Statement"], template, overrides)
+        assert (statement["Principal"], statement["Condition"]) == (principal, condition), overrides
+    for name, rule in resources(template, "AWS::Events::Rule").items():
+        if "EventPattern" in rule["Properties"]:
+            assert rule["Properties"]["EventBusName"] == {"Fn::If": ["IsCentral", {"Ref": "CentralBus"}, {"Ref": "AWS::NoValue"}]}, name
+    variables = template["Resources"]["InstanceHealerFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["MEDIC_MODE"] == {"Ref": "Mode"} and variables["MEDIC_HOME_ACCOUNT"] == {"Ref": "AWS::AccountId"}
+
+
+def test_org_the_member_role_carries_no_permission_medics_function_roles_lack(member, template):
+    def actions(statement) -> set[str]:
+        action = statement["Action"]
+        return {action} if isinstance(action, str) else set(action)
+
+    granted = set()
+    for function in FUNCTIONS:
+        for statement in statements(template, f"{function}Role").values():
+            if statement["Effect"] == "Allow":
+                granted |= actions(statement)
+    member_statements = list(statements(member, "RemediationRole").values())
+    member_statements += member["Resources"]["RerouteRecordsPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    allowed = set().union(*(actions(s) for s in member_statements if s["Effect"] == "Allow"))
+    assert allowed <= granted, allowed - granted
+    denied = set().union(*(actions(s) for s in member_statements if s["Effect"] == "Deny"))
+    mutating = {a for a in allowed if not a.split(":")[1].startswith(("Describe", "Get", "List"))}
+    assert mutating - denied == {"kms:CreateGrant", "route53:ChangeResourceRecordSets"}, "every tagged remediation has its opted-out deny"

@@ -7,6 +7,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use medic_core::policy::account_list;
 use medic_core::{ConfigError, Policy};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
@@ -20,7 +21,47 @@ pub struct MedicConfig {
     pub ledger_table: String,
     /// SNS topic that receives every notice.
     pub topic_arn: String,
+    /// How events from other accounts are reached.
+    pub accounts: Accounts,
 }
+
+/// `MEDIC_MODE`: one account (the default), or one medic for an AWS Organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accounts {
+    /// Events come from medic's own account and are handled with the function's own credentials;
+    /// ledger keys are as they always were.
+    Single,
+    /// Events from member accounts arrive on medic's central bus; medic acts in each through the
+    /// member role it assumes there.
+    Central(CentralSettings),
+}
+
+/// The settings of central mode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CentralSettings {
+    /// `MEDIC_HOME_ACCOUNT`: medic's own account, whose events use the function's credentials.
+    pub home_account: String,
+    /// `MEDIC_MEMBER_ROLE`: the member role's path and name (`medic/medic-remediation`).
+    pub member_role: String,
+    /// `MEDIC_EXTERNAL_ID`: sent with every AssumeRole when set.
+    pub external_id: Option<String>,
+    /// `MEDIC_ACCOUNTS`: the only accounts medic acts in (besides its own); empty: every account
+    /// whose member role it can assume (the role trusts only medic's organisation).
+    pub allowed: Vec<String>,
+}
+
+impl CentralSettings {
+    /// Why medic may not act in `account` by its settings, if it may not.
+    pub fn refuses(&self, account: &str) -> Option<String> {
+        let listed = self.allowed.is_empty() || self.allowed.iter().any(|a| a == account);
+        (!listed && account != self.home_account).then(|| {
+            // Worded to follow "medic may not act in account <id>: ".
+            format!("it is not in MEDIC_ACCOUNTS ({}), the accounts medic may act in", self.allowed.join(", "))
+        })
+    }
+}
+
+pub const DEFAULT_MEMBER_ROLE: &str = "medic/medic-remediation";
 
 impl MedicConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -53,7 +94,48 @@ impl MedicConfig {
                     .into(),
             });
         }
-        Ok(Self { policy: Policy::from_lookup(&lookup)?, ledger_table: required("MEDIC_LEDGER_TABLE")?, topic_arn })
+        let accounts = match lookup("MEDIC_MODE").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).as_deref() {
+            None | Some("single") => Accounts::Single,
+            Some("central") => {
+                let home_account = required("MEDIC_HOME_ACCOUNT")?;
+                if !medic_core::ids::is_account_id(&home_account) {
+                    return Err(ConfigError {
+                        name: "MEDIC_HOME_ACCOUNT".into(),
+                        value: home_account,
+                        problem: "must be a 12-digit account id".into(),
+                    });
+                }
+                let optional = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+                let member_role = optional("MEDIC_MEMBER_ROLE").unwrap_or_else(|| DEFAULT_MEMBER_ROLE.to_owned());
+                if member_role.starts_with('/') || member_role.contains(char::is_whitespace) {
+                    return Err(ConfigError {
+                        name: "MEDIC_MEMBER_ROLE".into(),
+                        value: member_role,
+                        problem: "must be the role's path and name without a leading slash (medic/medic-remediation)"
+                            .into(),
+                    });
+                }
+                Accounts::Central(CentralSettings {
+                    home_account,
+                    member_role,
+                    external_id: optional("MEDIC_EXTERNAL_ID"),
+                    allowed: account_list(optional("MEDIC_ACCOUNTS"), "MEDIC_ACCOUNTS")?,
+                })
+            }
+            Some(other) => {
+                return Err(ConfigError {
+                    name: "MEDIC_MODE".into(),
+                    value: other.into(),
+                    problem: "must be single or central".into(),
+                })
+            }
+        };
+        Ok(Self {
+            policy: Policy::from_lookup(&lookup)?,
+            ledger_table: required("MEDIC_LEDGER_TABLE")?,
+            topic_arn,
+            accounts,
+        })
     }
 }
 
@@ -135,6 +217,48 @@ mod tests {
         .expect("valid");
         assert!(config.policy.dry_run);
         assert_eq!(config.ledger_table, "medic-ledger");
+    }
+
+    #[test]
+    fn given_central_mode_settings_when_loaded_then_accounts_are_checked_and_unlisted_ones_refused() {
+        let base = |extra: &'static [(&'static str, &'static str)]| {
+            move |name: &str| match name {
+                "MEDIC_TOPIC_ARN" => Some("arn:aws:sns:us-east-1:123456789012:medic".into()),
+                "MEDIC_LEDGER_TABLE" => Some("medic-ledger".into()),
+                name => extra.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned()),
+            }
+        };
+        assert_eq!(MedicConfig::from_lookup(base(&[])).expect("single").accounts, Accounts::Single);
+        let central = MedicConfig::from_lookup(base(&[
+            ("MEDIC_MODE", "central"),
+            ("MEDIC_HOME_ACCOUNT", "123456789012"),
+            ("MEDIC_ACCOUNTS", "111111111111,222222222222"),
+        ]))
+        .expect("central");
+        let Accounts::Central(settings) = central.accounts else { panic!("central mode") };
+        assert_eq!(settings.member_role, DEFAULT_MEMBER_ROLE);
+        assert_eq!(settings.refuses("111111111111"), None);
+        assert_eq!(settings.refuses("123456789012"), None, "medic's own account is always reachable");
+        assert!(settings.refuses("333333333333").is_some_and(|reason| reason.contains("not in MEDIC_ACCOUNTS")));
+        let open = CentralSettings { allowed: vec![], ..settings };
+        assert_eq!(open.refuses("333333333333"), None);
+        for (extra, name) in [
+            (&[("MEDIC_MODE", "org")][..], "MEDIC_MODE"),
+            (&[("MEDIC_MODE", "central")][..], "MEDIC_HOME_ACCOUNT"),
+            (&[("MEDIC_MODE", "central"), ("MEDIC_HOME_ACCOUNT", "12345")][..], "MEDIC_HOME_ACCOUNT"),
+            (
+                &[("MEDIC_MODE", "central"), ("MEDIC_HOME_ACCOUNT", "123456789012"), ("MEDIC_ACCOUNTS", "x")][..],
+                "MEDIC_ACCOUNTS",
+            ),
+            (
+                &[("MEDIC_MODE", "central"), ("MEDIC_HOME_ACCOUNT", "123456789012"), ("MEDIC_MEMBER_ROLE", "/medic/r")]
+                    [..],
+                "MEDIC_MEMBER_ROLE",
+            ),
+        ] {
+            let extra: &'static [(&'static str, &'static str)] = extra;
+            assert_eq!(MedicConfig::from_lookup(base(extra)).expect_err("invalid").name, name, "{extra:?}");
+        }
     }
 
     #[test]

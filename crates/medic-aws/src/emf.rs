@@ -5,6 +5,9 @@
 //! - Function, Action, Outcome: `Remediations` (1 when a mutating call was made), `DecisionLatency` (ms).
 //! - Function, Reason: `Skipped` (1 when nothing was done, by reason label).
 //! - Function: `Decisions` (always 1), `BreakerOpen` (1 when the breaker refused an action).
+//! - Function, Account: `Decisions`, `Remediations`, `BreakerOpen` per account the event came
+//!   from (`home` for the reconciler's sweeps of medic's own account); the record also carries
+//!   `Region`.
 //! - Function, Action: `TimeToHeal` (seconds from a remediation's call to the reconciler's first
 //!   check that found it healed), written by the reconciler.
 
@@ -12,6 +15,9 @@ use medic_core::{Outcome, Status};
 use serde_json::{json, Value};
 
 pub const NAMESPACE: &str = "Medic";
+
+/// The `Account` of a decision about medic's own account that no event named.
+pub const HOME_ACCOUNT: &str = "home";
 
 /// The EMF record of one decision.
 pub fn decision_record(function: &str, outcome: &Outcome, latency_ms: f64, timestamp_ms: i64) -> Value {
@@ -41,6 +47,15 @@ pub fn decision_record(function: &str, outcome: &Outcome, latency_ms: f64, times
                         {"Name": "Decisions", "Unit": "Count"},
                         {"Name": "BreakerOpen", "Unit": "Count"}
                     ]
+                },
+                {
+                    "Namespace": NAMESPACE,
+                    "Dimensions": [["Function", "Account"]],
+                    "Metrics": [
+                        {"Name": "Decisions", "Unit": "Count"},
+                        {"Name": "Remediations", "Unit": "Count"},
+                        {"Name": "BreakerOpen", "Unit": "Count"}
+                    ]
                 }
             ]
         },
@@ -48,6 +63,8 @@ pub fn decision_record(function: &str, outcome: &Outcome, latency_ms: f64, times
         "Action": outcome.action.as_deref().unwrap_or("none"),
         "Outcome": outcome.status.as_str(),
         "Reason": reason,
+        "Account": outcome.account.as_deref().unwrap_or(HOME_ACCOUNT),
+        "Region": outcome.region.as_deref().unwrap_or(""),
         "Remediations": u8::from(outcome.status == Status::Acted),
         "DecisionLatency": (latency_ms * 1000.0).round() / 1000.0,
         "Skipped": u8::from(skipped),
@@ -101,6 +118,8 @@ mod tests {
             action: action.map(str::to_owned),
             label: label.map(str::to_owned),
             reason: "because".into(),
+            account: Some("111111111111".into()),
+            region: Some("eu-west-1".into()),
             severity: None,
             dry_run: false,
             notice: None,
@@ -158,6 +177,10 @@ mod tests {
                 "{outcome:?}"
             );
             assert_eq!(record["DecisionLatency"].as_f64(), Some(12.346));
+            assert_eq!(
+                (record["Account"].as_str(), record["Region"].as_str()),
+                (Some("111111111111"), Some("eu-west-1"))
+            );
             // Every metric named in a directive is a number in the record, and every dimension a string.
             for directive in record["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
                 for metric in directive["Metrics"].as_array().unwrap() {
@@ -168,5 +191,7 @@ mod tests {
                 }
             }
         }
+        let sweep = Outcome { account: None, region: None, ..outcome(Status::Acted, Some("start"), None) };
+        assert_eq!(decision_record("reconciler", &sweep, 1.0, 0)["Account"], HOME_ACCOUNT);
     }
 }

@@ -348,6 +348,8 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             action: first.as_ref().and_then(|o| o.action.clone()),
             label: Some(reason.label().into()),
             reason: reason.to_string(),
+            account: trigger.origin().map(|at| at.account),
+            region: trigger.origin().map(|at| at.region),
             severity: None,
             dry_run: self.policy.dry_run,
             notice: None,
@@ -896,7 +898,8 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
     }
 
     fn notice(&self, kind: &NoticeKind<'_>, trigger: &Trigger, outcome: &mut Outcome) -> Notice {
-        let built = notice::build(kind, &trigger.summary(), &notice::record(&*outcome), self.policy);
+        let built = notice::build(kind, &trigger.summary(), &notice::record(&*outcome), self.policy)
+            .from_account(trigger.origin().as_ref());
         outcome.severity = Some(built.severity);
         outcome.notice = Some(built.subject.clone());
         built
@@ -918,6 +921,8 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             action: action.map(str::to_owned),
             label: label.map(str::to_owned),
             reason,
+            account: trigger.origin().map(|at| at.account),
+            region: trigger.origin().map(|at| at.region),
             severity: None,
             dry_run: self.policy.dry_run,
             notice: None,
@@ -986,7 +991,7 @@ fn ms_left(deadline_ms: Option<i64>) -> Option<i64> {
     deadline_ms.map(|deadline| deadline - wall_clock_ms())
 }
 
-fn wall_clock_ms() -> i64 {
+pub(crate) fn wall_clock_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
@@ -1000,6 +1005,8 @@ fn skipped(trigger: &Trigger, plan: &Plan, reason: &SkipReason, policy: &Policy)
         action: None,
         label: Some(reason.label().into()),
         reason: reason.to_string(),
+        account: trigger.origin().map(|at| at.account),
+        region: trigger.origin().map(|at| at.region),
         severity: None,
         dry_run: policy.dry_run,
         notice: None,

@@ -8,12 +8,14 @@ pub mod engine;
 pub mod error;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+pub mod members;
 pub mod ports;
 pub mod retry;
 
 pub use config::{https_client, init_tracing, load_sdk_config, MedicConfig};
 pub use engine::{Engine, Invocation};
 pub use error::{HandlerError, PortError};
+pub use members::{Members, PerAccount, Reach};
 
 /// Seconds since the epoch from the system clock. Only entrypoints call this; everything below
 /// them takes `now` as an argument.

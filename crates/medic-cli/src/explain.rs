@@ -161,6 +161,7 @@ pub async fn explain(
         policy: Policy { dry_run: true, ..policy.clone() },
         ledger_table: resources.table()?.to_owned(),
         topic_arn: resources.topic_arn(),
+        accounts: medic_aws::config::Accounts::Single,
     };
     let notices = Captured::default();
     // Each handler's future on the heap: side by side in one match they would make this one as

@@ -60,9 +60,16 @@ pub enum Command {
         /// Who and why; quoted in every notice while medic is paused.
         #[arg(long)]
         reason: String,
+        /// Central mode: pause medic in this member account only.
+        #[arg(long, value_name = "ACCOUNT_ID")]
+        account: Option<String>,
     },
     /// Turn the pause switch off.
-    Resume,
+    Resume {
+        /// Central mode: the switch of this member account (`pause --account`).
+        #[arg(long, value_name = "ACCOUNT_ID")]
+        account: Option<String>,
+    },
     /// Hand each dead-letter message back to the function it came from, one by one.
     Redrive {
         /// Say what each message would do; redrive nothing.
@@ -130,6 +137,7 @@ pub async fn run(cli: Cli, sdk: &aws_config::SdkConfig, now: medic_core::time::E
                     policy: policy.clone(),
                     ledger_table: resources.table()?.to_owned(),
                     topic_arn: resources.topic_arn(),
+                    accounts: medic_aws::config::Accounts::Single,
                 },
                 None,
             );
@@ -137,16 +145,27 @@ pub async fn run(cli: Cli, sdk: &aws_config::SdkConfig, now: medic_core::time::E
             let report = status::summarize(&items, &judged, &policy, now, since);
             Ok(if json { to_json(&report) } else { status::render(&report) })
         }
-        Command::Pause { reason } => {
+        Command::Pause { reason, account } => {
             if reason.trim().is_empty() {
                 return Err("--reason must say who paused medic and why: it is quoted in every notice".into());
             }
-            ledger()?.pause(reason.trim(), now).await.map_err(|e| e.to_string())?;
-            Ok(format!("medic is paused ({}): every function runs as in dry-run until `medic resume`\n", reason.trim()))
+            let account = checked_account(account.as_deref())?;
+            ledger()?.pause(account, reason.trim(), now).await.map_err(|e| e.to_string())?;
+            Ok(match account {
+                None => format!("medic is paused ({}): every function runs as in dry-run until `medic resume`\n", reason.trim()),
+                Some(account) => format!(
+                    "medic is paused in account {account} ({}): it runs as in dry-run there until `medic resume --account {account}`\n",
+                    reason.trim()
+                ),
+            })
         }
-        Command::Resume => {
-            ledger()?.resume().await.map_err(|e| e.to_string())?;
-            Ok("medic is running: the pause switch is off\n".into())
+        Command::Resume { account } => {
+            let account = checked_account(account.as_deref())?;
+            ledger()?.resume(account).await.map_err(|e| e.to_string())?;
+            Ok(match account {
+                None => "medic is running: the pause switch is off\n".into(),
+                Some(account) => format!("medic is running in account {account}: its pause switch is off\n"),
+            })
         }
         Command::Redrive { dry_run, force } => {
             let invoker = redrive::LambdaInvoker(aws_sdk_lambda::Client::new(sdk));
@@ -170,6 +189,16 @@ pub async fn run(cli: Cli, sdk: &aws_config::SdkConfig, now: medic_core::time::E
 
 fn to_json(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).map_or_else(|e| format!("{{\"error\": \"{e}\"}}\n"), |text| text + "\n")
+}
+
+/// `--account`, checked to be an account id before it names a ledger key.
+fn checked_account(account: Option<&str>) -> Result<Option<&str>, String> {
+    match account {
+        Some(account) if !medic_core::ids::is_account_id(account) => {
+            Err(format!("--account {account:?} is not a 12-digit account id"))
+        }
+        account => Ok(account),
+    }
 }
 
 #[cfg(test)]

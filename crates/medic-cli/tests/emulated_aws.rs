@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use medic_aws::adapters::dynamodb::DynamoLedger;
 use medic_aws::ports::Ledger;
+use medic_core::accounts::AccountRegion;
 use medic_core::{Policy, Status};
 use medic_testbench::{now, unique, World, MANAGED};
 use serde_json::{json, Value};
@@ -60,6 +61,26 @@ async fn given_medic_running_when_paused_and_resumed_then_the_switch_in_the_ledg
     assert_eq!(ledger(&world).pause_switch().await.unwrap(), None);
     let refused = medic(&world, &["pause", "--reason", "  "], now()).await.unwrap_err();
     assert!(refused.contains("--reason must say who paused medic and why"), "{refused}");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn org_given_central_mode_when_one_account_is_paused_then_only_its_ledger_sees_the_switch() {
+    let world = World::new("cliorg").await;
+    let (paused_account, other) = ("111111111111", "222222222222");
+    let in_account = |account: &str| ledger(&world).scoped(&AccountRegion::new(account, "eu-west-1"));
+
+    let paused =
+        medic(&world, &["pause", "--reason", "migration, bob", "--account", paused_account], now()).await.unwrap();
+
+    assert!(paused.contains("medic is paused in account 111111111111 (migration, bob)"), "{paused}");
+    assert_eq!(in_account(paused_account).pause_switch().await.unwrap().as_deref(), Some("migration, bob"));
+    assert_eq!(in_account(other).pause_switch().await.unwrap(), None);
+    assert_eq!(ledger(&world).pause_switch().await.unwrap(), None, "medic's own switch stays off");
+    medic(&world, &["resume", "--account", paused_account], now()).await.unwrap();
+    assert_eq!(in_account(paused_account).pause_switch().await.unwrap(), None);
+    let refused = medic(&world, &["pause", "--reason", "x", "--account", "prod"], now()).await.unwrap_err();
+    assert!(refused.contains("not a 12-digit account id"), "{refused}");
 }
 
 #[tokio::test]

@@ -49,9 +49,14 @@ pub fn arn(field: &str, value: &str, service: &str) -> Result<(), MalformedEvent
         && parts[1].starts_with("aws")
         && parts[2] == service
         && parts[3].bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && (parts[4].is_empty() || (parts[4].len() == 12 && parts[4].bytes().all(|b| b.is_ascii_digit())))
+        && (parts[4].is_empty() || is_account_id(parts[4]))
         && !parts[5].is_empty();
     check(ok, field, value, &format!("an ARN of {service} (arn:partition:{service}:region:account:resource)"))
+}
+
+/// An AWS account id: 12 digits.
+pub fn is_account_id(value: &str) -> bool {
+    value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The `TargetGroup` dimension of an ELB metric: `targetgroup/<name>/<hex id>`, the name 1 to 32

@@ -4,12 +4,13 @@
 //!
 //! One module per function, named as under `functions/`, holds that function's event types and
 //! its `decide`: [`instance_healer`], [`alarm_responder`], [`rds_rerouter`], [`notifier`], [`reconciler`]. Beside
-//! them, the shared vocabulary: [`trigger`] (any event, for the engine), [`envelope`], [`plan`],
+//! them, the shared vocabulary: [`accounts`] (central mode's accounts and regions), [`trigger`] (any event, for the engine), [`envelope`], [`plan`],
 //! [`guard`], [`notice`], [`policy`], [`scope`], [`fleet`] (EC2 and Auto Scaling facts),
 //! [`states`], [`watch`], [`ids`], [`outcome`], [`time`]. Function modules use the shared ones,
 //! never each other, except the reconciler, which decides each finding by the rules of the
 //! function whose event it stands for.
 
+pub mod accounts;
 pub mod alarm_responder;
 pub mod envelope;
 pub mod fleet;

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::json;
 
+use crate::accounts::AccountRegion;
 use crate::plan::{Action, Alert, Severity};
 use crate::policy::Policy;
 
@@ -19,8 +20,21 @@ pub struct Notice {
     pub subject: String,
     pub body: String,
     pub severity: Severity,
-    /// SNS message attributes: severity, action, outcome, resource, environment.
+    /// SNS message attributes: severity, action, outcome, resource, environment, and the
+    /// account and region where the event names them.
     pub attributes: Vec<(String, String)>,
+}
+
+impl Notice {
+    /// The notice with the account and region of its resources as message attributes, for
+    /// subscriptions that route one account's notices to its own team.
+    pub fn from_account(mut self, origin: Option<&AccountRegion>) -> Self {
+        if let Some(origin) = origin {
+            self.attributes.push(("account".into(), origin.account.clone()));
+            self.attributes.push(("region".into(), origin.region.clone()));
+        }
+        self
+    }
 }
 
 /// What a notice is about, in the words the body needs.
@@ -39,6 +53,9 @@ pub enum NoticeKind<'a> {
     Unconfirmed { action: &'a Action },
     /// Every action a safety rule held back in `scope` since its critical notice of this window.
     Digest { scope: &'a str, scope_label: &'a str, held: &'a [String] },
+    /// Central mode: an event came from an account medic may not act in (once per account and
+    /// day).
+    AccountRefused { account: &'a str, region: &'a str, reason: &'a str },
 }
 
 /// At most this many resources are listed one by one in a digest; the rest are counted.
@@ -140,6 +157,16 @@ pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Va
             "the circuit breaker or the percentage floor stays closed for the rest of the window; this digest names every resource left alone, once per scope and window".to_owned(),
             "Each resource above is still broken: heal the ones that matter by hand once the cause (AZ event, bad deploy) is known, or wait for medic to act again in a later window.".to_owned(),
         ),
+        NoticeKind::AccountRefused { account, region, reason } => (
+            Severity::Warning,
+            format!("account {account}"),
+            format!("cannot act in account {account} ({region})"),
+            "notify".to_owned(),
+            "skipped",
+            format!("medic changed nothing in account {account}: {reason}"),
+            "medic acts only in accounts whose member role it may assume and that its settings allow; every event from this account is skipped until that changes, and this notice is sent once per account per day".to_owned(),
+            format!("If medic should heal account {account}: deploy the member stack there (README: Organisation deployment) and, when MEDIC_ACCOUNTS is set, add {account} to it. If not, remove the account's forwarding rules so its events stop reaching medic."),
+        ),
         NoticeKind::Failed { action, error } => (
             Severity::Critical,
             action.scope_label(),
@@ -171,6 +198,7 @@ pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Va
         | NoticeKind::Unconfirmed { action } => action.resource().to_owned(),
         NoticeKind::Alert(alert) => alert.scope_label.clone(),
         NoticeKind::Digest { scope, .. } => (*scope).to_owned(),
+        NoticeKind::AccountRefused { account, .. } => format!("account/{account}"),
     };
     Notice {
         subject,

@@ -43,6 +43,8 @@ impl AsgActivityKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AsgActivity {
     pub event_id: String,
+    pub account: String,
+    pub region: String,
     pub kind: AsgActivityKind,
     pub group: String,
     pub instance_id: Option<String>,
@@ -57,6 +59,8 @@ pub struct AsgActivity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthEvent {
     pub event_id: String,
+    pub account: String,
+    pub region: String,
     pub arn: String,
     pub service: String,
     pub type_code: String,
@@ -145,6 +149,7 @@ pub fn parse_notice_event(raw: &Value) -> Result<NoticeEvent, MalformedEvent> {
     match (source, AsgActivityKind::from_detail_type(detail_type)) {
         ("aws.autoscaling", Some(kind)) => {
             let delivered = eventbridge::<AsgDetail>(raw, detail_type)?;
+            let (account, region) = (delivered.account(), delivered.region());
             let detail = delivered.event.detail;
             if detail.auto_scaling_group_name.trim().is_empty() {
                 return Err(MalformedEvent::new(format!("{detail_type}: detail.AutoScalingGroupName is empty")));
@@ -160,6 +165,8 @@ pub fn parse_notice_event(raw: &Value) -> Result<NoticeEvent, MalformedEvent> {
                 .find(|text| !text.is_empty())
                 .unwrap_or_default();
             Ok(NoticeEvent::AsgActivity(AsgActivity {
+                account,
+                region,
                 occurred_at: delivered.at,
                 event_id: delivered.id,
                 kind,
@@ -172,8 +179,11 @@ pub fn parse_notice_event(raw: &Value) -> Result<NoticeEvent, MalformedEvent> {
         }
         ("aws.health", _) => {
             let delivered = eventbridge::<HealthDetail>(raw, detail_type)?;
+            let (account, region) = (delivered.account(), delivered.region());
             let detail = delivered.event.detail;
             Ok(NoticeEvent::Health(HealthEvent {
+                account,
+                region,
                 occurred_at: delivered.at,
                 event_id: delivered.id,
                 arn: detail.event_arn,

@@ -52,6 +52,12 @@ pub struct Outcome {
     pub label: Option<String>,
     /// The sentence a human reads: what was done or why not.
     pub reason: String,
+    /// The account and region of the event's resources (none for the reconciler's sweeps of its
+    /// own account).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
     pub dry_run: bool,

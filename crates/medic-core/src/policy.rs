@@ -19,6 +19,8 @@ pub struct Policy {
     pub scope: Scope,
     /// Everything runs except the mutating call; notices say "would have".
     pub dry_run: bool,
+    /// Central mode: accounts medic runs in dry-run whatever `dry_run` says.
+    pub dry_run_accounts: Vec<String>,
     /// Set for one invocation while an operator's pause switch is on (with its reason): medic
     /// then runs as in dry-run and names the pause in every notice. Never read from settings.
     pub paused: Option<String>,
@@ -83,6 +85,7 @@ impl Default for Policy {
             environment: "dev".into(),
             scope: Scope::Tagged,
             dry_run: false,
+            dry_run_accounts: Vec::new(),
             paused: None,
             cooldown_seconds: 600,
             scale_out_cooldown_seconds: 300,
@@ -127,6 +130,7 @@ impl Policy {
             Some(value) => Err(invalid(name, value, "must be true or false")),
         };
         let dry_run = flag("MEDIC_DRY_RUN")?;
+        let dry_run_accounts = account_list(get("MEDIC_DRY_RUN_ACCOUNTS"), "MEDIC_DRY_RUN_ACCOUNTS")?;
         let notify_on_ok = flag("MEDIC_NOTIFY_ON_OK")?;
         let number = |name: &str, default: i64, min: i64, max: i64| -> Result<i64, ConfigError> {
             match get(name) {
@@ -144,6 +148,7 @@ impl Policy {
             environment,
             scope,
             dry_run,
+            dry_run_accounts,
             paused: None,
             notify_on_ok,
             cooldown_seconds: number("MEDIC_COOLDOWN_SECONDS", defaults.cooldown_seconds, 0, 86_400)?,
@@ -200,6 +205,25 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// The policy for actions in `account`: dry-run if the account is one of `dry_run_accounts`.
+    pub fn for_account(&self, account: &str) -> Policy {
+        let mut policy = self.clone();
+        policy.dry_run |= self.dry_run_accounts.iter().any(|listed| listed == account);
+        policy
+    }
+}
+
+/// A comma-separated list of 12-digit account ids (unset: none).
+pub fn account_list(value: Option<String>, name: &str) -> Result<Vec<String>, ConfigError> {
+    let Some(value) = value else { return Ok(Vec::new()) };
+    let accounts: Vec<String> = value.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect();
+    match accounts.iter().find(|a| !crate::ids::is_account_id(a)) {
+        Some(bad) => Err(invalid(name, &value, &format!("`{bad}` is not a 12-digit account id"))),
+        None => Ok(accounts),
+    }
+}
+
 fn invalid(name: &str, value: &str, problem: &str) -> ConfigError {
     ConfigError { name: name.into(), value: value.into(), problem: problem.into() }
 }
@@ -244,6 +268,16 @@ mod tests {
     }
 
     #[test]
+    fn given_dry_run_accounts_when_a_policy_is_made_for_an_account_then_only_those_run_dry() {
+        let policy = policy_from(&[("MEDIC_DRY_RUN_ACCOUNTS", "111111111111, 222222222222")]).expect("valid");
+        assert_eq!(policy.dry_run_accounts, ["111111111111", "222222222222"]);
+        assert!(policy.for_account("222222222222").dry_run);
+        assert!(!policy.for_account("333333333333").dry_run);
+        let everywhere = Policy { dry_run: true, ..policy };
+        assert!(everywhere.for_account("333333333333").dry_run);
+    }
+
+    #[test]
     fn given_invalid_settings_when_loaded_then_error_names_setting_and_rule() {
         let cases = [
             (("MEDIC_DRY_RUN", "yes"), "MEDIC_DRY_RUN=\"yes\": must be true or false"),
@@ -253,6 +287,7 @@ mod tests {
             (("MEDIC_BREAKER_MAX_ACTIONS", "0"), "must be a whole number from 1 to 1000"),
             (("MEDIC_COOLDOWN_SECONDS", "ten"), "MEDIC_COOLDOWN_SECONDS"),
             (("MEDIC_MAX_PROMOTE_LAG_SECONDS", "-1"), "must be a whole number from 0 to 3600"),
+            (("MEDIC_DRY_RUN_ACCOUNTS", "111111111111, prod"), "`prod` is not a 12-digit account id"),
         ];
         for ((name, value), expected) in cases {
             let error = policy_from(&[(name, value)]).expect_err("must be rejected");

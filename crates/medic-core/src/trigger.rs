@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::accounts::AccountRegion;
 use crate::alarm_responder::AlarmChanged;
 use crate::envelope::{json_kind, string_field, MalformedEvent};
 use crate::instance_healer::{self, InstanceStateChanged, EC2_STATE_CHANGE};
@@ -44,6 +45,20 @@ impl Trigger {
             Self::Health(event) => &event.arn,
             Self::Reconcile(finding) => finding.resource(),
         }
+    }
+
+    /// The account and region of the event's resources; `None` for the reconciler's findings,
+    /// which its sweep of its own account made.
+    pub fn origin(&self) -> Option<AccountRegion> {
+        let (account, region) = match self {
+            Self::InstanceStateChanged(change) => (&change.account, &change.region),
+            Self::AlarmChanged(change) => (&change.account, &change.region),
+            Self::DbEvent(event) => (&event.account, &event.region),
+            Self::AsgActivity(activity) => (&activity.account, &activity.region),
+            Self::Health(event) => (&event.account, &event.region),
+            Self::Reconcile(_) => return None,
+        };
+        Some(AccountRegion::new(account.as_str(), region.as_str()))
     }
 
     /// A short description of what happened, for notices.

@@ -70,6 +70,68 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{:06x}", salt & 0xff_ffff)
 }
 
+/// Central mode's tests: medic's own account is moto's default one.
+pub const HOME_ACCOUNT: &str = "123456789012";
+
+/// A member account id of this test run's own, so that tests beside it never share one.
+pub fn unique_account() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!("9{:05}{:06}", std::process::id() % 100_000, NEXT.fetch_add(1, Ordering::Relaxed) % 1_000_000)
+}
+
+/// The member role medic assumes in `account` (the default `MEDIC_MEMBER_ROLE`).
+pub fn member_role_arn(account: &str) -> String {
+    format!("arn:aws:iam::{account}:role/{}", medic_aws::config::DEFAULT_MEMBER_ROLE)
+}
+
+/// An SDK configuration acting in `account` and `region`, as a person deploying the member's
+/// stack there would: moto runs the calls signed with an assumed role's keys in the role's
+/// account.
+pub async fn in_account(account: &str, region: &str) -> SdkConfig {
+    let home = sdk().await;
+    let assumed = aws_sdk_sts::Client::new(&home)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{account}:role/test-builder"))
+        .role_session_name("medic-testbench")
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    let credentials = aws_credential_types::Credentials::new(
+        assumed.access_key_id,
+        assumed.secret_access_key,
+        Some(assumed.session_token),
+        None,
+        "medic-testbench",
+    );
+    home.to_builder()
+        .region(aws_config::Region::new(region.to_owned()))
+        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(credentials))
+        .build()
+}
+
+/// How many times `role_arn` was assumed so far, as `tests/harness/moto_faults.py` counted.
+pub async fn assume_role_count(role_arn: &str) -> u64 {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let address = endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let request = format!(
+        "GET /_medic_faults/assume-role-count?arn={role_arn} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    );
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    })
+    .await
+    .unwrap();
+    let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap();
+    body["count"].as_u64().unwrap()
+}
+
 /// Asks `tests/harness/moto_faults.py` (which `scripts/with-moto.sh` runs moto under) for a fault
 /// moto cannot produce: `kind` is `db-status` or `instance-status`.
 pub async fn post_fault(kind: &str, fault: &Value) {
@@ -131,6 +193,25 @@ impl World {
         Self::build(prefix, sdk).await
     }
 
+    /// A world whose resources are made through `sdk` (another account or region).
+    pub async fn with_sdk(prefix: &str, sdk: SdkConfig) -> Self {
+        Self::build(prefix, sdk).await
+    }
+
+    /// Central mode's configuration: medic's own account is moto's default, the member role the
+    /// default one, and `allowed` the accounts it may act in (empty: any).
+    pub fn central_config(&self, policy: medic_core::Policy, allowed: &[&str]) -> medic_aws::MedicConfig {
+        medic_aws::MedicConfig {
+            accounts: medic_aws::config::Accounts::Central(medic_aws::config::CentralSettings {
+                home_account: HOME_ACCOUNT.to_owned(),
+                member_role: medic_aws::config::DEFAULT_MEMBER_ROLE.to_owned(),
+                external_id: None,
+                allowed: allowed.iter().map(|a| (*a).to_owned()).collect(),
+            }),
+            ..self.config(policy)
+        }
+    }
+
     /// Stops an instance as EC2 itself would (a host failure): moto stops it, and every
     /// DescribeInstances from then on reports StateReason `Server.InternalError`.
     pub async fn stop_by_ec2(&self, instance_id: &str) {
@@ -146,7 +227,12 @@ impl World {
     }
 
     async fn build(prefix: &str, sdk: SdkConfig) -> Self {
-        let name = unique(prefix);
+        Self::named(unique(prefix), sdk).await
+    }
+
+    /// A world named `name` exactly: central mode's tests give two accounts' worlds one name, so
+    /// their groups share a name as two teams' `web` groups would.
+    pub async fn named(name: String, sdk: SdkConfig) -> Self {
         let table = format!("{name}-ledger");
         aws_sdk_dynamodb::Client::new(&sdk)
             .create_table()
@@ -222,7 +308,7 @@ impl World {
             .min_size(min)
             .max_size(max)
             .desired_capacity(size)
-            .availability_zones("us-east-1a")
+            .availability_zones(format!("{}a", self.sdk.region().map_or("us-east-1", |r| r.as_ref())))
             .health_check_type("EC2")
             .health_check_grace_period(grace_seconds);
         if let Some(arn) = target_group_arn {
@@ -354,7 +440,12 @@ impl World {
 
     /// The function's configuration, pointed at this world's table and topic.
     pub fn config(&self, policy: medic_core::Policy) -> medic_aws::MedicConfig {
-        medic_aws::MedicConfig { policy, ledger_table: self.table.clone(), topic_arn: self.topic_arn.clone() }
+        medic_aws::MedicConfig {
+            policy,
+            ledger_table: self.table.clone(),
+            topic_arn: self.topic_arn.clone(),
+            accounts: medic_aws::config::Accounts::Single,
+        }
     }
 
     pub fn cloudwatch(&self) -> aws_sdk_cloudwatch::Client {

@@ -1,6 +1,7 @@
 //! Alarm responder: a CloudWatch alarm went into ALARM. Scale its group, replace or recover its
 //! instance, replace the unhealthy targets behind its load balancer, or tell a human.
 
+use aws_config::SdkConfig;
 use medic_aws::adapters::alarms::AwsAlarms;
 use medic_aws::adapters::dynamodb::DynamoLedger;
 use medic_aws::adapters::instances::AwsInstances;
@@ -9,7 +10,8 @@ use medic_aws::adapters::targets::AwsTargets;
 use medic_aws::ports::{
     AlarmInspector, GroupInspector, InstanceInspector, Ledger, Notifier, PortResult, Remediator, TargetInspector,
 };
-use medic_aws::{Engine, HandlerError, Invocation, MedicConfig};
+use medic_aws::{Engine, HandlerError, Invocation, MedicConfig, PerAccount};
+use medic_core::accounts::AccountRegion;
 use medic_core::alarm_responder::{self, Remediation, Target};
 use medic_core::alarm_responder::{parse_alarm_event, AlarmChanged, AlarmState};
 use medic_core::time::EpochSeconds;
@@ -31,20 +33,34 @@ pub struct Responder<A, I, T, L, N> {
 pub type AwsResponder = Responder<AwsAlarms, AwsInstances, AwsTargets, DynamoLedger, SnsNotifier>;
 
 impl AwsResponder {
-    pub async fn from_env() -> Result<Self, HandlerError> {
-        let config = MedicConfig::from_env()?;
-        Ok(Self::from_sdk_config(&medic_aws::load_sdk_config().await, config))
+    /// Single-account mode's responder: every client through `sdk`.
+    pub fn from_sdk_config(sdk: &SdkConfig, config: MedicConfig) -> Self {
+        Self::build(sdk, sdk, &config, None)
+    }
+}
+
+impl PerAccount for AwsResponder {
+    const NAME: &'static str = "alarm-responder";
+    type Ledger = DynamoLedger;
+    type Notifier = SnsNotifier;
+
+    fn build(member: &SdkConfig, home: &SdkConfig, config: &MedicConfig, at: Option<&AccountRegion>) -> Self {
+        Self {
+            alarms: AwsAlarms::new(aws_sdk_cloudwatch::Client::new(member)),
+            instances: AwsInstances::new(aws_sdk_autoscaling::Client::new(member), aws_sdk_ec2::Client::new(member)),
+            targets: AwsTargets::new(aws_sdk_elasticloadbalancingv2::Client::new(member)),
+            ledger: DynamoLedger::for_function(home, config, at),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(home), config.topic_arn.clone()),
+            policy: config.policy.clone(),
+        }
     }
 
-    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, config: MedicConfig) -> Self {
-        Self {
-            alarms: AwsAlarms::new(aws_sdk_cloudwatch::Client::new(sdk)),
-            instances: AwsInstances::new(aws_sdk_autoscaling::Client::new(sdk), aws_sdk_ec2::Client::new(sdk)),
-            targets: AwsTargets::new(aws_sdk_elasticloadbalancingv2::Client::new(sdk)),
-            ledger: DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), config.ledger_table, &config.policy),
-            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
-            policy: config.policy,
-        }
+    fn ledger(&self) -> &DynamoLedger {
+        &self.ledger
+    }
+
+    fn notifier(&self) -> &SnsNotifier {
+        &self.notifier
     }
 }
 
@@ -71,7 +87,7 @@ where
     async fn handle_change(&self, change: AlarmChanged, invocation: Invocation) -> Result<Outcome, HandlerError> {
         let now = invocation.now;
         let engine = Engine {
-            function: "alarm-responder",
+            function: AwsResponder::NAME,
             ledger: &self.ledger,
             notifier: &self.notifier,
             remediator: &self.instances,

@@ -1,13 +1,22 @@
+// The handler's future nests the engine's, the ledger's and the SDK's; its layout needs more than
+// rustc's default query depth of 128.
+#![recursion_limit = "256"]
+
 use alarm_responder::AwsResponder;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use medic_aws::{Invocation, Members, Reach};
 use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     medic_aws::init_tracing();
-    let responder = &AwsResponder::from_env().await?;
+    let medic = &Members::<AwsResponder>::from_env().await?;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        responder.handle(event.payload, medic_aws::Invocation::of(&event.context)).await
+        let at = Invocation::of(&event.context);
+        match medic.reach(&event.payload, at.now).await? {
+            Reach::Ready(responder) => responder.handle(event.payload, at).await,
+            Reach::Refused(skip) => Ok(vec![skip]),
+        }
     }))
     .await
 }

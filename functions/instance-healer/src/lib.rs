@@ -1,11 +1,13 @@
 //! Instance healer: an EC2 instance went down. Replace it through its Auto Scaling group, start
 //! it if it is standalone, or say why not.
 
+use aws_config::SdkConfig;
 use medic_aws::adapters::dynamodb::DynamoLedger;
 use medic_aws::adapters::instances::AwsInstances;
 use medic_aws::adapters::sns::SnsNotifier;
 use medic_aws::ports::{InstanceInspector, Ledger, Notifier, Remediator};
-use medic_aws::{Engine, HandlerError, Invocation, MedicConfig};
+use medic_aws::{Engine, HandlerError, Invocation, MedicConfig, PerAccount};
+use medic_core::accounts::AccountRegion;
 use medic_core::states::Ec2State;
 use medic_core::{guard, instance_healer, parse_event, Outcome, Policy, Trigger};
 use serde_json::Value;
@@ -22,19 +24,32 @@ pub struct Healer<I, L, N> {
 pub type AwsHealer = Healer<AwsInstances, DynamoLedger, SnsNotifier>;
 
 impl AwsHealer {
-    /// Reads `MEDIC_*` settings and the standard AWS ones, and builds the clients.
-    pub async fn from_env() -> Result<Self, HandlerError> {
-        let config = MedicConfig::from_env()?;
-        Ok(Self::from_sdk_config(&medic_aws::load_sdk_config().await, config))
+    /// Single-account mode's healer: every client through `sdk`.
+    pub fn from_sdk_config(sdk: &SdkConfig, config: MedicConfig) -> Self {
+        Self::build(sdk, sdk, &config, None)
+    }
+}
+
+impl PerAccount for AwsHealer {
+    const NAME: &'static str = "instance-healer";
+    type Ledger = DynamoLedger;
+    type Notifier = SnsNotifier;
+
+    fn build(member: &SdkConfig, home: &SdkConfig, config: &MedicConfig, at: Option<&AccountRegion>) -> Self {
+        Self {
+            instances: AwsInstances::new(aws_sdk_autoscaling::Client::new(member), aws_sdk_ec2::Client::new(member)),
+            ledger: DynamoLedger::for_function(home, config, at),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(home), config.topic_arn.clone()),
+            policy: config.policy.clone(),
+        }
     }
 
-    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, config: MedicConfig) -> Self {
-        Self {
-            instances: AwsInstances::new(aws_sdk_autoscaling::Client::new(sdk), aws_sdk_ec2::Client::new(sdk)),
-            ledger: DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), config.ledger_table, &config.policy),
-            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
-            policy: config.policy,
-        }
+    fn ledger(&self) -> &DynamoLedger {
+        &self.ledger
+    }
+
+    fn notifier(&self) -> &SnsNotifier {
+        &self.notifier
     }
 }
 
@@ -56,7 +71,7 @@ where
         return Err(HandlerError::WrongFunction(trigger.summary()));
     };
     let engine = Engine {
-        function: "instance-healer",
+        function: AwsHealer::NAME,
         ledger: &healer.ledger,
         notifier: &healer.notifier,
         remediator: &healer.instances,

@@ -9,8 +9,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test setup fails loudly by design
 
 use instance_healer::{handle, AwsHealer};
+use medic_aws::{Members, Reach};
 use medic_core::{Outcome, Policy, Status};
-use medic_testbench::{now, unique, World, MANAGED};
+use medic_testbench::{
+    assume_role_count, in_account, member_role_arn, now, post_fault, unique, unique_account, World, HOME_ACCOUNT,
+    MANAGED,
+};
 use serde_json::{json, Value};
 
 fn healer(world: &World, policy: Policy) -> AwsHealer {
@@ -580,4 +584,166 @@ async fn given_three_members_of_a_group_of_six_stop_at_once_when_their_events_ar
     }
     assert_eq!(unhealthy, 2, "never more than the floor's two out of service");
     assert!(pending.is_empty(), "the third is held back by the floor with a critical notice: {pending:?}");
+}
+
+/// A state change from `account` in `region`, as the central bus delivers a member's event.
+fn state_change_in(account: &str, region: &str, instance_id: &str, state: &str) -> Value {
+    let mut event = state_change(instance_id, state);
+    event["account"] = json!(account);
+    event["region"] = json!(region);
+    event["resources"] = json!([format!("arn:aws:ec2:{region}:{account}:instance/{instance_id}")]);
+    event
+}
+
+/// Delivers `event` as a central-mode bootstrap does: the event's account and region select the
+/// healer.
+async fn deliver(members: &Members<AwsHealer>, event: Value) -> Outcome {
+    match members.reach(&event, now()).await.unwrap() {
+        Reach::Ready(healer) => handle(&healer, event, now()).await.unwrap(),
+        Reach::Refused(skip) => skip,
+    }
+}
+
+fn central(home: &World, policy: Policy, allowed: &[&str]) -> Members<AwsHealer> {
+    Members::new(home.sdk.clone(), home.central_config(policy, allowed))
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn org1_given_one_group_name_in_two_accounts_and_two_regions_when_a_member_stops_then_only_that_account_and_region_is_acted_in(
+) {
+    let home = World::new("central").await;
+    let (a, b) = (unique_account(), unique_account());
+    let name = unique("org");
+    let a_east = World::named(name.clone(), in_account(&a, "us-east-1").await).await;
+    let a_west = World::named(name.clone(), in_account(&a, "eu-west-1").await).await;
+    let b_east = World::named(name, in_account(&b, "us-east-1").await).await;
+    let (group, a_east_members) = a_east.group(3, 0, &[MANAGED]).await;
+    let (_, a_west_members) = a_west.group(3, 0, &[MANAGED]).await;
+    let (_, b_east_members) = b_east.group(3, 0, &[MANAGED]).await;
+    let medic = central(&home, Policy::default(), &[]);
+
+    a_west.stop(&a_west_members[0]).await;
+    let outcome = deliver(&medic, state_change_in(&a, "eu-west-1", &a_west_members[0], "stopped")).await;
+
+    assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
+    assert_eq!((outcome.account.as_deref(), outcome.region.as_deref()), (Some(a.as_str()), Some("eu-west-1")));
+    assert_eq!(a_west.health(&a_west_members[0]).await, "UNHEALTHY");
+    for (world, members) in [(&a_east, &a_east_members), (&b_east, &b_east_members)] {
+        for instance in members.iter() {
+            assert_eq!(world.health(instance).await, "HEALTHY", "{group} elsewhere is untouched");
+        }
+    }
+    let notices = home.notices().await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].2.contains(&format!("\"account\": \"{a}\"")), "{}", notices[0].2);
+
+    // The same group name's twin in another account is healed there, under its own in-flight
+    // item and cooldowns: nothing of account A's stands in its way.
+    b_east.stop(&b_east_members[1]).await;
+    let outcome = deliver(&medic, state_change_in(&b, "us-east-1", &b_east_members[1], "stopped")).await;
+    assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
+    assert_eq!(b_east.health(&b_east_members[1]).await, "UNHEALTHY");
+    assert_eq!(a_east.health(&a_east_members[1]).await, "HEALTHY");
+
+    // An event that names account A for an instance of account B's finds nothing in A.
+    let misrouted = deliver(&medic, state_change_in(&a, "us-east-1", &b_east_members[2], "stopped")).await;
+    assert_ne!(misrouted.status, Status::Acted, "{misrouted:?}");
+    assert_eq!(b_east.health(&b_east_members[2]).await, "HEALTHY");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn org2_given_a_storm_in_one_account_when_its_breaker_opens_then_another_account_is_still_healed() {
+    let home = World::new("storm").await;
+    let (a, b) = (unique_account(), unique_account());
+    let in_a = World::with_sdk("storm", in_account(&a, "us-east-1").await).await;
+    let in_b = World::with_sdk("storm", in_account(&b, "us-east-1").await).await;
+    let storm = [in_a.standalone(&[MANAGED]).await, in_a.standalone(&[MANAGED]).await];
+    let calm = in_b.standalone(&[MANAGED]).await;
+    let medic = central(&home, Policy { breaker_max_actions: 1, ..Policy::default() }, &[]);
+
+    let mut outcomes = Vec::new();
+    for instance in &storm {
+        in_a.stop_by_ec2(instance).await;
+        outcomes.push(deliver(&medic, state_change_in(&a, "us-east-1", instance, "stopped")).await);
+    }
+    in_b.stop_by_ec2(&calm).await;
+    let other = deliver(&medic, state_change_in(&b, "us-east-1", &calm, "stopped")).await;
+
+    assert_eq!(outcomes.iter().map(|o| o.status).collect::<Vec<_>>(), [Status::Acted, Status::Blocked], "{outcomes:?}");
+    assert_eq!(in_a.ec2_state(&storm[1]).await, "stopped");
+    assert_eq!(other.status, Status::Acted, "account B's standalone breaker is its own: {other:?}");
+    assert_eq!(in_b.ec2_state(&calm).await, "running");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn org3_given_accounts_medic_may_not_act_in_when_their_events_arrive_then_skipped_with_one_notice_per_account_and_one_assume_role(
+) {
+    let home = World::new("refused").await;
+    let (listed, unlisted, roleless) = (unique_account(), unique_account(), unique_account());
+    post_fault("no-role", &json!({"arn": member_role_arn(&roleless)})).await;
+    let in_unlisted = World::with_sdk("refused", in_account(&unlisted, "us-east-1").await).await;
+    let stranger = in_unlisted.standalone(&[MANAGED]).await;
+    in_unlisted.stop_by_ec2(&stranger).await;
+    let allow_list = central(&home, Policy::default(), &[&listed]);
+    let open = central(&home, Policy::default(), &[]);
+
+    let mut skips = Vec::new();
+    for _ in 0..2 {
+        skips.push(deliver(&allow_list, state_change_in(&unlisted, "us-east-1", &stranger, "stopped")).await);
+        skips.push(deliver(&open, state_change_in(&roleless, "us-east-1", "i-0123456789abcdef0", "stopped")).await);
+    }
+
+    for skip in &skips {
+        assert_eq!((skip.status, skip.label.as_deref()), (Status::Skipped, Some("account-refused")), "{skip:?}");
+    }
+    assert!(skips[0].reason.contains("not in MEDIC_ACCOUNTS"), "{}", skips[0].reason);
+    assert!(skips[1].reason.contains("AccessDenied"), "{}", skips[1].reason);
+    assert_eq!(in_unlisted.ec2_state(&stranger).await, "stopped", "nothing is done in an unlisted account");
+    let notices = home.notices().await;
+    let mut subjects: Vec<&str> = notices.iter().map(|(subject, _, _)| subject.as_str()).collect();
+    subjects.sort_unstable();
+    let mut expected = [
+        format!("[WARNING] account {roleless}: cannot act in account {roleless} (us-east-1)"),
+        format!("[WARNING] account {unlisted}: cannot act in account {unlisted} (us-east-1)"),
+    ];
+    expected.sort();
+    assert_eq!(subjects, expected, "one notice per account, not per event");
+    assert_eq!(assume_role_count(&member_role_arn(&unlisted)).await, 0, "an unlisted account is never assumed");
+    assert_eq!(assume_role_count(&member_role_arn(&roleless)).await, 1, "a refused role is not asked again at once");
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn org4_given_events_from_one_account_in_two_regions_when_handled_by_one_container_then_one_assume_role_per_region(
+) {
+    let home = World::new("assume").await;
+    let account = unique_account();
+    let medic = central(&home, Policy::default(), &[]);
+    let mut regions = Vec::new();
+    for region in ["us-east-1", "eu-west-1"] {
+        let world = World::with_sdk("assume", in_account(&account, region).await).await;
+        // Six members: two out of service at once stay within the 34 % floor.
+        let (_, members) = world.group(6, 0, &[MANAGED]).await;
+        regions.push((region, world, members));
+    }
+    let before = assume_role_count(&member_role_arn(&account)).await;
+
+    for (region, world, members) in &regions {
+        for instance in members.iter().take(2) {
+            world.stop(instance).await;
+            let outcome = deliver(&medic, state_change_in(&account, region, instance, "stopped")).await;
+            assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
+        }
+    }
+
+    assert_eq!(assume_role_count(&member_role_arn(&account)).await - before, 2, "one AssumeRole per region");
+    // medic's own account needs none: its events use the function's own credentials.
+    let own = home.standalone(&[MANAGED]).await;
+    home.stop_by_ec2(&own).await;
+    let outcome = deliver(&medic, state_change_in(HOME_ACCOUNT, "us-east-1", &own, "stopped")).await;
+    assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
+    assert_eq!(assume_role_count(&member_role_arn(HOME_ACCOUNT)).await, 0);
 }

@@ -2,10 +2,12 @@
 //! changes nothing in AWS. Launch failures of one group are counted in the ledger (by event, so a
 //! retried event counts once), and the Nth within 15 minutes sends one critical notice.
 
+use aws_config::SdkConfig;
 use medic_aws::adapters::dynamodb::DynamoLedger;
 use medic_aws::adapters::sns::SnsNotifier;
 use medic_aws::ports::{Ledger, NoRemediation, Notifier, PortResult};
-use medic_aws::{Engine, HandlerError, Invocation, MedicConfig};
+use medic_aws::{Engine, HandlerError, Invocation, MedicConfig, PerAccount};
+use medic_core::accounts::AccountRegion;
 use medic_core::notifier::{
     self, launch_escalation_key, launch_failure_member, launch_failures_key, AsgActivity, AsgActivityKind,
     LaunchFailures, LAUNCH_FAILURE_WINDOW_SECONDS,
@@ -24,17 +26,32 @@ pub struct NoticeDesk<L, N> {
 pub type AwsNoticeDesk = NoticeDesk<DynamoLedger, SnsNotifier>;
 
 impl AwsNoticeDesk {
-    pub async fn from_env() -> Result<Self, HandlerError> {
-        let config = MedicConfig::from_env()?;
-        Ok(Self::from_sdk_config(&medic_aws::load_sdk_config().await, config))
+    /// Single-account mode's notifier: every client through `sdk`.
+    pub fn from_sdk_config(sdk: &SdkConfig, config: MedicConfig) -> Self {
+        Self::build(sdk, sdk, &config, None)
+    }
+}
+
+impl PerAccount for AwsNoticeDesk {
+    const NAME: &'static str = "notifier";
+    const ACTS_IN_MEMBER: bool = false;
+    type Ledger = DynamoLedger;
+    type Notifier = SnsNotifier;
+
+    fn build(_member: &SdkConfig, home: &SdkConfig, config: &MedicConfig, at: Option<&AccountRegion>) -> Self {
+        Self {
+            ledger: DynamoLedger::for_function(home, config, at),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(home), config.topic_arn.clone()),
+            policy: config.policy.clone(),
+        }
     }
 
-    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, config: MedicConfig) -> Self {
-        Self {
-            ledger: DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), config.ledger_table, &config.policy),
-            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
-            policy: config.policy,
-        }
+    fn ledger(&self) -> &DynamoLedger {
+        &self.ledger
+    }
+
+    fn notifier(&self) -> &SnsNotifier {
+        &self.notifier
     }
 }
 
@@ -44,7 +61,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync> NoticeDesk<L, N> {
         let now = invocation.now;
         let trigger = Trigger::from(notifier::parse_notice_event(&event)?);
         let engine = Engine {
-            function: "notifier",
+            function: AwsNoticeDesk::NAME,
             ledger: &self.ledger,
             notifier: &self.notifier,
             remediator: &NoRemediation,

@@ -2,6 +2,7 @@
 //! primary and repoint the writer record, take a broken replica out of the reader set (and put
 //! it back), retry a failed Aurora failover once, or tell a human.
 
+use aws_config::SdkConfig;
 use medic_aws::adapters::dynamodb::DynamoLedger;
 use medic_aws::adapters::metrics::AwsMetrics;
 use medic_aws::adapters::rds::AwsRds;
@@ -10,7 +11,8 @@ use medic_aws::adapters::sns::SnsNotifier;
 use medic_aws::ports::{
     DbInspector, DnsInspector, LagInspector, Ledger, Notifier, PortResult, Remediator, Remediators,
 };
-use medic_aws::{Engine, HandlerError, Invocation, MedicConfig, PortError};
+use medic_aws::{Engine, HandlerError, Invocation, MedicConfig, PerAccount, PortError};
+use medic_core::accounts::AccountRegion;
 use medic_core::rds_rerouter::{
     self, ClusterFacts, DbInstance, DbObservation, Need, PromotionFacts, Replica, ReplicaFacts,
 };
@@ -36,20 +38,34 @@ pub struct Rerouter<D, Z, M, L, N> {
 pub type AwsRerouter = Rerouter<AwsRds, AwsDns, AwsMetrics, DynamoLedger, SnsNotifier>;
 
 impl AwsRerouter {
-    pub async fn from_env() -> Result<Self, HandlerError> {
-        let config = MedicConfig::from_env()?;
-        Ok(Self::from_sdk_config(&medic_aws::load_sdk_config().await, config))
+    /// Single-account mode's rerouter: every client through `sdk`.
+    pub fn from_sdk_config(sdk: &SdkConfig, config: MedicConfig) -> Self {
+        Self::build(sdk, sdk, &config, None)
+    }
+}
+
+impl PerAccount for AwsRerouter {
+    const NAME: &'static str = "rds-rerouter";
+    type Ledger = DynamoLedger;
+    type Notifier = SnsNotifier;
+
+    fn build(member: &SdkConfig, home: &SdkConfig, config: &MedicConfig, at: Option<&AccountRegion>) -> Self {
+        Self {
+            databases: AwsRds::new(aws_sdk_rds::Client::new(member)),
+            dns: AwsDns::new(aws_sdk_route53::Client::new(member)),
+            metrics: AwsMetrics::new(aws_sdk_cloudwatch::Client::new(member)),
+            ledger: DynamoLedger::for_function(home, config, at),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(home), config.topic_arn.clone()),
+            policy: config.policy.clone(),
+        }
     }
 
-    pub fn from_sdk_config(sdk: &aws_config::SdkConfig, config: MedicConfig) -> Self {
-        Self {
-            databases: AwsRds::new(aws_sdk_rds::Client::new(sdk)),
-            dns: AwsDns::new(aws_sdk_route53::Client::new(sdk)),
-            metrics: AwsMetrics::new(aws_sdk_cloudwatch::Client::new(sdk)),
-            ledger: DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), config.ledger_table, &config.policy),
-            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
-            policy: config.policy,
-        }
+    fn ledger(&self) -> &DynamoLedger {
+        &self.ledger
+    }
+
+    fn notifier(&self) -> &SnsNotifier {
+        &self.notifier
     }
 }
 
@@ -68,7 +84,7 @@ where
         let trigger = Trigger::DbEvent(event.clone());
         let remediator = Remediators(&self.databases, &self.dns);
         let engine = Engine {
-            function: "rds-rerouter",
+            function: AwsRerouter::NAME,
             ledger: &self.ledger,
             notifier: &self.notifier,
             remediator: &remediator,

@@ -13,11 +13,13 @@ use medic_aws::adapters::rds::AwsRds;
 use medic_aws::adapters::route53::AwsDns;
 use medic_aws::adapters::sns::SnsNotifier;
 use medic_aws::adapters::sqs::SqsDeadLetters;
+use medic_aws::config::Accounts;
 use medic_aws::ports::{
     DbInspector, DbLister, DeadLetterQueue, DnsInspector, FleetInspector, InstanceInspector, LagInspector, Ledger,
     Notifier, PortResult, Remediator, Remediators,
 };
 use medic_aws::{Engine, HandlerError, Invocation, MedicConfig, PortError};
+use medic_core::accounts::AccountRegion;
 use medic_core::fleet::GroupHealth;
 use medic_core::guard;
 use medic_core::rds_rerouter::{Cluster, DbInstance, DnsRecord, RecordLocation, ReplicaFacts};
@@ -79,7 +81,20 @@ impl AwsReconciler {
     pub async fn from_env() -> Result<Self, HandlerError> {
         let config = MedicConfig::from_env()?;
         let dead_letters = DeadLetterSettings::from_lookup(|name| std::env::var(name).ok());
-        Ok(Self::from_sdk_config(&medic_aws::load_sdk_config().await, config, dead_letters))
+        let sdk = medic_aws::load_sdk_config().await;
+        // Central mode: the reconciler sweeps medic's own account, under that account's keys.
+        let home = match &config.accounts {
+            Accounts::Central(settings) => Some(AccountRegion::new(
+                &settings.home_account,
+                sdk.region().map(ToString::to_string).unwrap_or_default(),
+            )),
+            Accounts::Single => None,
+        };
+        let mut reconciler = Self::from_sdk_config(&sdk, config, dead_letters);
+        if let Some(home) = home {
+            reconciler.ledger = reconciler.ledger.scoped(&home);
+        }
+        Ok(reconciler)
     }
 
     pub fn from_sdk_config(

@@ -1,3 +1,7 @@
+// The handler's future nests the engine's, the ledger's and the SDK's; its layout needs more than
+// rustc's default query depth of 128.
+#![recursion_limit = "256"]
+
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use reconciler::AwsReconciler;
 use serde_json::Value;

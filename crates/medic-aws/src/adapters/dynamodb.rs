@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, KeysAndAttributes, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
+use medic_core::accounts::{account_pause_key, AccountRegion};
 use medic_core::guard::{self, Claim, Cooldown, InFlight, InFlightEntry, LedgerStatus};
 use medic_core::time::EpochSeconds;
 use medic_core::{Action, Policy};
@@ -23,19 +24,49 @@ pub struct DynamoLedger {
     client: Client,
     table: String,
     policy: Policy,
+    /// Central mode: what every key starts with ([`AccountRegion::ledger_prefix`]); empty in
+    /// single-account mode, whose keys stay as they were.
+    prefix: String,
+    /// Central mode: the account's own pause switch, read beside medic's.
+    account_pause: Option<String>,
 }
 
 impl DynamoLedger {
     pub fn new(client: Client, table: impl Into<String>, policy: &Policy) -> Self {
-        Self { client, table: table.into(), policy: policy.clone() }
+        Self { client, table: table.into(), policy: policy.clone(), prefix: String::new(), account_pause: None }
+    }
+
+    /// The ledger a function is built with: medic's table through `home`, under `at`'s keys in
+    /// central mode.
+    pub fn for_function(home: &aws_config::SdkConfig, config: &crate::MedicConfig, at: Option<&AccountRegion>) -> Self {
+        let ledger = Self::new(Client::new(home), config.ledger_table.clone(), &config.policy);
+        match at {
+            Some(at) => ledger.scoped(at),
+            None => ledger,
+        }
+    }
+
+    /// The ledger of one account and region in central mode: its keys apart from every other's,
+    /// and its account's pause switch read beside medic's.
+    pub fn scoped(self, at: &AccountRegion) -> Self {
+        Self { prefix: at.ledger_prefix(), account_pause: Some(account_pause_key(&at.account)), ..self }
+    }
+
+    /// The stored key of ledger key `key`.
+    fn pk(&self, key: &str) -> AttributeValue {
+        AttributeValue::S(format!("{}{key}", self.prefix))
     }
 
     async fn get(&self, key: &str) -> PortResult<Option<Item>> {
+        self.get_stored(self.pk(key)).await
+    }
+
+    async fn get_stored(&self, pk: AttributeValue) -> PortResult<Option<Item>> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(key))
+            .key("pk", pk)
             .consistent_read(true)
             .send()
             .await
@@ -47,7 +78,7 @@ impl DynamoLedger {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", s(key))
+            .key("pk", self.pk(key))
             .send()
             .await
             .map_err(|e| classify("dynamodb:DeleteItem", e))?;
@@ -106,12 +137,13 @@ impl DynamoLedger {
         }
     }
 
-    /// Turns the pause switch on with its reason (quoted in every notice while it is on).
-    pub async fn pause(&self, reason: &str, now: EpochSeconds) -> PortResult<()> {
+    /// Turns the pause switch on with its reason (quoted in every notice while it is on):
+    /// medic's own, or in central mode one account's.
+    pub async fn pause(&self, account: Option<&str>, reason: &str, now: EpochSeconds) -> PortResult<()> {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(guard::PAUSE_KEY))
+            .item("pk", s(&pause_key(account)))
             .item("reason", s(reason))
             .item("started_at", n(now))
             .send()
@@ -120,10 +152,21 @@ impl DynamoLedger {
         Ok(())
     }
 
-    /// Clears the pause switch.
-    pub async fn resume(&self) -> PortResult<()> {
-        self.delete(guard::PAUSE_KEY).await
+    /// Clears the pause switch: medic's own, or one account's.
+    pub async fn resume(&self, account: Option<&str>) -> PortResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(&pause_key(account)))
+            .send()
+            .await
+            .map_err(|e| classify("dynamodb:DeleteItem(pause)", e))?;
+        Ok(())
     }
+}
+
+fn pause_key(account: Option<&str>) -> String {
+    account.map_or_else(|| guard::PAUSE_KEY.to_owned(), account_pause_key)
 }
 
 const CONDITION_FAILED: &str = "ConditionalCheckFailedException";
@@ -150,7 +193,7 @@ const COOLDOWN_FREE: &str = "attribute_not_exists(pk) OR #until <= :now";
 /// The item of a cooldown, lock or mark started now for event `started_by`, stamped with the
 /// write's `token`, recording the action it is started for (`intent`) as not done yet.
 fn cooldown_item(
-    key: &str,
+    pk: AttributeValue,
     token: &str,
     until: EpochSeconds,
     now: EpochSeconds,
@@ -158,7 +201,7 @@ fn cooldown_item(
     intent: Option<&Action>,
 ) -> Item {
     let mut item = HashMap::from([
-        ("pk".to_owned(), s(key)),
+        ("pk".to_owned(), pk),
         ("write".to_owned(), s(token)),
         ("until".to_owned(), n(until)),
         ("started_by".to_owned(), s(started_by)),
@@ -218,73 +261,105 @@ fn built<T>(built: Result<T, aws_sdk_dynamodb::error::BuildError>) -> PortResult
     built.map_err(|e| PortError::permanent("dynamodb:TransactWriteItems", e.to_string()))
 }
 
-/// One write of the guard's transaction, stamped with the transaction's `token`.
-fn transact_item(table: &str, write: &Take<'_>, token: &str, now: EpochSeconds) -> PortResult<TransactWriteItem> {
-    let item = TransactWriteItem::builder();
-    Ok(match *write {
-        Take::Cooldown { key, until, started_by, intent } => {
-            let put = Put::builder()
-                .table_name(table)
-                .set_item(Some(cooldown_item(key, token, until, now, started_by, intent)))
-                .condition_expression(COOLDOWN_FREE)
-                .expression_attribute_names("#until", "until")
-                .expression_attribute_values(":now", n(now))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-            item.put(built(put.build())?).build()
+impl DynamoLedger {
+    /// The items at the stored keys `pks` (up to 100) in one consistent read, unprocessed keys
+    /// asked for again.
+    async fn batch_get(&self, pks: Vec<AttributeValue>) -> PortResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut pending = Some(built(
+            KeysAndAttributes::builder()
+                .set_keys(Some(pks.into_iter().map(|pk| HashMap::from([("pk".to_owned(), pk)])).collect()))
+                .consistent_read(true)
+                .build(),
+        )?)
+        .filter(|request| !request.keys().is_empty());
+        let mut rounds = 0;
+        while let Some(request) = pending.take() {
+            rounds += 1;
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| classify("dynamodb:BatchGetItem", e))?;
+            items.extend(output.responses.and_then(|mut r| r.remove(&self.table)).into_iter().flatten());
+            pending = output.unprocessed_keys.and_then(|mut left| left.remove(&self.table));
+            if pending.is_some() && rounds >= 3 {
+                return Err(PortError::retryable("dynamodb:BatchGetItem", "keys left unprocessed three times"));
+            }
         }
-        Take::Slot { key, member, max, expires_at } => {
-            let update = Update::builder()
-                .table_name(table)
-                .key("pk", s(key))
-                .update_expression("ADD #members :members SET expires_at = :expires")
-                .condition_expression(
-                    "attribute_not_exists(#members) OR size(#members) < :max OR contains(#members, :member)",
-                )
-                .expression_attribute_names("#members", "members")
-                .expression_attribute_values(":members", AttributeValue::Ss(vec![member.to_owned()]))
-                .expression_attribute_values(":member", s(member))
-                .expression_attribute_values(":max", n(max))
-                .expression_attribute_values(":expires", n(expires_at));
-            item.update(built(update.build())?).build()
-        }
-        Take::InFlight { key, entry, read, prune } => {
-            let mut update = Update::builder()
-                .table_name(table)
-                .key("pk", s(key))
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_names("#entries", "entries")
-                .expression_attribute_names("#write", "write")
-                .expression_attribute_values(":next", n(read.unwrap_or(0) + 1))
-                .expression_attribute_values(":token", s(token))
-                .expression_attribute_values(":expires", n(now + guard::IN_FLIGHT_SECONDS + 3600))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-            let set = "SET #version = :next, #write = :token, expires_at = :expires";
-            update = match read {
-                None => update
-                    .update_expression(format!("{set}, #entries = :entries"))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .expression_attribute_values(
-                        ":entries",
-                        AttributeValue::M(HashMap::from([(entry.name(), in_flight_entry(entry))])),
-                    ),
-                Some(version) => {
-                    let mut expression = format!("{set}, #entries.#mine = :entry");
-                    for (index, name) in prune.iter().enumerate() {
-                        expression.push_str(if index == 0 { " REMOVE " } else { ", " });
-                        expression.push_str(&format!("#entries.#p{index}"));
-                        update = update.expression_attribute_names(format!("#p{index}"), name);
+        Ok(items)
+    }
+
+    /// One write of the guard's transaction, stamped with the transaction's `token`.
+    fn transact_item(&self, write: &Take<'_>, token: &str, now: EpochSeconds) -> PortResult<TransactWriteItem> {
+        let (table, item) = (&self.table, TransactWriteItem::builder());
+        Ok(match *write {
+            Take::Cooldown { key, until, started_by, intent } => {
+                let put = Put::builder()
+                    .table_name(table)
+                    .set_item(Some(cooldown_item(self.pk(key), token, until, now, started_by, intent)))
+                    .condition_expression(COOLDOWN_FREE)
+                    .expression_attribute_names("#until", "until")
+                    .expression_attribute_values(":now", n(now))
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+                item.put(built(put.build())?).build()
+            }
+            Take::Slot { key, member, max, expires_at } => {
+                let update = Update::builder()
+                    .table_name(table)
+                    .key("pk", self.pk(key))
+                    .update_expression("ADD #members :members SET expires_at = :expires")
+                    .condition_expression(
+                        "attribute_not_exists(#members) OR size(#members) < :max OR contains(#members, :member)",
+                    )
+                    .expression_attribute_names("#members", "members")
+                    .expression_attribute_values(":members", AttributeValue::Ss(vec![member.to_owned()]))
+                    .expression_attribute_values(":member", s(member))
+                    .expression_attribute_values(":max", n(max))
+                    .expression_attribute_values(":expires", n(expires_at));
+                item.update(built(update.build())?).build()
+            }
+            Take::InFlight { key, entry, read, prune } => {
+                let mut update = Update::builder()
+                    .table_name(table)
+                    .key("pk", self.pk(key))
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_names("#entries", "entries")
+                    .expression_attribute_names("#write", "write")
+                    .expression_attribute_values(":next", n(read.unwrap_or(0) + 1))
+                    .expression_attribute_values(":token", s(token))
+                    .expression_attribute_values(":expires", n(now + guard::IN_FLIGHT_SECONDS + 3600))
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+                let set = "SET #version = :next, #write = :token, expires_at = :expires";
+                update = match read {
+                    None => update
+                        .update_expression(format!("{set}, #entries = :entries"))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .expression_attribute_values(
+                            ":entries",
+                            AttributeValue::M(HashMap::from([(entry.name(), in_flight_entry(entry))])),
+                        ),
+                    Some(version) => {
+                        let mut expression = format!("{set}, #entries.#mine = :entry");
+                        for (index, name) in prune.iter().enumerate() {
+                            expression.push_str(if index == 0 { " REMOVE " } else { ", " });
+                            expression.push_str(&format!("#entries.#p{index}"));
+                            update = update.expression_attribute_names(format!("#p{index}"), name);
+                        }
+                        update
+                            .update_expression(expression)
+                            .condition_expression("#version = :read")
+                            .expression_attribute_names("#mine", entry.name())
+                            .expression_attribute_values(":entry", in_flight_entry(entry))
+                            .expression_attribute_values(":read", n(version))
                     }
-                    update
-                        .update_expression(expression)
-                        .condition_expression("#version = :read")
-                        .expression_attribute_names("#mine", entry.name())
-                        .expression_attribute_values(":entry", in_flight_entry(entry))
-                        .expression_attribute_values(":read", n(version))
-                }
-            };
-            item.update(built(update.build())?).build()
-        }
-    })
+                };
+                item.update(built(update.build())?).build()
+            }
+        })
+    }
 }
 
 /// `Ok(false)` when a conditional write lost; every other failure is classified.
@@ -314,7 +389,7 @@ impl Ledger for DynamoLedger {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(key))
+            .item("pk", self.pk(key))
             .item("write", s(&token))
             .item("status", s(LedgerStatus::InProgress.as_str()))
             .item("in_progress_until", n(now + self.policy.in_progress_seconds))
@@ -351,7 +426,7 @@ impl Ledger for DynamoLedger {
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(key))
+            .item("pk", self.pk(key))
             .item("status", s(LedgerStatus::Completed.as_str()))
             .item("outcome", s(outcome))
             .item("completed_at", n(now))
@@ -368,7 +443,7 @@ impl Ledger for DynamoLedger {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(key))
+            .key("pk", self.pk(key))
             .update_expression("SET notified = :true")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .send()
@@ -398,7 +473,7 @@ impl Ledger for DynamoLedger {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(cooldown_item(key, &token, until, now, started_by, intent)))
+            .set_item(Some(cooldown_item(self.pk(key), &token, until, now, started_by, intent)))
             .condition_expression(COOLDOWN_FREE)
             .expression_attribute_names("#until", "until")
             .expression_attribute_values(":now", n(now))
@@ -421,7 +496,7 @@ impl Ledger for DynamoLedger {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(key))
+            .key("pk", self.pk(key))
             .update_expression("SET done = :true")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
@@ -439,7 +514,7 @@ impl Ledger for DynamoLedger {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(key))
+            .key("pk", self.pk(key))
             .update_expression("DELETE #members :members")
             .expression_attribute_names("#members", "members")
             .expression_attribute_values(":members", AttributeValue::Ss(vec![member.to_owned()]))
@@ -454,7 +529,7 @@ impl Ledger for DynamoLedger {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(key))
+            .key("pk", self.pk(key))
             .update_expression("ADD #members :member SET expires_at = :expires")
             .expression_attribute_names("#members", "members")
             .expression_attribute_values(":member", AttributeValue::Ss(vec![member.to_owned()]))
@@ -475,8 +550,14 @@ impl Ledger for DynamoLedger {
     }
 
     async fn pause_switch(&self) -> PortResult<Option<String>> {
-        let item = self.get(guard::PAUSE_KEY).await?;
-        Ok(item.map(|item| string_attr(&item, "reason").unwrap_or("no reason given").to_owned()))
+        let items = match &self.account_pause {
+            // Central mode: medic's switch and the account's, in one request.
+            Some(account) => self.batch_get(vec![s(guard::PAUSE_KEY), s(account)]).await?,
+            None => self.get_stored(s(guard::PAUSE_KEY)).await?.into_iter().collect(),
+        };
+        let reason = |item: &Item| string_attr(item, "reason").unwrap_or("no reason given").to_owned();
+        let medic = items.iter().find(|item| string_attr(item, "pk") == Some(guard::PAUSE_KEY));
+        Ok(medic.or(items.first()).map(reason))
     }
 
     async fn read_guard(&self, keys: &[String], now: EpochSeconds) -> PortResult<GuardItems> {
@@ -484,39 +565,18 @@ impl Ledger for DynamoLedger {
         unique.sort();
         unique.dedup();
         let mut read = GuardItems::default();
-        // A BatchGetItem takes up to 100 keys; the guard reads a handful.
-        let mut pending = Some(built(
-            KeysAndAttributes::builder()
-                .set_keys(Some(unique.iter().map(|key| HashMap::from([("pk".to_owned(), s(key))])).collect()))
-                .consistent_read(true)
-                .build(),
-        )?)
-        .filter(|_| !unique.is_empty());
-        let mut rounds = 0;
-        while let Some(request) = pending.take() {
-            rounds += 1;
-            let output = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(|e| classify("dynamodb:BatchGetItem", e))?;
-            for item in output.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
-                let Some(key) = string_attr(item, "pk") else { continue };
-                if let Some(cooldown) = cooldown_of(item).filter(|cooldown| cooldown.until > now) {
-                    read.cooldowns.insert(key.to_owned(), cooldown);
-                }
-                if let Some(members) = item.get("members").and_then(|v| v.as_ss().ok()) {
-                    read.sets.insert(key.to_owned(), members.clone());
-                }
-                if let Some(in_flight) = in_flight_of(item) {
-                    read.in_flight.insert(key.to_owned(), in_flight);
-                }
+        for item in self.batch_get(unique.iter().map(|key| self.pk(key)).collect()).await? {
+            let Some(key) = string_attr(&item, "pk").and_then(|pk| pk.strip_prefix(self.prefix.as_str())) else {
+                continue;
+            };
+            if let Some(cooldown) = cooldown_of(&item).filter(|cooldown| cooldown.until > now) {
+                read.cooldowns.insert(key.to_owned(), cooldown);
             }
-            pending = output.unprocessed_keys.and_then(|mut left| left.remove(&self.table));
-            if pending.is_some() && rounds >= 3 {
-                return Err(PortError::retryable("dynamodb:BatchGetItem", "keys left unprocessed three times"));
+            if let Some(members) = item.get("members").and_then(|v| v.as_ss().ok()) {
+                read.sets.insert(key.to_owned(), members.clone());
+            }
+            if let Some(in_flight) = in_flight_of(&item) {
+                read.in_flight.insert(key.to_owned(), in_flight);
             }
         }
         Ok(read)
@@ -524,10 +584,8 @@ impl Ledger for DynamoLedger {
 
     async fn take(&self, writes: &[Take<'_>], now: EpochSeconds) -> PortResult<Result<(), Refusal>> {
         let token = write_token();
-        let items = writes
-            .iter()
-            .map(|write| transact_item(&self.table, write, &token, now))
-            .collect::<PortResult<Vec<_>>>()?;
+        let items =
+            writes.iter().map(|write| self.transact_item(write, &token, now)).collect::<PortResult<Vec<_>>>()?;
         let written = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         let error = match written {
             Ok(_) => return Ok(Ok(())),
@@ -564,7 +622,7 @@ impl Ledger for DynamoLedger {
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(key))
+            .key("pk", self.pk(key))
             .update_expression("SET #entries.#mine.applied_at_ms = :at")
             .condition_expression("attribute_exists(#entries.#mine)")
             .expression_attribute_names("#entries", "entries")
@@ -581,7 +639,7 @@ impl Ledger for DynamoLedger {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(key))
+            .key("pk", self.pk(key))
             .update_expression("REMOVE #entries.#mine")
             .expression_attribute_names("#entries", "entries")
             .expression_attribute_names("#mine", entry)
