@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+#[cfg(all(feature = "dynamodb", feature = "sns"))]
 pub mod members;
 pub mod ports;
 pub mod retry;
@@ -15,6 +16,7 @@ pub mod retry;
 pub use config::{https_client, init_tracing, load_sdk_config, MedicConfig};
 pub use engine::{Engine, Invocation};
 pub use error::{HandlerError, PortError};
+#[cfg(all(feature = "dynamodb", feature = "sns"))]
 pub use members::{Members, PerAccount, Reach};
 
 /// Seconds since the epoch from the system clock. Only entrypoints call this; everything below

@@ -20,6 +20,8 @@ use medic_core::time::EpochSeconds;
 use medic_core::{Outcome, Status};
 use serde_json::Value;
 
+use crate::adapters::dynamodb::DynamoLedger;
+use crate::adapters::sns::SnsNotifier;
 use crate::config::{Accounts, CentralSettings, MedicConfig};
 use crate::engine::NOTICE_ID_ATTRIBUTE;
 use crate::error::{classify, HandlerError, PortError};
@@ -32,15 +34,11 @@ pub trait PerAccount: Sized + Send + Sync {
     /// False for a function that reads and changes nothing in the member account (the notifier):
     /// it assumes no role there.
     const ACTS_IN_MEMBER: bool = true;
-    type Ledger: Ledger + Sync;
-    type Notifier: Notifier + Sync;
 
     /// Builds the function: its AWS reads and calls through `member` (the account and region the
     /// events come from), its ledger and topic through `home` (medic's own), the ledger's keys
     /// under `at`'s prefix in central mode (`None`: single-account mode, keys as they were).
     fn build(member: &SdkConfig, home: &SdkConfig, config: &MedicConfig, at: Option<&AccountRegion>) -> Self;
-    fn ledger(&self) -> &Self::Ledger;
-    fn notifier(&self) -> &Self::Notifier;
 }
 
 /// Credentials are assumed again once they expire within this many seconds.
@@ -60,17 +58,22 @@ pub enum Reach<F> {
 
 /// The function for every account and region its events come from.
 #[derive(Debug)]
-pub struct Members<F> {
-    home: Arc<F>,
-    central: Option<Central<F>>,
+pub enum Members<F> {
+    /// Single-account mode: one function, with the function's own credentials, for every event.
+    Single(Arc<F>),
+    Central(Box<Central<F>>),
 }
 
+/// Central mode: the function of each account and region, built on first use.
 #[derive(Debug)]
-struct Central<F> {
+pub struct Central<F> {
     sdk: SdkConfig,
     config: MedicConfig,
     settings: CentralSettings,
     sts: aws_sdk_sts::Client,
+    /// medic's own ledger and topic, for the refused accounts' notices.
+    ledger: DynamoLedger,
+    notifier: SnsNotifier,
     known: tokio::sync::Mutex<HashMap<AccountRegion, Known<F>>>,
 }
 
@@ -97,30 +100,34 @@ enum Unusable {
 }
 
 impl<F: PerAccount> Members<F> {
-    /// Reads the settings and builds the function for medic's own account.
+    /// Reads the settings; builds the function in single-account mode, what builds one per
+    /// account and region in central mode.
     pub async fn from_env() -> Result<Self, HandlerError> {
         let config = MedicConfig::from_env()?;
         Ok(Self::new(crate::load_sdk_config().await, config))
     }
 
     pub fn new(sdk: SdkConfig, config: MedicConfig) -> Self {
-        let home = Arc::new(F::build(&sdk, &sdk, &config, None));
-        let central = match &config.accounts {
-            Accounts::Single => None,
-            Accounts::Central(settings) => Some(Central {
+        match &config.accounts {
+            Accounts::Single => Self::Single(Arc::new(F::build(&sdk, &sdk, &config, None))),
+            Accounts::Central(settings) => Self::Central(Box::new(Central {
                 sts: aws_sdk_sts::Client::new(&sdk),
+                ledger: DynamoLedger::for_function(&sdk, &config, None),
+                notifier: SnsNotifier::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn.clone()),
                 settings: settings.clone(),
                 sdk,
                 config,
                 known: tokio::sync::Mutex::default(),
-            }),
-        };
-        Self { home, central }
+            })),
+        }
     }
 
     /// The function to handle `raw` with, or the skip of an account medic may not act in.
     pub async fn reach(&self, raw: &Value, now: EpochSeconds) -> Result<Reach<F>, HandlerError> {
-        let Some(central) = &self.central else { return Ok(Reach::Ready(Arc::clone(&self.home))) };
+        let central = match self {
+            Self::Single(function) => return Ok(Reach::Ready(Arc::clone(function))),
+            Self::Central(central) => central,
+        };
         let Some(at) = accounts::origin(raw) else {
             let reason =
                 "central mode: the event does not name the account (12 digits) and region its resources are in";
@@ -128,10 +135,12 @@ impl<F: PerAccount> Members<F> {
         };
         match central.member(&at, now).await? {
             Ok(function) => Ok(Reach::Ready(function)),
-            Err(reason) => self.refused(raw, &at, &reason, now).await.map(Reach::Refused),
+            Err(reason) => central.refused(raw, &at, &reason, now).await.map(Reach::Refused),
         }
     }
+}
 
+impl<F: PerAccount> Central<F> {
     /// The skip of an event from an account medic may not act in, and the account's warning
     /// notice if none went out today. The notice is claimed before it is sent and the claim given
     /// back if SNS refuses it, so the day's notice is never lost to a failed publish.
@@ -142,7 +151,7 @@ impl<F: PerAccount> Members<F> {
         reason: &str,
         now: EpochSeconds,
     ) -> Result<Outcome, HandlerError> {
-        let policy = self.central.as_ref().map(|c| c.config.policy.for_account(&at.account)).unwrap_or_default();
+        let policy = self.config.policy.for_account(&at.account);
         let text = |name: &str| raw.get(name).and_then(Value::as_str);
         let event =
             text("id").map_or_else(|| format!("account-refused:{}", at.account), |id| format!("eventbridge:{id}"));
@@ -165,7 +174,7 @@ impl<F: PerAccount> Members<F> {
             notice: None,
         };
         let key = accounts::refusal_notice_key(&at.account, now);
-        let ledger = self.home.ledger();
+        let ledger = &self.ledger;
         if ledger.start_cooldown(&key, accounts::end_of_day(now), now, &outcome.event, None).await? {
             let kind = NoticeKind::AccountRefused { account: &at.account, region: &at.region, reason };
             let what_happened = format!(
@@ -177,7 +186,7 @@ impl<F: PerAccount> Members<F> {
             let mut built =
                 notice::build(&kind, &what_happened, &notice::record(&outcome), &policy).from_account(Some(at));
             built.attributes.push((NOTICE_ID_ATTRIBUTE.to_owned(), key.clone()));
-            if let Err(error) = self.home.notifier().publish(&built).await {
+            if let Err(error) = self.notifier.publish(&built).await {
                 if let Err(forgot) = ledger.forget(&key).await {
                     tracing::error!(key = %key, error = %forgot, "could not give back the claim of an account's refusal notice; it is not sent again today");
                 }
@@ -190,9 +199,7 @@ impl<F: PerAccount> Members<F> {
         crate::emf::emit(&crate::emf::decision_record(F::NAME, &outcome, 0.0, crate::engine::wall_clock_ms()));
         Ok(outcome)
     }
-}
 
-impl<F: PerAccount> Central<F> {
     /// The function for `at`, built on first use; `Err(reason)` when medic may not act there.
     async fn member(&self, at: &AccountRegion, now: EpochSeconds) -> Result<Result<Arc<F>, String>, PortError> {
         // One event at a time per container: the lock is never contended in Lambda, and keeps a

@@ -113,36 +113,21 @@ pub async fn in_account(account: &str, region: &str) -> SdkConfig {
 
 /// How many times `role_arn` was assumed so far, as `tests/harness/moto_faults.py` counted.
 pub async fn assume_role_count(role_arn: &str) -> u64 {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
-    let address = endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned();
-    let request = format!(
-        "GET /_medic_faults/assume-role-count?arn={role_arn} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-    );
-    let answer = tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(address).unwrap();
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        answer
+    let answer = to_moto_faults(|address| {
+        format!("GET /_medic_faults/assume-role-count?arn={role_arn} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
     })
-    .await
-    .unwrap();
+    .await;
     let body: Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap();
     body["count"].as_u64().unwrap()
 }
 
-/// Asks `tests/harness/moto_faults.py` (which `scripts/with-moto.sh` runs moto under) for a fault
-/// moto cannot produce: `kind` is `db-status` or `instance-status`.
-pub async fn post_fault(kind: &str, fault: &Value) {
+/// Sends the HTTP request `request(address)` to moto_faults (at `AWS_ENDPOINT_URL`) and returns
+/// its whole answer.
+async fn to_moto_faults(request: impl FnOnce(&str) -> String) -> String {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
     let address = endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned();
-    let body = fault.to_string();
-    let request = format!(
-        "POST /_medic_faults/{kind} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let answer = tokio::task::spawn_blocking(move || {
+    let request = request(&address);
+    tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(address).unwrap();
         stream.write_all(request.as_bytes()).unwrap();
@@ -151,7 +136,20 @@ pub async fn post_fault(kind: &str, fault: &Value) {
         answer
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Asks `tests/harness/moto_faults.py` (which `scripts/with-moto.sh` runs moto under) for a fault
+/// moto cannot produce: `kind` is `db-status`, `instance-status`, `state-reason` or `no-role`.
+pub async fn post_fault(kind: &str, fault: &Value) {
+    let body = fault.to_string();
+    let answer = to_moto_faults(|address| {
+        format!(
+            "POST /_medic_faults/{kind} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    })
+    .await;
     assert!(answer.starts_with("HTTP/1.1 204"), "moto_faults refused the fault: {answer}");
 }
 

@@ -41,8 +41,6 @@ impl AwsResponder {
 
 impl PerAccount for AwsResponder {
     const NAME: &'static str = "alarm-responder";
-    type Ledger = DynamoLedger;
-    type Notifier = SnsNotifier;
 
     fn build(member: &SdkConfig, home: &SdkConfig, config: &MedicConfig, at: Option<&AccountRegion>) -> Self {
         Self {
@@ -53,14 +51,6 @@ impl PerAccount for AwsResponder {
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(home), config.topic_arn.clone()),
             policy: config.policy.clone(),
         }
-    }
-
-    fn ledger(&self) -> &DynamoLedger {
-        &self.ledger
-    }
-
-    fn notifier(&self) -> &SnsNotifier {
-        &self.notifier
     }
 }
 

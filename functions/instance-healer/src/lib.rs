@@ -32,8 +32,6 @@ impl AwsHealer {
 
 impl PerAccount for AwsHealer {
     const NAME: &'static str = "instance-healer";
-    type Ledger = DynamoLedger;
-    type Notifier = SnsNotifier;
 
     fn build(member: &SdkConfig, home: &SdkConfig, config: &MedicConfig, at: Option<&AccountRegion>) -> Self {
         Self {
@@ -42,14 +40,6 @@ impl PerAccount for AwsHealer {
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(home), config.topic_arn.clone()),
             policy: config.policy.clone(),
         }
-    }
-
-    fn ledger(&self) -> &DynamoLedger {
-        &self.ledger
-    }
-
-    fn notifier(&self) -> &SnsNotifier {
-        &self.notifier
     }
 }
 

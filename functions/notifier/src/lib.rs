@@ -35,8 +35,6 @@ impl AwsNoticeDesk {
 impl PerAccount for AwsNoticeDesk {
     const NAME: &'static str = "notifier";
     const ACTS_IN_MEMBER: bool = false;
-    type Ledger = DynamoLedger;
-    type Notifier = SnsNotifier;
 
     fn build(_member: &SdkConfig, home: &SdkConfig, config: &MedicConfig, at: Option<&AccountRegion>) -> Self {
         Self {
@@ -44,14 +42,6 @@ impl PerAccount for AwsNoticeDesk {
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(home), config.topic_arn.clone()),
             policy: config.policy.clone(),
         }
-    }
-
-    fn ledger(&self) -> &DynamoLedger {
-        &self.ledger
-    }
-
-    fn notifier(&self) -> &SnsNotifier {
-        &self.notifier
     }
 }
 

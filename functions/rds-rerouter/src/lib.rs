@@ -46,8 +46,6 @@ impl AwsRerouter {
 
 impl PerAccount for AwsRerouter {
     const NAME: &'static str = "rds-rerouter";
-    type Ledger = DynamoLedger;
-    type Notifier = SnsNotifier;
 
     fn build(member: &SdkConfig, home: &SdkConfig, config: &MedicConfig, at: Option<&AccountRegion>) -> Self {
         Self {
@@ -58,14 +56,6 @@ impl PerAccount for AwsRerouter {
             notifier: SnsNotifier::new(aws_sdk_sns::Client::new(home), config.topic_arn.clone()),
             policy: config.policy.clone(),
         }
-    }
-
-    fn ledger(&self) -> &DynamoLedger {
-        &self.ledger
-    }
-
-    fn notifier(&self) -> &SnsNotifier {
-        &self.notifier
     }
 }
 
