@@ -147,33 +147,29 @@ def test_every_eventbridge_event_file_reaches_its_own_function_and_no_other_and_
     assert os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://127.0.0.1"), "run with `make test` (moto)"
     events, sqs = boto3.client("events"), boto3.client("sqs")
     run = uuid.uuid4().hex[:6]
+    def route(inboxes: dict, key: str, queue: str, rule_name: str, pattern: dict) -> None:
+        """The rule `pattern` under a name of this run, sending to the SQS inbox of `key`."""
+        if key not in inboxes:
+            url = sqs.create_queue(QueueName=f"conformance-{run}-{queue}")["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            inboxes[key] = (url, arn)
+        name = f"conformance-{run}-{rule_name}"[:64]
+        events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
+        events.put_targets(Rule=name, Targets=[{"Id": "inbox", "Arn": inboxes[key][1]}])
+
     inboxes = {}
     for rule_name, rule in resources(template, "AWS::Events::Rule").items():
         if "ScheduleExpression" in rule["Properties"]:
             continue
         function = rule["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0]
-        if function not in inboxes:
-            url = sqs.create_queue(QueueName=f"conformance-{run}-{FUNCTIONS[function]}")["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            inboxes[function] = (url, arn)
-        pattern = resolve(rule["Properties"]["EventPattern"], template)
-        name = f"conformance-{run}-{rule_name}"[:64]
-        events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
-        events.put_targets(Rule=name, Targets=[{"Id": "inbox", "Arn": inboxes[function][1]}])
+        route(inboxes, function, FUNCTIONS[function], rule_name, resolve(rule["Properties"]["EventPattern"], template))
     assert set(inboxes) == set(FUNCTIONS) - {"ReconcilerFunction"}, "every event-driven function has an EventBridge rule"
     forwarded = {}
     member_rules = {n: r for n, r in member["Resources"].items() if r["Type"] == "AWS::Events::Rule"}
     assert set(member_rules) == set(MEMBER_RULES), "a member rule for every central rule"
     for rule_name, rule in member_rules.items():
         function = MEMBER_RULES[rule_name]
-        if function not in forwarded:
-            url = sqs.create_queue(QueueName=f"conformance-{run}-member-{function}")["QueueUrl"]
-            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-            forwarded[function] = (url, arn)
-        pattern = resolve(rule["Properties"]["EventPattern"], member)
-        name = f"conformance-{run}-{rule_name}"[:64]
-        events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
-        events.put_targets(Rule=name, Targets=[{"Id": "inbox", "Arn": forwarded[function][1]}])
+        route(forwarded, function, f"member-{function}", rule_name, resolve(rule["Properties"]["EventPattern"], member))
 
     def drained(url: str) -> int:
         count = 0
