@@ -9,8 +9,9 @@
 use std::path::PathBuf;
 
 use alarm_responder::AwsResponder;
+use medic_aws::{Members, Reach};
 use medic_core::{Outcome, Policy, Status};
-use medic_testbench::{now, GroupSpec, MetricAlarmSpec, World, MANAGED};
+use medic_testbench::{in_account, now, unique, unique_account, GroupSpec, MetricAlarmSpec, World, MANAGED};
 use serde_json::{json, Value};
 
 fn responder(world: &World, policy: Policy) -> AwsResponder {
@@ -66,6 +67,12 @@ async fn one(responder: &AwsResponder, event: Value) -> Outcome {
 /// A tagged group and a CPU alarm on it.
 async fn cpu_world(prefix: &str, min: i32, max: i32, desired: i32, high: bool) -> (World, String, String, String) {
     let world = World::new(prefix).await;
+    let (group, alarm, arn) = cpu_alarm(&world, min, max, desired, high).await;
+    (world, group, alarm, arn)
+}
+
+/// In `world`: a tagged group and a CPU alarm on it (group, alarm, alarm ARN).
+async fn cpu_alarm(world: &World, min: i32, max: i32, desired: i32, high: bool) -> (String, String, String) {
     let spec = GroupSpec { min, max, desired, grace_seconds: 0, tags: &[MANAGED], target_group_arn: None };
     let (group, _) = world.group_with(spec).await;
     let alarm = format!("{group}-cpu-{}", if high { "high" } else { "low" });
@@ -80,7 +87,33 @@ async fn cpu_world(prefix: &str, min: i32, max: i32, desired: i32, high: bool) -
             tags: &[],
         })
         .await;
-    (world, group, alarm, arn)
+    (group, alarm, arn)
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn org_given_one_group_and_alarm_name_in_two_accounts_when_a_members_alarm_fires_then_only_that_account_scales() {
+    let home = World::new("orgalarm").await;
+    let (a, b) = (unique_account(), unique_account());
+    let name = unique("orgcpu");
+    let in_a = World::named(name.clone(), in_account(&a, "us-east-1").await).await;
+    let in_b = World::named(name, in_account(&b, "us-east-1").await).await;
+    let (group, alarm, arn) = cpu_alarm(&in_a, 1, 4, 2, true).await;
+    let (twin, twin_alarm, _) = cpu_alarm(&in_b, 1, 4, 2, true).await;
+    assert_eq!((&group, &alarm), (&twin, &twin_alarm), "one group and alarm name in both accounts");
+    let medic = Members::<AwsResponder>::new(home.sdk.clone(), home.central_config(Policy::default(), &[]));
+    let mut event =
+        eventbridge("cpu-high.json", &alarm, &arn, json!({"AutoScalingGroupName": group}), &in_a.fire(&alarm).await);
+    event["account"] = json!(a);
+
+    let outcome = match medic.reach(&event, now()).await.unwrap() {
+        Reach::Ready(responder) => one(&responder, event).await,
+        Reach::Refused(skip) => skip,
+    };
+
+    assert_eq!((outcome.status, outcome.account.as_deref()), (Status::Acted, Some(a.as_str())), "{outcome:?}");
+    assert_eq!(in_a.desired(&group).await, 3);
+    assert_eq!(in_b.desired(&twin).await, 2, "account B's group of the same name is untouched");
 }
 
 #[tokio::test]
