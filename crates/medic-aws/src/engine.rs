@@ -341,6 +341,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             self.deliver(key, &Notice::from(pending)).await?;
         }
         let reason = SkipReason::Duplicate { first_outcome };
+        let (account, region) = located(trigger);
         let outcome = Outcome {
             event: trigger.idempotency_key(),
             resource: trigger.resource().to_owned(),
@@ -348,8 +349,8 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             action: first.as_ref().and_then(|o| o.action.clone()),
             label: Some(reason.label().into()),
             reason: reason.to_string(),
-            account: trigger.origin().map(|at| at.account),
-            region: trigger.origin().map(|at| at.region),
+            account,
+            region,
             severity: None,
             dry_run: self.policy.dry_run,
             notice: None,
@@ -914,6 +915,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         label: Option<&str>,
         reason: String,
     ) -> Outcome {
+        let (account, region) = located(trigger);
         Outcome {
             event: trigger.idempotency_key(),
             resource: plan.resource.clone(),
@@ -921,8 +923,8 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             action: action.map(str::to_owned),
             label: label.map(str::to_owned),
             reason,
-            account: trigger.origin().map(|at| at.account),
-            region: trigger.origin().map(|at| at.region),
+            account,
+            region,
             severity: None,
             dry_run: self.policy.dry_run,
             notice: None,
@@ -997,7 +999,13 @@ pub(crate) fn wall_clock_ms() -> i64 {
         .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// The account and region an outcome names: the event's, read once.
+fn located(trigger: &Trigger) -> (Option<String>, Option<String>) {
+    trigger.origin().map(|at| (Some(at.account), Some(at.region))).unwrap_or_default()
+}
+
 fn skipped(trigger: &Trigger, plan: &Plan, reason: &SkipReason, policy: &Policy) -> Outcome {
+    let (account, region) = located(trigger);
     Outcome {
         event: trigger.idempotency_key(),
         resource: plan.resource.clone(),
@@ -1005,8 +1013,8 @@ fn skipped(trigger: &Trigger, plan: &Plan, reason: &SkipReason, policy: &Policy)
         action: None,
         label: Some(reason.label().into()),
         reason: reason.to_string(),
-        account: trigger.origin().map(|at| at.account),
-        region: trigger.origin().map(|at| at.region),
+        account,
+        region,
         severity: None,
         dry_run: policy.dry_run,
         notice: None,
