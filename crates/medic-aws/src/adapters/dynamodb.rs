@@ -75,10 +75,14 @@ impl DynamoLedger {
     }
 
     async fn delete(&self, key: &str) -> PortResult<()> {
+        self.delete_stored(self.pk(key)).await
+    }
+
+    async fn delete_stored(&self, pk: AttributeValue) -> PortResult<()> {
         self.client
             .delete_item()
             .table_name(&self.table)
-            .key("pk", self.pk(key))
+            .key("pk", pk)
             .send()
             .await
             .map_err(|e| classify("dynamodb:DeleteItem", e))?;
@@ -154,14 +158,7 @@ impl DynamoLedger {
 
     /// Clears the pause switch: medic's own, or one account's.
     pub async fn resume(&self, account: Option<&str>) -> PortResult<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(&pause_key(account)))
-            .send()
-            .await
-            .map_err(|e| classify("dynamodb:DeleteItem(pause)", e))?;
-        Ok(())
+        self.delete_stored(s(&pause_key(account))).await
     }
 }
 
