@@ -15,7 +15,7 @@ export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help venv build test lint demo bench bench-sweep fuzz reliability release sam-build local-image local clean
+.PHONY: help venv build test lint demo bench bench-full bench-sweep fuzz reliability release sam-build local-image local clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,8 +51,11 @@ demo: venv ## Self-healing story on emulated AWS, through the real bootstraps un
 	cargo build --workspace --all-targets
 	scripts/with-moto.sh $(VENV)/bin/python demo/demo.py
 
-bench: venv ## Release builds (x86_64; BENCH_ARGS=--arm64 adds arm64), size, cold start, warm latency, peak RSS, time to remediate under the emulator and in a Lambda-like sandbox: BENCHMARKS.md
+bench: venv ## The instance healer: release build (x86_64; BENCH_ARGS=--arm64 adds arm64), size, cold start, warm latency, peak RSS, time to remediate under the emulator and in a Lambda-like sandbox: BENCHMARKS.md
 	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
+bench-full: venv ## make bench for every function, with the Rust baselines (hello-world, clients-*)
+	$(VENV)/bin/python bench/run.py --full $(BENCH_ARGS)
 
 bench-sweep: venv ## The reconciler's run at scale (20 groups x 10 instances, 10 DB instances) on emulated AWS: AWS calls by operation, duration
 	cargo build -p reconciler

@@ -44,6 +44,7 @@ from tls_front import Front, make_certificates  # noqa: E402 (the harness is on 
 MB_PER_VCPU = 1769
 SIZES = (128, 256, 512, 1024)
 DOMAIN = "us-east-1.amazonaws.medic.test"
+HOME_ACCOUNT = "123456789012"  # moto's default account: medic's own in central mode
 # The SDK's service ids as `AWS_ENDPOINT_URL_<SERVICE>` spells them, and each one's hostname.
 SERVICES = {
     "instance-healer": {"AUTO_SCALING": "autoscaling", "EC2": "ec2", "DYNAMODB": "dynamodb", "SNS": "sns"},
@@ -195,52 +196,70 @@ def summary(values: list[float]) -> dict:
             "min": min(values), "max": max(values)}
 
 
+class Transport:
+    """The front between sandboxes and moto for `services` (`AWS_ENDPOINT_URL_<SERVICE>` key →
+    hostname): over TLS one hostname per service with a CA made for it, else one plain endpoint;
+    `env` points a sandbox at it."""
+
+    def __init__(self, services: dict[str, str], tls: bool):
+        self.tls = tls
+        self.hostnames = [f"{name}.{DOMAIN}" for name in services.values()]
+        folder = Path(tempfile.mkdtemp(prefix="medic-sandbox-"))
+        self.ca = make_certificates(folder, self.hostnames) if tls else None
+        self.front = Front(bridge_address(), os.environ["AWS_ENDPOINT_URL"], folder if tls else None)
+        if tls:
+            endpoints = {f"AWS_ENDPOINT_URL_{key}": f"https://{name}.{DOMAIN}:{self.front.port}" for key, name in services.items()}
+        else:
+            endpoints = {"AWS_ENDPOINT_URL": f"http://medic-moto.{DOMAIN}:{self.front.port}"}
+            self.hostnames = [f"medic-moto.{DOMAIN}"]
+        self.env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+                    "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+                    **endpoints}
+
+    def sandbox(self, runner: Runner, memory: int, env: dict[str, str]) -> Sandbox:
+        return Sandbox(runner, memory, {**self.env, **env}, self.hostnames, self.ca)
+
+    def remediate(self, sandbox: Sandbox, function: str, event: dict, what: str) -> tuple[float, float]:
+        """Invokes `sandbox` with `event`: (invoke latency, time to remediate) in ms, the latter
+        from posting the event to the front answering the remediation call."""
+        from run import MUTATING
+
+        posted = time.time()
+        started = time.perf_counter()
+        response = sandbox.invoke(event)
+        latency = (time.perf_counter() - started) * 1000
+        status = response.get("status") if isinstance(response, dict) else None
+        if status != "acted":
+            raise SystemExit(f"{what}: expected acted, got {json.dumps(response)[:600]}\n{sandbox.log()[-3000:]}")
+        remediation = MUTATING[function][0]
+        calls = [a for a in self.front.since(posted) if a[2] == remediation and 200 <= a[3] < 300]
+        if not calls:
+            raise SystemExit(f"{what}: no {remediation} reached the emulated AWS")
+        return latency, (calls[0][0] - posted) * 1000
+
+    def close(self) -> None:
+        self.front.close()
+
+
 def measure(function: str, runner: Runner, sizes: list[int], cold: int, warm: int, tls: bool) -> dict:
     from medic_bench import World
-    from run import MUTATING, Scenario
+    from run import Scenario
 
-    moto = os.environ["AWS_ENDPOINT_URL"]
-    host = bridge_address()
-    services = SERVICES[function]
-    hostnames = [f"{name}.{DOMAIN}" for name in services.values()]
-    folder = Path(tempfile.mkdtemp(prefix="medic-sandbox-"))
-    ca = make_certificates(folder, hostnames) if tls else None
-    front = Front(host, moto, folder if tls else None)
-    if tls:
-        endpoints = {f"AWS_ENDPOINT_URL_{key}": f"https://{name}.{DOMAIN}:{front.port}" for key, name in services.items()}
-    else:
-        endpoints = {"AWS_ENDPOINT_URL": f"http://medic-moto.{DOMAIN}:{front.port}"}
-        hostnames = [f"medic-moto.{DOMAIN}"]
-    base = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-            "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-            **endpoints}
+    transport = Transport(SERVICES[function], tls)
     results: dict = {"function": function, "runner": runner.name, "tls": tls, "sizes": {}}
     try:
         for memory in sizes:
             world = World(f"sb{runner.name[0]}{memory}{'t' if tls else 'p'}")
-            env = {**base, **world.env(breaker_max_actions="1000")}
+            env = world.env(breaker_max_actions="1000")
             figures: dict = {"vcpu": round(memory / MB_PER_VCPU, 3), "cold_ms": [], "cold_ttr_ms": [], "init_ms": [],
                              "cold_rss_kib": [], "warm_ms": [], "warm_ttr_ms": []}
             scenario = Scenario(function, world)
 
             def remediate(sandbox: Sandbox) -> tuple[float, float]:
-                event = scenario.fresh()
-                posted = time.time()
-                started = time.perf_counter()
-                response = sandbox.invoke(event)
-                latency = (time.perf_counter() - started) * 1000
-                status = response.get("status") if isinstance(response, dict) else None
-                if status != "acted":
-                    raise SystemExit(f"{runner.name} {function} at {memory} MB: expected acted, got {json.dumps(response)[:600]}\n"
-                                     f"{sandbox.log()[-3000:]}")
-                remediation = MUTATING[function][0]
-                calls = [a for a in front.since(posted) if a[2] == remediation and 200 <= a[3] < 300]
-                if not calls:
-                    raise SystemExit(f"{function}: no {remediation} reached the emulated AWS")
-                return latency, (calls[0][0] - posted) * 1000
+                return transport.remediate(sandbox, function, scenario.fresh(), f"{runner.name} {function} at {memory} MB")
 
             for n in range(cold):
-                with Sandbox(runner, memory, env, hostnames, ca) as sandbox:
+                with transport.sandbox(runner, memory, env) as sandbox:
                     latency, ttr = remediate(sandbox)
                     figures["cold_ms"].append(latency)
                     figures["cold_ttr_ms"].append(ttr)
@@ -249,7 +268,7 @@ def measure(function: str, runner: Runner, sizes: list[int], cold: int, warm: in
                         figures["init_ms"].append(init)
                 print(f"sandbox {runner.name} {function} {memory} MB {'TLS' if tls else 'plain'}: cold {n + 1}/{cold}: "
                       f"{latency:.0f} ms, remediation at {ttr:.0f} ms", file=sys.stderr, flush=True)
-            with Sandbox(runner, memory, env, hostnames, ca) as sandbox:
+            with transport.sandbox(runner, memory, env) as sandbox:
                 remediate(sandbox)
                 for _ in range(warm):
                     latency, ttr = remediate(sandbox)
@@ -258,8 +277,39 @@ def measure(function: str, runner: Runner, sizes: list[int], cold: int, warm: in
                 figures["warm_rss_kib"] = sandbox.peak_rss_kib()
             results["sizes"][str(memory)] = figures
     finally:
-        front.close()
+        transport.close()
     return results
+
+
+def measure_new_accounts(function: str, runner: Runner, memory: int, accounts: int) -> dict:
+    """Central mode over TLS, STS included: in one warm sandbox, for each of `accounts` member
+    accounts new to it, a first remediation (AssumeRole into the member role, the account's
+    clients built) and a second in the same account; what a new account adds is the difference.
+    The sandbox remediates once in another member account first, so the figures are of a warm
+    container whose STS connection is open, as after its first cross-account event."""
+    from medic_bench import World, from_account
+    from run import Scenario
+
+    transport = Transport({**SERVICES[function], "STS": "sts"}, tls=True)
+    home = World(f"sbo{memory}")
+    env = home.env(breaker_max_actions="1000", mode="central", home_account=HOME_ACCOUNT)
+    figures: dict = {"memory": memory, "first_ttr_ms": [], "second_ttr_ms": []}
+    try:
+        with transport.sandbox(runner, memory, env) as sandbox:
+            for n in range(accounts + 1):
+                account = f"{uuid.uuid4().int % 10**11 + 5 * 10**11}"
+                scenario = Scenario(function, World(f"sbo{memory}", member=account))
+                first, second = (transport.remediate(sandbox, function, from_account(scenario.fresh(), account),
+                                                     f"{runner.name} {function} central at {memory} MB")[1]
+                                 for _ in range(2))
+                if n:  # the first account opens the container's STS connection
+                    figures["first_ttr_ms"].append(first)
+                    figures["second_ttr_ms"].append(second)
+            print(f"sandbox {runner.name} {function} {memory} MB central: {accounts} new accounts", file=sys.stderr, flush=True)
+            figures["rss_kib"] = sandbox.peak_rss_kib()
+    finally:
+        transport.close()
+    return figures
 
 
 def table(results: list[dict]) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "harness"))
 
-from medic_bench import EVENTS, MANAGED, LambdaRouter, Runtime, World, load_event, medic_cli  # noqa: E402
+from medic_bench import EVENTS, MANAGED, LambdaRouter, Runtime, World, from_account, load_event, medic_cli  # noqa: E402
 
 FUNCTION = "instance-healer"
 RESPONDER = "alarm-responder"
@@ -393,14 +393,6 @@ def closed_loop_scenarios(first_step: int, total: int) -> None:
     finally:
         reconciler.close()
         healer.close()
-
-
-def from_account(event: dict, account: str) -> dict:
-    """`event` as a member account's forwarding rule puts it on medic's central bus: its own
-    account in the envelope and the resource ARNs."""
-    event = json.loads(json.dumps(event).replace("123456789012", account))
-    event["account"] = account
-    return event
 
 
 def organisation_scenarios(first_step: int, total: int) -> None:

@@ -183,6 +183,14 @@ def load_event(function: str, name: str, **detail) -> dict:
     return event
 
 
+def from_account(event: dict, account: str) -> dict:
+    """`event` as a member account's forwarding rule puts it on medic's central bus: its own
+    account in the envelope and the resource ARNs."""
+    event = json.loads(json.dumps(event).replace("123456789012", account))
+    event["account"] = account
+    return event
+
+
 def renamed(event: dict, names: dict[str, str]) -> dict:
     """The event about other resources: each name in `names` replaced wherever it appears (an
     alarm's three shapes carry names in nested JSON too), and a fresh EventBridge id when it has
