@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::future::Future;
 
-use medic_core::guard::{self, Claim, Cooldown, InFlightEntry};
+use medic_core::guard::{self, Breaker, Claim, Cooldown, InFlightEntry};
 use medic_core::notice::{self, Notice, NoticeKind};
 use medic_core::time::EpochSeconds;
 use medic_core::watch::{Watch, WATCHES_KEY, WATCHES_SECONDS};
@@ -109,14 +109,14 @@ enum ActionResult {
         until: EpochSeconds,
     },
     BreakerOpen {
-        max: u32,
+        breaker: Breaker,
         notify: bool,
     },
     /// An interrupted attempt of this event recorded its intent to make this non-idempotent call,
     /// and AWS cannot tell whether it happened.
     Unconfirmed,
     /// The breaker refused it after its critical notice of this window: named in the digest.
-    HeldBack(HoldBack),
+    HeldBack(HoldBack, Breaker),
     Failed(PortError),
 }
 
@@ -125,7 +125,8 @@ enum ActionResult {
 struct Taken {
     cooldown: Option<String>,
     lock: Option<String>,
-    slot: Option<String>,
+    /// The breaker windows it took a slot in: its scope's, the account's.
+    slots: Vec<String>,
     /// The group's in-flight item and this replacement's entry in it.
     in_flight: Option<(String, String)>,
 }
@@ -149,6 +150,9 @@ struct GuardKeys {
     /// The breaker windows of its scope: the current one and the one before it.
     window: String,
     previous_window: String,
+    /// The account-wide breaker's windows.
+    account_window: String,
+    account_previous_window: String,
     in_flight: Option<String>,
 }
 
@@ -161,8 +165,18 @@ impl GuardKeys {
             lock: guard::exclusive_lock_key(action),
             window: guard::breaker_key(&scope, now, window),
             previous_window: guard::breaker_key(&scope, now - window, window),
+            account_window: guard::breaker_key(guard::ACCOUNT_SCOPE, now, window),
+            account_previous_window: guard::breaker_key(guard::ACCOUNT_SCOPE, now - window, window),
             in_flight: guard::in_flight_key(action),
         }
+    }
+
+    /// The windows the breakers count in, each with the one before it.
+    fn breakers(&self) -> [(Breaker, &str, &str); 2] {
+        [
+            (Breaker::Scope, &self.window, &self.previous_window),
+            (Breaker::Account, &self.account_window, &self.account_previous_window),
+        ]
     }
 
     /// What the guard reads: dry-run takes nothing, so it reads only what it reports on; a
@@ -170,9 +184,11 @@ impl GuardKeys {
     fn to_read(&self, follow_up: bool, dry_run: bool) -> Vec<String> {
         let mut keys = self.blocking.clone();
         if !follow_up {
-            keys.push(self.previous_window.clone());
-            if dry_run {
-                keys.push(self.window.clone());
+            for (_, window, previous) in self.breakers() {
+                keys.push(previous.to_owned());
+                if dry_run {
+                    keys.push(window.to_owned());
+                }
             }
         }
         if !dry_run {
@@ -501,19 +517,28 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         }
         let action = &planned.action;
         let member = guard::breaker_member(event_key, action);
-        let max = policy.breaker_max_actions;
-        // Fixed windows alone would let 2 x max through around a boundary. Counting the previous
-        // window too keeps every span of one window length at or under max.
-        let previous = read.sets.get(&keys.previous_window).map_or(&[][..], Vec::as_slice);
-        let counted_before = previous.contains(&member);
-        let room = max.saturating_sub(u32::try_from(previous.len()).unwrap_or(u32::MAX));
+        let count = |key: &str| read.sets.get(key).map_or(&[][..], Vec::as_slice);
+        let len = |members: &[String]| u32::try_from(members.len()).unwrap_or(u32::MAX);
+        // Each breaker whose windows must count this action, with the room its current window
+        // has. Fixed windows alone would let 2 x max through around a boundary. Counting the
+        // previous window too keeps every span of one window length at or under max.
+        let counting: Vec<(Breaker, &str, u32)> = keys
+            .breakers()
+            .into_iter()
+            .filter(|_| !follow_up)
+            .filter(|(_, _, previous)| !count(previous).contains(&member))
+            .map(|(breaker, window, previous)| {
+                (breaker, window, breaker.max(policy).saturating_sub(len(count(previous))))
+            })
+            .collect();
         if policy.dry_run {
-            // Dry-run writes no cooldown and counts nothing; it only says whether the breaker
+            // Dry-run writes no cooldown and counts nothing; it only says whether the breakers
             // would let the action through.
-            let current = read.sets.get(&keys.window).map_or(&[][..], Vec::as_slice);
-            let full = u32::try_from(current.len()).unwrap_or(u32::MAX) >= room;
-            if !follow_up && !counted_before && !current.contains(&member) && full {
-                return Ok(ActionResult::BreakerOpen { max, notify: false });
+            let full = counting
+                .iter()
+                .find(|(_, window, room)| !count(window).contains(&member) && len(count(window)) >= *room);
+            if let Some((breaker, ..)) = full {
+                return Ok(ActionResult::BreakerOpen { breaker: *breaker, notify: false });
             }
             return Ok(ActionResult::WouldDo);
         }
@@ -551,12 +576,12 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             }
         }
         let expires = guard::breaker_expiry(policy, now);
-        if !follow_up && !counted_before {
+        for &(breaker, window, room) in &counting {
             if room == 0 {
-                return self.breaker_refused(action, &planned.reason, may_hold, event_key, now).await;
+                return self.breaker_refused(action, &planned.reason, may_hold, event_key, now, breaker).await;
             }
-            writes.push(Take::Slot { key: &keys.window, member: &member, max: room, expires_at: expires });
-            taken.slot = Some(keys.window.clone());
+            writes.push(Take::Slot { key: window, member: &member, max: room, expires_at: expires });
+            taken.slots.push(window.to_owned());
         }
         let mut entry = None;
         let mut prune = Vec::new();
@@ -592,7 +617,10 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                         Some(held) => conflicting_lock(held, action),
                         None => PortError::retryable("exclusive lock", format!("{key} changed hands meanwhile")),
                     }),
-                    Take::Slot { .. } => self.breaker_refused(action, &planned.reason, may_hold, event_key, now).await,
+                    Take::Slot { key, .. } => {
+                        let breaker = if key == keys.account_window { Breaker::Account } else { Breaker::Scope };
+                        self.breaker_refused(action, &planned.reason, may_hold, event_key, now, breaker).await
+                    }
                     Take::InFlight { key, .. } => Err(PortError::retryable(
                         "replacements in flight",
                         format!(
@@ -667,7 +695,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         tokio::join!(done, applied, used_up);
     }
 
-    /// The breaker refused `action`: the first refusal of its scope this window gets the critical
+    /// `breaker` refused `action`: the first refusal of its scope this window gets the critical
     /// notice; a later one, where the plan may hold it, waits to be named in the digest.
     async fn breaker_refused(
         &self,
@@ -676,14 +704,15 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         may_hold: bool,
         event_key: &str,
         now: EpochSeconds,
+        breaker: Breaker,
     ) -> Result<ActionResult, PortError> {
-        let scope = action.breaker_scope();
+        let scope = breaker.scope(action);
         let notify = self.first_refusal(&scope, now).await?;
         if !notify && may_hold {
             let held_member = guard::held_member(action, why);
-            return Ok(ActionResult::HeldBack(self.hold_back(&scope, &held_member, event_key, now).await?));
+            return Ok(ActionResult::HeldBack(self.hold_back(&scope, &held_member, event_key, now).await?, breaker));
         }
-        Ok(ActionResult::BreakerOpen { max: self.policy.breaker_max_actions, notify })
+        Ok(ActionResult::BreakerOpen { breaker, notify })
     }
 
     /// A mutating call that failed without an answer (the connection dropped, or timed out,
@@ -727,7 +756,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 tracing::error!(key = %key, error = %error, "could not give back a cooldown or lock; it expires by itself");
             }
         }
-        if let Some(slot) = &taken.slot {
+        for slot in &taken.slots {
             if let Err(error) = self.ledger.remove_from_set(slot, member).await {
                 tracing::error!(key = %slot, error = %error, "could not give back a breaker slot; it expires with its window");
             }
@@ -826,11 +855,8 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 let reason = SkipReason::Cooldown { until };
                 (self.outcome(trigger, plan, Status::Skipped, name, Some(reason.label()), reason.to_string()), None)
             }
-            ActionResult::BreakerOpen { max, notify } => {
-                let reason = self.breaker_reason(action);
-                let mut outcome = self.outcome(trigger, plan, Status::Blocked, name, Some("breaker-open"), reason);
-                outcome.severity = Some(medic_core::Severity::Critical);
-                let kind = NoticeKind::BreakerOpen { action, max, window_seconds: self.policy.breaker_window_seconds };
+            ActionResult::BreakerOpen { breaker, notify } => {
+                let (mut outcome, kind) = self.breaker_open(trigger, plan, action, breaker);
                 let notice = notify.then(|| self.notice(&kind, trigger, &mut outcome));
                 (outcome, notice)
             }
@@ -843,17 +869,10 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                 let notice = self.notice(&NoticeKind::Unconfirmed { action }, trigger, &mut outcome);
                 (outcome, Some(notice))
             }
-            ActionResult::HeldBack(held) => {
-                let scope = action.breaker_scope();
-                let reason = self.breaker_reason(action);
-                let mut outcome = self.outcome(trigger, plan, Status::Blocked, name, Some("breaker-open"), reason);
-                outcome.severity = Some(medic_core::Severity::Critical);
-                let kind = NoticeKind::BreakerOpen {
-                    action,
-                    max: self.policy.breaker_max_actions,
-                    window_seconds: self.policy.breaker_window_seconds,
-                };
-                let notice = self.held_notice(&held, &scope, &action.scope_label(), &kind, trigger, &mut outcome);
+            ActionResult::HeldBack(held, breaker) => {
+                let (mut outcome, kind) = self.breaker_open(trigger, plan, action, breaker);
+                let label = if breaker == Breaker::Account { breaker.counted_in(action) } else { action.scope_label() };
+                let notice = self.held_notice(&held, &breaker.scope(action), &label, &kind, trigger, &mut outcome);
                 (outcome, notice)
             }
             ActionResult::Failed(error) => {
@@ -865,14 +884,25 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
         }
     }
 
-    fn breaker_reason(&self, action: &medic_core::Action) -> String {
-        format!(
-            "left {} alone: circuit breaker open for {}: limit of {} actions per {} minutes reached",
+    /// The outcome of an action `breaker` refused, and the notice that names it.
+    fn breaker_open<'a>(
+        &self,
+        trigger: &Trigger,
+        plan: &Plan,
+        action: &'a medic_core::Action,
+        breaker: Breaker,
+    ) -> (Outcome, NoticeKind<'a>) {
+        let (max, window_seconds) = (breaker.max(self.policy), self.policy.breaker_window_seconds);
+        let reason = format!(
+            "left {} alone: circuit breaker open for {}: limit of {max} actions per {} minutes reached",
             action.resource(),
-            action.breaker_scope(),
-            self.policy.breaker_max_actions,
-            self.policy.breaker_window_seconds / 60
-        )
+            breaker.counted_in(action),
+            window_seconds / 60
+        );
+        let mut outcome =
+            self.outcome(trigger, plan, Status::Blocked, Some(action.name()), Some("breaker-open"), reason);
+        outcome.severity = Some(medic_core::Severity::Critical);
+        (outcome, NoticeKind::BreakerOpen { action, breaker, max, window_seconds })
     }
 
     /// The notice of an action held back after its scope's critical notice: the digest when this
@@ -1235,6 +1265,47 @@ mod tests {
         );
     }
 
+    fn replace_in(group: &str, id: &str) -> Action {
+        Action::ReplaceInstance { group: group.into(), instance_id: id.into() }
+    }
+
+    #[tokio::test]
+    async fn given_an_account_cap_of_two_when_three_groups_each_replace_one_then_the_third_is_refused_account_wide() {
+        let bench = Bench::new(Policy { account_breaker_max_actions: Some(2), ..Policy::default() });
+
+        let outcomes = [
+            bench.run("e1", plan(vec![replace_in("web-a", "i-1")])).await,
+            bench.run("e2", plan(vec![replace_in("web-b", "i-2")])).await,
+            bench.run("e3", plan(vec![replace_in("web-c", "i-3")])).await,
+        ];
+
+        let statuses: Vec<Status> = outcomes.iter().map(|o| o.status).collect();
+        assert_eq!(statuses, [Status::Acted, Status::Acted, Status::Blocked], "each group's own breaker holds 3");
+        assert_eq!(bench.applied(), ["replace i-1", "replace i-2"]);
+        assert!(outcomes[2].reason.contains("whole account"), "{}", outcomes[2].reason);
+        let subjects = bench.notifier.subjects();
+        assert_eq!(
+            subjects.last().map(String::as_str),
+            Some("[CRITICAL] asg web-c: account breaker open (limit 2 per 15 min), left i-3 alone"),
+            "{subjects:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn given_the_account_cap_reached_in_dry_run_when_another_group_would_act_then_reported_refused() {
+        let bench = Bench::new(Policy { account_breaker_max_actions: Some(1), ..Policy::default() });
+        assert_eq!(bench.run("e1", plan(vec![replace_in("web-a", "i-1")])).await.status, Status::Acted);
+        let dry = Bench {
+            ledger: bench.ledger,
+            policy: Policy { dry_run: true, ..bench.policy.clone() },
+            ..Bench::new(Policy::default())
+        };
+
+        let outcome = dry.run("e2", plan(vec![replace_in("web-b", "i-2")])).await;
+
+        assert_eq!(outcome.status, Status::Blocked, "{outcome:?}");
+    }
+
     #[tokio::test]
     async fn given_breaker_open_when_an_action_is_refused_then_it_leaves_no_cooldown_behind() {
         let bench = Bench::new(Policy { breaker_max_actions: 1, ..Policy::default() });
@@ -1301,6 +1372,23 @@ mod tests {
             "nothing changed AWS until now: {:?}",
             bench.notifier.subjects()
         );
+    }
+
+    #[tokio::test]
+    async fn rule5_given_a_throttled_attempt_when_the_account_holds_one_then_its_account_slot_is_given_back() {
+        let mut bench = Bench::new(Policy { account_breaker_max_actions: Some(1), ..Policy::default() });
+        bench.instances.apply_error = Some(PortError {
+            code: Some("Throttling".into()),
+            ..PortError::retryable("autoscaling:SetInstanceHealth", "Throttling (HTTP 400): Rate exceeded")
+        });
+        let engine = bench.engine(None);
+        let throttled = engine.run(&trigger("e1"), NOW, || async { Ok(plan(vec![replace_in("web-a", "i-1")])) }).await;
+        assert!(throttled.is_err_and(|e| e.is_retryable()));
+        bench.instances.apply_error = None;
+
+        let outcome = bench.run("e2", plan(vec![replace_in("web-b", "i-2")])).await;
+
+        assert_eq!(outcome.status, Status::Acted, "{outcome:?}");
     }
 
     #[tokio::test]

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use medic_aws::adapters::dynamodb::LedgerItem;
-use medic_core::guard::PAUSE_KEY;
+use medic_core::accounts;
+use medic_core::guard::{self, PAUSE_KEY};
 use medic_core::reconciler::Convergence;
 use medic_core::time::{format_timestamp, EpochSeconds};
 use medic_core::watch::Watch;
@@ -17,6 +18,8 @@ pub struct StatusReport {
     /// The start of the period the decisions are from.
     pub since: EpochSeconds,
     pub paused: Option<Paused>,
+    /// Central mode: the member accounts whose own pause switch is on.
+    pub paused_accounts: Vec<PausedAccount>,
     /// Every decision of the period but the skips (acted, would act, alerted, blocked, failed),
     /// newest first.
     pub decisions: Vec<Decided>,
@@ -29,6 +32,13 @@ pub struct StatusReport {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Paused {
+    pub reason: String,
+    pub since: Option<EpochSeconds>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PausedAccount {
+    pub account: String,
     pub reason: String,
     pub since: Option<EpochSeconds>,
 }
@@ -89,17 +99,27 @@ pub fn summarize(
         now,
         since,
         paused: None,
+        paused_accounts: Vec::new(),
         decisions: Vec::new(),
         skips: BTreeMap::new(),
         breakers: Vec::new(),
         cooldowns: Vec::new(),
         remediations: Vec::new(),
     };
+    let account_pause = format!("{PAUSE_KEY}#");
     for item in items {
-        let key = item.key.as_str();
+        // Central mode keeps each member account's items under its account and region: shown
+        // with them, as in `210987654321/eu-west-1/asg/web`.
+        let (place, key) = accounts::split_ledger_key(&item.key);
+        let placed =
+            |name: &str| place.as_ref().map_or_else(|| name.to_owned(), |p| format!("{}{name}", p.ledger_prefix()));
+        let reason = || item.reason.clone().unwrap_or_else(|| "no reason given".into());
         if key == PAUSE_KEY {
-            report.paused = Some(Paused {
-                reason: item.reason.clone().unwrap_or_else(|| "no reason given".into()),
+            report.paused = Some(Paused { reason: reason(), since: item.started_at });
+        } else if let Some(account) = key.strip_prefix(&account_pause) {
+            report.paused_accounts.push(PausedAccount {
+                account: account.to_owned(),
+                reason: reason(),
                 since: item.started_at,
             });
         } else if key.starts_with("event#") {
@@ -115,7 +135,7 @@ pub fn summarize(
                     at,
                     status: outcome.status.as_str().to_owned(),
                     action: outcome.action,
-                    resource: outcome.resource,
+                    resource: placed(&outcome.resource),
                     reason: outcome.reason,
                     event: outcome.event,
                 });
@@ -128,19 +148,20 @@ pub fn summarize(
                 continue;
             }
             let count = item.members.len();
+            let max = guard::Breaker::of_scope(scope).max(policy);
             report.breakers.push(Breaker {
-                scope: scope.to_owned(),
+                scope: placed(scope),
                 window_start,
                 window_end,
                 count,
-                max: policy.breaker_max_actions,
-                open: count >= policy.breaker_max_actions as usize,
+                max,
+                open: count >= max as usize,
             });
         } else if let Some(rest) = key.strip_prefix("cooldown#") {
             let (Some((resource, action)), Some(until)) = (rest.rsplit_once('#'), item.until) else { continue };
             if until > now {
                 report.cooldowns.push(CooldownInForce {
-                    resource: resource.to_owned(),
+                    resource: placed(resource),
                     action: action.to_owned(),
                     until,
                     started_at: item.started_at,
@@ -149,6 +170,7 @@ pub fn summarize(
             }
         }
     }
+    report.paused_accounts.sort_by(|a, b| a.account.cmp(&b.account));
     report.decisions.sort_by(|a, b| b.at.cmp(&a.at).then(a.event.cmp(&b.event)));
     report.breakers.sort_by(|a, b| a.scope.cmp(&b.scope).then(a.window_start.cmp(&b.window_start)));
     report.cooldowns.sort_by(|a, b| a.until.cmp(&b.until).then(a.resource.cmp(&b.resource)));
@@ -180,6 +202,13 @@ pub fn render(report: &StatusReport) -> String {
             text.push_str(&format!("PAUSED{since}: {} (every function runs as in dry-run)\n", paused.reason));
         }
         None => text.push_str("not paused\n"),
+    }
+    for paused in &report.paused_accounts {
+        let since = paused.since.map_or(String::new(), |s| format!(" since {}", format_timestamp(s)));
+        text.push_str(&format!(
+            "account {} PAUSED{since}: {} (runs as in dry-run there)\n",
+            paused.account, paused.reason
+        ));
     }
     text.push_str(&format!("\nDecisions since {} ({}):\n", format_timestamp(report.since), report.decisions.len()));
     text.push_str(&table(
@@ -305,6 +334,45 @@ mod tests {
     }
 
     #[test]
+    fn given_a_central_ledger_when_summarized_then_member_accounts_pauses_breakers_and_cooldowns_are_shown_with_their_account(
+    ) {
+        let now: EpochSeconds = 1_000_000;
+        let policy = Policy::default();
+        let window = now - now.rem_euclid(policy.breaker_window_seconds);
+        let items = vec![
+            LedgerItem {
+                key: accounts::account_pause_key("210987654321"),
+                reason: Some("migration, bob".into()),
+                started_at: Some(now - 60),
+                ..LedgerItem::default()
+            },
+            LedgerItem {
+                key: format!("210987654321/eu-west-1/breaker#asg/web#{window}"),
+                members: vec!["a".into(), "b".into(), "c".into()],
+                ..LedgerItem::default()
+            },
+            LedgerItem {
+                key: "310987654321/us-east-1/cooldown#i-1#replace".into(),
+                until: Some(now + 500),
+                done: Some(true),
+                ..LedgerItem::default()
+            },
+        ];
+
+        let report = summarize(&items, &[], &policy, now, now - 86_400);
+
+        assert_eq!(report.paused, None, "medic's own switch is off");
+        let paused: Vec<(&str, &str)> =
+            report.paused_accounts.iter().map(|p| (p.account.as_str(), p.reason.as_str())).collect();
+        assert_eq!(paused, [("210987654321", "migration, bob")]);
+        let breakers: Vec<(&str, bool)> = report.breakers.iter().map(|b| (b.scope.as_str(), b.open)).collect();
+        assert_eq!(breakers, [("210987654321/eu-west-1/asg/web", true)]);
+        assert_eq!(report.cooldowns[0].resource, "310987654321/us-east-1/i-1");
+        let text = render(&report);
+        assert!(text.contains("account 210987654321 PAUSED since"), "{text}");
+    }
+
+    #[test]
     fn given_ledger_items_when_summarized_then_each_kind_lands_in_its_table() {
         let now: EpochSeconds = 1_000_000;
         let policy = Policy::default();
@@ -338,6 +406,11 @@ mod tests {
             },
             LedgerItem { key: "breaker#asg/web#10".into(), members: vec!["a".into()], ..LedgerItem::default() },
             LedgerItem {
+                key: format!("breaker#{}#{window}", guard::ACCOUNT_SCOPE),
+                members: vec!["a".into(), "b".into(), "c".into()],
+                ..LedgerItem::default()
+            },
+            LedgerItem {
                 key: "cooldown#i-1#replace".into(),
                 until: Some(now + 500),
                 done: Some(true),
@@ -359,8 +432,9 @@ mod tests {
         assert_eq!(report.decisions.len(), 1, "{:?}", report.decisions);
         assert_eq!(report.decisions[0].action.as_deref(), Some("replace"));
         assert_eq!(report.skips.get("grace-period"), Some(&1));
-        assert_eq!(report.breakers.len(), 1);
-        assert!(report.breakers[0].open, "{:?}", report.breakers);
+        let breakers: Vec<(&str, usize, u32, bool)> =
+            report.breakers.iter().map(|b| (b.scope.as_str(), b.count, b.max, b.open)).collect();
+        assert_eq!(breakers, [("account-wide", 3, 30, false), ("asg/web", 3, 3, true)]);
         assert_eq!(report.cooldowns.len(), 1);
         assert_eq!(report.remediations[0].state, "overdue");
         let text = render(&report);

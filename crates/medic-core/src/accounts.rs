@@ -28,6 +28,20 @@ impl AccountRegion {
     }
 }
 
+/// A ledger key and the account and region it was written for, when it carries them
+/// ([`AccountRegion::ledger_prefix`]): `(Some(where), the rest)`, else `(None, key)`.
+pub fn split_ledger_key(key: &str) -> (Option<AccountRegion>, &str) {
+    let mut parts = key.splitn(3, '/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(account), Some(region), Some(rest))
+            if is_account_id(account) && !region.is_empty() && !region.contains('#') =>
+        {
+            (Some(AccountRegion::new(account, region)), rest)
+        }
+        _ => (None, key),
+    }
+}
+
 /// The pause switch of one account, beside medic's own ([`PAUSE_KEY`]), which pauses every
 /// account.
 pub fn account_pause_key(account: &str) -> String {

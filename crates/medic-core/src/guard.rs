@@ -181,6 +181,53 @@ pub fn breaker_key(scope: &str, now: EpochSeconds, window_seconds: i64) -> Strin
     format!("breaker#{scope}#{}", window_start(now, window_seconds))
 }
 
+/// Which breaker refused an action: its scope's (the group, the primary), or the one that caps the
+/// whole account's actions per window whatever their scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breaker {
+    Scope,
+    Account,
+}
+
+/// The account-wide breaker's scope: the ledger is the account's own (its keys carry the account
+/// in central mode), so this one scope caps each account.
+pub const ACCOUNT_SCOPE: &str = "account-wide";
+
+impl Breaker {
+    /// The breaker that counts in `scope`'s windows.
+    pub fn of_scope(scope: &str) -> Self {
+        if scope == ACCOUNT_SCOPE {
+            Self::Account
+        } else {
+            Self::Scope
+        }
+    }
+
+    /// The scope whose window counts `action`, and whose critical notice and digest name it.
+    pub fn scope(self, action: &Action) -> String {
+        match self {
+            Self::Scope => action.breaker_scope(),
+            Self::Account => ACCOUNT_SCOPE.to_owned(),
+        }
+    }
+
+    /// Its limit per window.
+    pub fn max(self, policy: &Policy) -> u32 {
+        match self {
+            Self::Scope => policy.breaker_max_actions,
+            Self::Account => policy.account_breaker_max(),
+        }
+    }
+
+    /// How a notice names what it counts (`web-prod`'s "in asg/web-prod").
+    pub fn counted_in(self, action: &Action) -> String {
+        match self {
+            Self::Scope => action.breaker_scope(),
+            Self::Account => "the whole account".to_owned(),
+        }
+    }
+}
+
 /// What one breaker slot stands for: one action of one event. A retry of the event is the same
 /// member, so it never takes a second slot.
 pub fn breaker_member(event_key: &str, action: &Action) -> String {

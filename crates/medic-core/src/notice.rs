@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::accounts::AccountRegion;
+use crate::guard::Breaker;
 use crate::plan::{Action, Alert, Severity};
 use crate::policy::Policy;
 
@@ -44,8 +45,8 @@ pub enum NoticeKind<'a> {
     Action { action: &'a Action, reason: &'a str, done: bool },
     /// Nothing changed; a human must act.
     Alert(&'a Alert),
-    /// The breaker refused `action`: its limit of `max` actions per window is reached.
-    BreakerOpen { action: &'a Action, max: u32, window_seconds: i64 },
+    /// `breaker` refused `action`: its limit of `max` actions per window is reached.
+    BreakerOpen { action: &'a Action, breaker: Breaker, max: u32, window_seconds: i64 },
     /// The mutating call was refused for good.
     Failed { action: &'a Action, error: &'a str },
     /// An interrupted attempt recorded its intent to make a non-idempotent call, and AWS cannot
@@ -108,19 +109,20 @@ pub fn build(kind: &NoticeKind<'_>, what_happened: &str, record: &serde_json::Va
             alert.reason.clone(),
             alert.advice.clone(),
         ),
-        NoticeKind::BreakerOpen { action, max, window_seconds } => {
+        NoticeKind::BreakerOpen { action, breaker, max, window_seconds } => {
             let minutes = window_seconds / 60;
+            let which = if *breaker == Breaker::Account { "account breaker" } else { "breaker" };
             (
                 Severity::Critical,
                 action.scope_label(),
-                format!("breaker open (limit {max} per {minutes} min), left {} alone", action.resource()),
+                format!("{which} open (limit {max} per {minutes} min), left {} alone", action.resource()),
                 action.name().to_owned(),
                 "blocked",
                 format!(
                     "medic refused to {} {}: it already took {max} mutating actions in {} within {minutes} minutes (counted over this window and the one before), its limit",
                     action.name(),
                     action.resource(),
-                    action.breaker_scope()
+                    breaker.counted_in(action)
                 ),
                 "the blast-radius circuit breaker stops medic from making a wide failure worse".to_owned(),
                 "Many resources failing together usually means an Availability Zone problem or a bad deploy: check the AWS Health dashboard, recent deployments and the group's activity history before replacing anything by hand. medic acts again once fewer than the limit fall within the current and previous window.".to_owned(),

@@ -33,6 +33,10 @@ pub struct Policy {
     /// standalone instances) per window.
     pub breaker_max_actions: u32,
     pub breaker_window_seconds: i64,
+    /// At most this many mutating actions in the whole account (each member account, in central
+    /// mode) per window, whatever their scopes; unset: `ACCOUNT_BREAKER_FACTOR` times
+    /// `breaker_max_actions` (`account_breaker_max`).
+    pub account_breaker_max_actions: Option<u32>,
     /// Alarm responder: send an info notice when an alarm returns to OK (never a change).
     pub notify_on_ok: bool,
     /// How long idempotency records live; EventBridge retries for 24 h, so at least 25 h.
@@ -93,6 +97,7 @@ impl Default for Policy {
             notify_on_ok: false,
             breaker_max_actions: 3,
             breaker_window_seconds: 900,
+            account_breaker_max_actions: None,
             ledger_ttl_seconds: MIN_LEDGER_TTL_HOURS * 3600,
             in_progress_seconds: 60,
             max_promote_lag_seconds: 30,
@@ -144,6 +149,10 @@ impl Policy {
         let ledger_ttl_hours =
             number("MEDIC_LEDGER_TTL_HOURS", defaults.ledger_ttl_seconds / 3600, MIN_LEDGER_TTL_HOURS, 24 * 90)?;
         let breaker_max_actions = number("MEDIC_BREAKER_MAX_ACTIONS", defaults.breaker_max_actions.into(), 1, 1000)?;
+        let account_breaker_max_actions = match get("MEDIC_ACCOUNT_BREAKER_MAX_ACTIONS") {
+            None => None,
+            Some(_) => u32::try_from(number("MEDIC_ACCOUNT_BREAKER_MAX_ACTIONS", 0, 1, 10_000)?).ok(),
+        };
         Ok(Self {
             environment,
             scope,
@@ -171,6 +180,7 @@ impl Policy {
                 60,
                 86_400,
             )?,
+            account_breaker_max_actions,
             ledger_ttl_seconds: ledger_ttl_hours * 3600,
             in_progress_seconds: number("MEDIC_IN_PROGRESS_SECONDS", defaults.in_progress_seconds, 10, 900)?,
             max_promote_lag_seconds: number(
@@ -205,7 +215,16 @@ impl Policy {
     }
 }
 
+/// Unset, the account-wide cap is this many times the per-scope one.
+pub const ACCOUNT_BREAKER_FACTOR: u32 = 10;
+
 impl Policy {
+    /// The account-wide breaker's limit per window.
+    pub fn account_breaker_max(&self) -> u32 {
+        self.account_breaker_max_actions
+            .unwrap_or_else(|| self.breaker_max_actions.saturating_mul(ACCOUNT_BREAKER_FACTOR))
+    }
+
     /// The policy for actions in `account`: dry-run if the account is one of `dry_run_accounts`.
     pub fn for_account(&self, account: &str) -> Policy {
         let mut policy = self.clone();
@@ -265,6 +284,16 @@ mod tests {
         assert_eq!(policy.ledger_ttl_seconds, 48 * 3600);
         assert_eq!(policy.max_promote_lag_seconds, 5);
         assert_eq!(policy.preferred_az.as_deref(), Some("us-east-1b"));
+    }
+
+    #[test]
+    fn given_the_account_cap_set_or_unset_when_loaded_then_set_or_ten_times_the_scope_cap() {
+        let unset = policy_from(&[("MEDIC_BREAKER_MAX_ACTIONS", "4")]).expect("valid");
+        assert_eq!(unset.account_breaker_max(), 40);
+        let set = policy_from(&[("MEDIC_ACCOUNT_BREAKER_MAX_ACTIONS", "12")]).expect("valid");
+        assert_eq!(set.account_breaker_max(), 12);
+        let error = policy_from(&[("MEDIC_ACCOUNT_BREAKER_MAX_ACTIONS", "0")]).unwrap_err();
+        assert_eq!(error.name, "MEDIC_ACCOUNT_BREAKER_MAX_ACTIONS");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use medic_core::alarm_responder::{self, AlarmFacts, Remediation, Target};
 use medic_core::fleet::{GroupHealth, InstanceFacts, InstanceObservation};
+use medic_core::guard::Breaker;
 use medic_core::notice::{self, NoticeKind};
 use medic_core::notifier::{self, AsgActivityKind, LaunchFailures, NoticeEvent};
 use medic_core::rds_rerouter::{self, DbInstance, DbObservation, DnsRecord, LagSample};
@@ -239,7 +240,9 @@ fn report(trigger: &Trigger, plan: &Plan, policy: &Policy) {
                 for done in [true, false] {
                     check(NoticeKind::Action { action, reason: &planned.reason, done });
                 }
-                check(NoticeKind::BreakerOpen { action, max: policy.breaker_max_actions, window_seconds: 60 });
+                for breaker in [Breaker::Scope, Breaker::Account] {
+                    check(NoticeKind::BreakerOpen { action, breaker, max: breaker.max(policy), window_seconds: 60 });
+                }
                 check(NoticeKind::Failed { action, error: &planned.reason });
                 check(NoticeKind::Unconfirmed { action });
                 let held = [action.resource().to_owned()];

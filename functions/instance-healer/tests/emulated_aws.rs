@@ -679,6 +679,58 @@ async fn org2_given_a_storm_in_one_account_when_its_breaker_opens_then_another_a
 
 #[tokio::test]
 #[ignore = "needs moto: run `make test`"]
+async fn org5_given_three_accounts_when_one_reaches_its_account_cap_then_only_that_account_is_refused_and_the_others_are_healed(
+) {
+    let home = World::new("cap").await;
+    let (a, b, c) = (unique_account(), unique_account(), unique_account());
+    let mut in_a = Vec::new();
+    for _ in 0..3 {
+        let world = World::with_sdk("cap", in_account(&a, "us-east-1").await).await;
+        let (_, members) = world.group(3, 0, &[MANAGED]).await;
+        in_a.push((world, members[0].clone()));
+    }
+    let mut elsewhere = Vec::new();
+    for (account, region) in [(&b, "us-east-1"), (&c, "eu-west-1")] {
+        let world = World::with_sdk("cap", in_account(account, region).await).await;
+        let (_, members) = world.group(3, 0, &[MANAGED]).await;
+        elsewhere.push((account, region, world, members[0].clone()));
+    }
+    let medic = central(&home, Policy { account_breaker_max_actions: Some(2), ..Policy::default() }, &[]);
+
+    let mut storm = Vec::new();
+    for (world, instance) in &in_a {
+        world.stop(instance).await;
+        storm.push(deliver(&medic, state_change_in(&a, "us-east-1", instance, "stopped")).await);
+    }
+    let mut calm = Vec::new();
+    for (account, region, world, instance) in &elsewhere {
+        world.stop(instance).await;
+        calm.push(deliver(&medic, state_change_in(account, region, instance, "stopped")).await);
+    }
+
+    let statuses: Vec<Status> = storm.iter().map(|o| o.status).collect();
+    assert_eq!(
+        statuses,
+        [Status::Acted, Status::Acted, Status::Blocked],
+        "each group's own breaker holds 3: {storm:?}"
+    );
+    assert!(storm[2].reason.contains("whole account"), "{}", storm[2].reason);
+    let health = [in_a[0].0.health(&in_a[0].1).await, in_a[2].0.health(&in_a[2].1).await];
+    assert_eq!(health, ["UNHEALTHY", "HEALTHY"]);
+    for (outcome, (account, region, world, instance)) in calm.iter().zip(&elsewhere) {
+        assert_eq!(outcome.status, Status::Acted, "{account} in {region} has its own account cap: {outcome:?}");
+        assert_eq!(world.health(instance).await, "UNHEALTHY");
+    }
+    let notices = home.notices().await;
+    let critical: Vec<&(String, String, String)> =
+        notices.iter().filter(|(_, severity, _)| severity == "critical").collect();
+    assert_eq!(critical.len(), 1, "{notices:?}");
+    assert!(critical[0].0.contains("account breaker open (limit 2 per 15 min)"), "{}", critical[0].0);
+    assert!(critical[0].2.contains(&format!("\"account\": \"{a}\"")), "{}", critical[0].2);
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
 async fn org3_given_accounts_medic_may_not_act_in_when_their_events_arrive_then_skipped_with_one_notice_per_account_and_one_assume_role(
 ) {
     let home = World::new("refused").await;

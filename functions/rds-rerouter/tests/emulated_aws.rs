@@ -8,8 +8,9 @@
 
 use std::path::PathBuf;
 
+use medic_aws::{Members, Reach};
 use medic_core::{Outcome, Policy, Status};
-use medic_testbench::{now, World};
+use medic_testbench::{in_account, now, unique, unique_account, World};
 use rds_rerouter::AwsRerouter;
 use serde_json::{json, Value};
 
@@ -82,6 +83,45 @@ async fn given_lost_primary_when_instance_failed_then_lowest_lag_replica_promote
     let writer = world.record(&stack.zone_id, &stack.writer_record, None).await;
     assert_eq!(writer.0.as_deref(), Some("moved-by-hand.example"), "medic did not touch the writer record again");
     assert!(world.notices().await.is_empty());
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run with `make test`"]
+async fn org_given_one_db_stack_name_in_two_accounts_when_a_members_primary_is_lost_then_only_that_account_is_promoted_and_rerouted(
+) {
+    let home = World::new("orgrds").await;
+    let (a, b) = (unique_account(), unique_account());
+    let name = unique("orgrds");
+    let in_a = World::named(name.clone(), in_account(&a, "us-east-1").await).await;
+    let in_b = World::named(name, in_account(&b, "us-east-1").await).await;
+    let replicas = [("us-east-1b", Some(12.0)), ("us-east-1c", Some(3.0))];
+    let (stack_a, stack_b) = (in_a.db_stack(&replicas).await, in_b.db_stack(&replicas).await);
+    assert_eq!(stack_a.primary, stack_b.primary, "one primary name in both accounts");
+    in_a.fail_db(&stack_a.primary).await;
+    let policy = Policy { promote_confirm_seconds: 0, ..Policy::default() };
+    let medic = Members::<AwsRerouter>::new(home.sdk.clone(), home.central_config(policy, &[]));
+    let failed = event("instance-failed.json", &stack_a.primary, T1);
+    let mut failed: Value = serde_json::from_str(&failed.to_string().replace("123456789012", &a)).unwrap();
+    failed["account"] = json!(a);
+
+    let outcome = match medic.reach(&failed, now()).await.unwrap() {
+        Reach::Ready(rerouter) => handle(&rerouter, failed).await,
+        Reach::Refused(skip) => skip,
+    };
+
+    assert_eq!((outcome.status, outcome.account.as_deref()), (Status::Acted, Some(a.as_str())), "{outcome:?}");
+    let best = &stack_a.replicas[1];
+    assert_eq!(in_a.db(best).await.backup_retention_days, 7, "account A's best replica is promoted");
+    let writer_a = in_a.record(&stack_a.zone_id, &stack_a.writer_record, None).await.0;
+    assert_eq!(writer_a, Some(in_a.db(best).await.endpoint), "account A's writer record follows it");
+    for replica in &stack_b.replicas {
+        assert_eq!(in_b.db(replica).await.backup_retention_days, 0, "account B's replicas are left alone");
+    }
+    let writer_b = in_b.record(&stack_b.zone_id, &stack_b.writer_record, None).await.0;
+    assert_eq!(writer_b, Some(in_b.db(&stack_b.primary).await.endpoint), "account B's writer record is untouched");
+    let notices = home.notices().await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].2.contains(&format!("\"account\": \"{a}\"")), "{}", notices[0].2);
 }
 
 #[tokio::test]
