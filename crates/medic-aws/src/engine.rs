@@ -871,8 +871,8 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
             }
             ActionResult::HeldBack(held, breaker) => {
                 let (mut outcome, kind) = self.breaker_open(trigger, plan, action, breaker);
-                let label = if breaker == Breaker::Account { breaker.counted_in(action) } else { action.scope_label() };
-                let notice = self.held_notice(&held, &breaker.scope(action), &label, &kind, trigger, &mut outcome);
+                let (scope, label) = (breaker.scope(action), breaker.scope_label(action));
+                let notice = self.held_notice(&held, &scope, &label, &kind, trigger, &mut outcome);
                 (outcome, notice)
             }
             ActionResult::Failed(error) => {

@@ -226,6 +226,14 @@ impl Breaker {
             Self::Account => "the whole account".to_owned(),
         }
     }
+
+    /// What a digest of the actions it held back is about (`asg web-prod`).
+    pub fn scope_label(self, action: &Action) -> String {
+        match self {
+            Self::Scope => action.scope_label(),
+            Self::Account => self.counted_in(action),
+        }
+    }
 }
 
 /// What one breaker slot stands for: one action of one event. A retry of the event is the same
