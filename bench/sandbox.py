@@ -45,6 +45,7 @@ MB_PER_VCPU = 1769
 SIZES = (128, 256, 512, 1024)
 DOMAIN = "us-east-1.amazonaws.medic.test"
 HOME_ACCOUNT = "123456789012"  # moto's default account: medic's own in central mode
+PAUSE_SECONDS = 0.5  # before each central-mode remediation: several of the CFS quota's 100 ms periods
 # The SDK's service ids as `AWS_ENDPOINT_URL_<SERVICE>` spells them, and each one's hostname.
 SERVICES = {
     "instance-healer": {"AUTO_SCALING": "autoscaling", "EC2": "ec2", "DYNAMODB": "dynamodb", "SNS": "sns"},
@@ -281,32 +282,51 @@ def measure(function: str, runner: Runner, sizes: list[int], cold: int, warm: in
     return results
 
 
-def measure_new_accounts(function: str, runner: Runner, memory: int, accounts: int) -> dict:
-    """Central mode over TLS, STS included: in one warm sandbox, for each of `accounts` member
-    accounts new to it, a first remediation (AssumeRole into the member role, the account's
-    clients built) and a second in the same account; what a new account adds is the difference.
-    The sandbox remediates once in another member account first, so the figures are of a warm
-    container whose STS connection is open, as after its first cross-account event."""
+def measure_new_accounts(function: str, runner: Runner, memory: int, cold: int, accounts: int) -> dict:
+    """Central mode over TLS, STS included, at `memory`: what a member account adds.
+
+    Cold: fresh containers whose first event comes from a member account (AssumeRole, the
+    account's clients) against fresh ones whose first event comes from medic's own account.
+    Warm: in one container, for each of `accounts` member accounts new to it, a first remediation
+    and a second in the same account (its role and clients cached); the container remediated in
+    another member account first, so its STS connection is open. Every remediation follows the
+    same pause, so each starts with the container's CPU quota in the same state."""
     from medic_bench import World, from_account
     from run import Scenario
 
     transport = Transport({**SERVICES[function], "STS": "sts"}, tls=True)
     home = World(f"sbo{memory}")
     env = home.env(breaker_max_actions="1000", mode="central", home_account=HOME_ACCOUNT)
-    figures: dict = {"memory": memory, "first_ttr_ms": [], "second_ttr_ms": []}
+    figures: dict = {"memory": memory, "cold_home_ttr_ms": [], "cold_member_ttr_ms": [], "first_ttr_ms": [],
+                     "second_ttr_ms": []}
+    what = f"{runner.name} {function} central at {memory} MB"
+
+    def member_scenario() -> tuple[str, "Scenario"]:
+        account = f"{uuid.uuid4().int % 10**11 + 5 * 10**11}"
+        return account, Scenario(function, World(f"sbo{memory}", member=account))
+
+    def remediate(sandbox: Sandbox, event: dict) -> float:
+        time.sleep(PAUSE_SECONDS)
+        return transport.remediate(sandbox, function, event, what)[1]
+
+    own = Scenario(function, home)
     try:
+        for _ in range(cold):
+            account, scenario = member_scenario()
+            events = {"cold_home_ttr_ms": own.fresh(),
+                      "cold_member_ttr_ms": from_account(scenario.fresh(), account)}
+            for key, event in events.items():
+                with transport.sandbox(runner, memory, env) as sandbox:
+                    figures[key].append(remediate(sandbox, event))
         with transport.sandbox(runner, memory, env) as sandbox:
             for n in range(accounts + 1):
-                account = f"{uuid.uuid4().int % 10**11 + 5 * 10**11}"
-                scenario = Scenario(function, World(f"sbo{memory}", member=account))
-                first, second = (transport.remediate(sandbox, function, from_account(scenario.fresh(), account),
-                                                     f"{runner.name} {function} central at {memory} MB")[1]
-                                 for _ in range(2))
+                account, scenario = member_scenario()
+                first, second = (remediate(sandbox, from_account(scenario.fresh(), account)) for _ in range(2))
                 if n:  # the first account opens the container's STS connection
                     figures["first_ttr_ms"].append(first)
                     figures["second_ttr_ms"].append(second)
-            print(f"sandbox {runner.name} {function} {memory} MB central: {accounts} new accounts", file=sys.stderr, flush=True)
             figures["rss_kib"] = sandbox.peak_rss_kib()
+        print(f"sandbox {what}: {cold} cold starts of each kind, {accounts} new accounts", file=sys.stderr, flush=True)
     finally:
         transport.close()
     return figures

@@ -273,7 +273,8 @@ def test_org_the_member_role_trusts_only_medics_function_roles_inside_the_organi
     for function in FUNCTIONS:
         assert template["Resources"][f"{function}Role"]["Properties"]["Path"] == "/medic/", function
     users = [f for f in FUNCTIONS if "MedicMemberAccessPolicy" in json.dumps(template["Resources"][f"{f}Role"]["Properties"]["ManagedPolicyArns"])]
-    assert sorted(users) == ["AlarmResponderFunction", "InstanceHealerFunction", "RdsRerouterFunction"], "only the functions that act in members"
+    assert sorted(users) == ["AlarmResponderFunction", "InstanceHealerFunction", "RdsRerouterFunction", "ReconcilerFunction"], \
+        "only the functions that act in members (the reconciler sweeps them)"
 
 
 def test_org_the_central_bus_takes_events_from_the_organisation_or_the_listed_accounts_only(template):

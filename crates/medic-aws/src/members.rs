@@ -124,19 +124,44 @@ impl<F: PerAccount> Members<F> {
 
     /// The function to handle `raw` with, or the skip of an account medic may not act in.
     pub async fn reach(&self, raw: &Value, now: EpochSeconds) -> Result<Reach<F>, HandlerError> {
+        self.reach_at(raw, accounts::origin(raw).as_ref(), now).await
+    }
+
+    /// The function for the resources in `at`, or the skip of an account medic may not act in
+    /// (naming `raw`, the event that needs it). Single-account mode has one function for all.
+    pub async fn reach_at(
+        &self,
+        raw: &Value,
+        at: Option<&AccountRegion>,
+        now: EpochSeconds,
+    ) -> Result<Reach<F>, HandlerError> {
         let central = match self {
             Self::Single(function) => return Ok(Reach::Ready(Arc::clone(function))),
             Self::Central(central) => central,
         };
-        let Some(at) = accounts::origin(raw) else {
+        let Some(at) = at else {
             let reason =
                 "central mode: the event does not name the account (12 digits) and region its resources are in";
             return Err(medic_core::MalformedEvent { reason: reason.into() }.into());
         };
-        match central.member(&at, now).await? {
+        match central.member(at, now).await? {
             Ok(function) => Ok(Reach::Ready(function)),
-            Err(reason) => central.refused(raw, &at, &reason, now).await.map(Reach::Refused),
+            Err(reason) => central.refused(raw, at, &reason, now).await.map(Reach::Refused),
         }
+    }
+
+    /// Where a scheduled function (the reconciler) runs: single-account mode's one function
+    /// (`None`); in central mode medic's own account and each of `MEDIC_ACCOUNTS`, in the
+    /// function's region. Without `MEDIC_ACCOUNTS` only medic's own: the member accounts are
+    /// known by their events, and listing an organisation's accounts needs the management account.
+    pub fn sweep_targets(&self) -> Vec<Option<AccountRegion>> {
+        let Self::Central(central) = self else { return vec![None] };
+        let region = central.sdk.region().map(ToString::to_string).unwrap_or_default();
+        let home = &central.settings.home_account;
+        std::iter::once(home)
+            .chain(central.settings.allowed.iter().filter(|account| *account != home))
+            .map(|account| Some(AccountRegion::new(account.as_str(), region.as_str())))
+            .collect()
     }
 }
 

@@ -220,6 +220,7 @@ pub async fn explain(
                 ledger: ReadOnly(aws.ledger),
                 notifier: &notices,
                 policy: aws.policy,
+                at: aws.at,
             };
             Box::pin(reconciler.handle(event, now)).await.map(to_value)
         }

@@ -19,7 +19,9 @@ pub enum Trigger {
     DbEvent(DbEvent),
     AsgActivity(AsgActivity),
     Health(HealthEvent),
-    Reconcile(Finding),
+    /// A finding of the reconciler, and in central mode the member account and region it was
+    /// found in (`None`: medic's own, or single-account mode).
+    Reconcile(Finding, Option<AccountRegion>),
 }
 
 impl Trigger {
@@ -31,7 +33,7 @@ impl Trigger {
             Self::DbEvent(event) => event.idempotency_key(),
             Self::AsgActivity(activity) => format!("eventbridge:{}", activity.event_id),
             Self::Health(event) => format!("eventbridge:{}", event.event_id),
-            Self::Reconcile(finding) => finding.idempotency_key(),
+            Self::Reconcile(finding, _) => finding.idempotency_key(),
         }
     }
 
@@ -43,12 +45,12 @@ impl Trigger {
             Self::DbEvent(event) => &event.identifier,
             Self::AsgActivity(activity) => &activity.group,
             Self::Health(event) => &event.arn,
-            Self::Reconcile(finding) => finding.resource(),
+            Self::Reconcile(finding, _) => finding.resource(),
         }
     }
 
-    /// The account and region of the event's resources; `None` for the reconciler's findings,
-    /// which its sweep of its own account made.
+    /// The account and region of the event's resources; for the reconciler's findings, the
+    /// member account they were found in (`None` in its own).
     pub fn origin(&self) -> Option<AccountRegion> {
         let (account, region) = match self {
             Self::InstanceStateChanged(change) => (&change.account, &change.region),
@@ -56,7 +58,7 @@ impl Trigger {
             Self::DbEvent(event) => (&event.account, &event.region),
             Self::AsgActivity(activity) => (&activity.account, &activity.region),
             Self::Health(event) => (&event.account, &event.region),
-            Self::Reconcile(_) => return None,
+            Self::Reconcile(_, at) => return at.clone(),
         };
         Some(AccountRegion::new(account.as_str(), region.as_str()))
     }
@@ -71,7 +73,7 @@ impl Trigger {
             Self::DbEvent(event) => event.summary(),
             Self::AsgActivity(activity) => activity.summary(),
             Self::Health(event) => event.summary(),
-            Self::Reconcile(finding) => finding.summary(),
+            Self::Reconcile(finding, _) => finding.summary(),
         }
     }
 }

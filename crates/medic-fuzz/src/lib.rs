@@ -158,14 +158,14 @@ pub fn reconciler(data: &[u8]) {
     }
     if let Ok(Some(dead)) = u.arbitrary::<Option<DeadLetters>>() {
         let plan = reconciler::dead_letters_notice(&dead, now);
-        report(&Trigger::Reconcile(Finding::DeadLetters(dead)), &plan, &policy);
+        report(&Trigger::Reconcile(Finding::DeadLetters(dead), None), &plan, &policy);
     }
     findings.extend(u.arbitrary::<Vec<Finding>>().unwrap_or_default());
     for finding in findings {
         let _ = (finding.idempotency_key(), finding.resource(), finding.summary(), finding.instance());
         let facts: FindingFacts = any(&mut u);
         let plan = reconciler::decide_finding(&finding, &facts, &tick.account, &tick.region, &policy, now);
-        report(&Trigger::Reconcile(finding), &plan, &policy);
+        report(&Trigger::Reconcile(finding, None), &plan, &policy);
     }
 }
 

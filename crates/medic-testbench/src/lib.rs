@@ -191,6 +191,14 @@ impl World {
         Self::build(prefix, sdk).await
     }
 
+    /// The account of a world made by `in_own_account`, as its credentials name it.
+    pub async fn own_account(&self) -> String {
+        use aws_credential_types::provider::ProvideCredentials;
+        let provider = self.sdk.credentials_provider().expect("a world has credentials");
+        let credentials = provider.provide_credentials().await.unwrap();
+        credentials.access_key_id().strip_prefix("MEDICACCOUNT").expect("a world of its own account").to_owned()
+    }
+
     /// A world whose resources are made through `sdk` (another account or region).
     pub async fn with_sdk(prefix: &str, sdk: SdkConfig) -> Self {
         Self::build(prefix, sdk).await

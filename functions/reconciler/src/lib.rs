@@ -18,7 +18,7 @@ use medic_aws::ports::{
     DbInspector, DbLister, DeadLetterQueue, DnsInspector, FleetInspector, InstanceInspector, LagInspector, Ledger,
     Notifier, PortResult, Remediator, Remediators,
 };
-use medic_aws::{Engine, HandlerError, Invocation, MedicConfig, PortError};
+use medic_aws::{Engine, HandlerError, Invocation, MedicConfig, Members, PerAccount, PortError, Reach};
 use medic_core::accounts::AccountRegion;
 use medic_core::fleet::GroupHealth;
 use medic_core::guard;
@@ -72,49 +72,102 @@ pub struct Reconciler<F, D, Z, M, Q, L, N> {
     pub ledger: L,
     pub notifier: N,
     pub policy: Policy,
+    /// Central mode: the account and region this one sweeps, named in its findings' notices.
+    pub at: Option<AccountRegion>,
 }
 
 pub type AwsReconciler =
     Reconciler<AwsInstances, AwsRds, AwsDns, AwsMetrics, SqsDeadLetters, DynamoLedger, SnsNotifier>;
 
 impl AwsReconciler {
-    pub async fn from_env() -> Result<Self, HandlerError> {
-        let config = MedicConfig::from_env()?;
-        let dead_letters = DeadLetterSettings::from_lookup(|name| std::env::var(name).ok());
-        let sdk = medic_aws::load_sdk_config().await;
-        // Central mode: the reconciler sweeps medic's own account, under that account's keys.
-        let home = match &config.accounts {
-            Accounts::Central(settings) => Some(AccountRegion::new(
-                &settings.home_account,
-                sdk.region().map(ToString::to_string).unwrap_or_default(),
-            )),
-            Accounts::Single => None,
-        };
-        let mut reconciler = Self::from_sdk_config(&sdk, config, dead_letters);
-        if let Some(home) = home {
-            reconciler.ledger = reconciler.ledger.scoped(&home);
-        }
-        Ok(reconciler)
-    }
-
     pub fn from_sdk_config(
         sdk: &aws_config::SdkConfig,
         config: MedicConfig,
         dead_letters: Option<DeadLetterSettings>,
     ) -> Self {
+        Self::in_account(sdk, sdk, &config, dead_letters, None)
+    }
+
+    /// The reconciler of one account and region: its sweep and remediations through `member`,
+    /// its ledger (under `at`'s keys in central mode), topic and dead-letter queue through `home`.
+    fn in_account(
+        member: &aws_config::SdkConfig,
+        home: &aws_config::SdkConfig,
+        config: &MedicConfig,
+        dead_letters: Option<DeadLetterSettings>,
+        at: Option<&AccountRegion>,
+    ) -> Self {
         Self {
-            fleet: AwsInstances::new(aws_sdk_autoscaling::Client::new(sdk), aws_sdk_ec2::Client::new(sdk)),
-            databases: AwsRds::new(aws_sdk_rds::Client::new(sdk)),
-            dns: AwsDns::new(aws_sdk_route53::Client::new(sdk)),
-            metrics: AwsMetrics::new(aws_sdk_cloudwatch::Client::new(sdk)),
+            fleet: AwsInstances::new(aws_sdk_autoscaling::Client::new(member), aws_sdk_ec2::Client::new(member)),
+            databases: AwsRds::new(aws_sdk_rds::Client::new(member)),
+            dns: AwsDns::new(aws_sdk_route53::Client::new(member)),
+            metrics: AwsMetrics::new(aws_sdk_cloudwatch::Client::new(member)),
             dead_letters: dead_letters.map(|settings| {
-                (SqsDeadLetters::new(aws_sdk_sqs::Client::new(sdk), settings.queue_url.clone()), settings)
+                (SqsDeadLetters::new(aws_sdk_sqs::Client::new(home), settings.queue_url.clone()), settings)
             }),
-            ledger: DynamoLedger::new(aws_sdk_dynamodb::Client::new(sdk), config.ledger_table, &config.policy),
-            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
-            policy: config.policy,
+            ledger: DynamoLedger::for_function(home, config, at),
+            notifier: SnsNotifier::new(aws_sdk_sns::Client::new(home), config.topic_arn.clone()),
+            policy: config.policy.clone(),
+            at: at.cloned(),
         }
     }
+}
+
+impl PerAccount for AwsReconciler {
+    const NAME: &'static str = "reconciler";
+
+    /// Medic's own account's reconciler also watches the dead-letter queue.
+    fn build(
+        member: &aws_config::SdkConfig,
+        home: &aws_config::SdkConfig,
+        config: &MedicConfig,
+        at: Option<&AccountRegion>,
+    ) -> Self {
+        let own = match (&config.accounts, at) {
+            (Accounts::Central(settings), Some(at)) => at.account == settings.home_account,
+            _ => true,
+        };
+        let dead_letters = own.then(|| DeadLetterSettings::from_lookup(|name| std::env::var(name).ok())).flatten();
+        Self::in_account(member, home, config, dead_letters, at)
+    }
+}
+
+/// One scheduled run: in single-account mode the function's own account; in central mode medic's
+/// own and every account of `MEDIC_ACCOUNTS`, in the function's region, one after another, each
+/// with its member role (an account whose role cannot be used is skipped with its notice, once a
+/// day). An account that fails does not keep the others from their run; the run then fails.
+pub async fn reconcile(
+    members: &Members<AwsReconciler>,
+    event: Value,
+    at: impl Into<Invocation>,
+) -> Result<Report, HandlerError> {
+    let invocation = at.into();
+    parse_tick(&event)?; // an event that is no tick is refused for good, before any account
+    let mut all = Report::default();
+    let mut failed = Vec::new();
+    for place in members.sweep_targets() {
+        let reconciler = match members.reach_at(&event, place.as_ref(), invocation.now).await {
+            Ok(Reach::Ready(reconciler)) => reconciler,
+            Ok(Reach::Refused(_)) => continue,
+            Err(error) => {
+                failed.push(format!("{}: {error}", describe(place.as_ref())));
+                continue;
+            }
+        };
+        match reconciler.handle(event.clone(), invocation).await {
+            Ok(report) => all.absorb(report),
+            Err(error) => failed.push(format!("{}: {error}", describe(place.as_ref()))),
+        }
+    }
+    if failed.is_empty() {
+        Ok(all)
+    } else {
+        Err(PortError::retryable("reconciler", failed.join("; ")).into())
+    }
+}
+
+fn describe(place: Option<&AccountRegion>) -> String {
+    place.map_or_else(|| "medic's account".to_owned(), |at| format!("account {} in {}", at.account, at.region))
 }
 
 /// One remediation the reconciler found healed.
@@ -125,6 +178,9 @@ pub struct Healed {
     pub resource: String,
     pub event: String,
     pub seconds: i64,
+    /// Central mode: the account it healed in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// What one run did, returned to the caller and logged.
@@ -141,6 +197,18 @@ pub struct Report {
     pub deferred: usize,
     /// Findings that failed (retried by the next run), as "resource: error".
     pub errors: Vec<String>,
+}
+
+impl Report {
+    /// Adds another account's run to this one.
+    fn absorb(&mut self, other: Report) {
+        self.checked += other.checked;
+        self.waiting += other.waiting;
+        self.healed.extend(other.healed);
+        self.findings.extend(other.findings);
+        self.deferred += other.deferred;
+        self.errors.extend(other.errors);
+    }
 }
 
 /// No finding starts with less time than this left: the next run takes it.
@@ -185,6 +253,7 @@ where
                         resource: watch.action.resource().to_owned(),
                         event: watch.event.clone(),
                         seconds,
+                        account: self.at.as_ref().map(|at| at.account.clone()),
                     });
                 }
                 Convergence::Waiting { .. } => report.waiting += 1,
@@ -245,7 +314,7 @@ where
                 report.deferred += 1;
                 continue;
             }
-            let trigger = Trigger::Reconcile(finding.clone());
+            let trigger = Trigger::Reconcile(finding.clone(), self.at.clone());
             let run = engine.run(&trigger, now, || self.observe_and_decide(&finding, &facts, tick, now)).await;
             match run {
                 Ok(outcome) => {
@@ -334,7 +403,8 @@ where
                 other => other.clone(),
             },
         };
-        Ok(decide_finding(finding, &facts, &tick.account, &tick.region, &self.policy, now))
+        let (account, region) = self.at.as_ref().map_or((&tick.account, &tick.region), |at| (&at.account, &at.region));
+        Ok(decide_finding(finding, &facts, account, region, &self.policy, now))
     }
 
     /// Read replicas in the wrong place in their weighted reader set: in it while they cannot

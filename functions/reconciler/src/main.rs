@@ -3,15 +3,16 @@
 #![recursion_limit = "256"]
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use medic_aws::Members;
 use reconciler::AwsReconciler;
 use serde_json::Value;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     medic_aws::init_tracing();
-    let reconciler = &AwsReconciler::from_env().await?;
+    let members = &Members::<AwsReconciler>::from_env().await?;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        reconciler.handle(event.payload, medic_aws::Invocation::of(&event.context)).await
+        reconciler::reconcile(members, event.payload, medic_aws::Invocation::of(&event.context)).await
     }))
     .await
 }

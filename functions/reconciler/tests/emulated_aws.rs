@@ -9,10 +9,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test setup fails loudly by design
 
 use medic_aws::adapters::dynamodb::DynamoLedger;
+use medic_aws::config::{Accounts, CentralSettings, DEFAULT_MEMBER_ROLE};
 use medic_aws::ports::Ledger;
+use medic_aws::{MedicConfig, Members};
 use medic_core::watch::WATCHES_KEY;
 use medic_core::{guard, Policy, Status};
-use medic_testbench::{now, unique, World, MANAGED};
+use medic_testbench::{in_account, now, unique, unique_account, World, MANAGED};
 use reconciler::{AwsReconciler, DeadLetterSettings, Report};
 use serde_json::{json, Value};
 
@@ -106,6 +108,47 @@ async fn given_a_standalone_instance_ec2_stopped_and_no_event_arrived_when_the_s
     let notices = world.notices().await;
     assert_eq!(notices.len(), 1, "{notices:?}");
     assert!(notices[0].2.contains("stopped (Server.InternalError) with no event handled"), "{}", notices[0].2);
+}
+
+/// Central mode with medic's own account `home`'s and the member accounts `allowed`.
+async fn central(home: &World, allowed: &[&str]) -> Members<AwsReconciler> {
+    let settings = CentralSettings {
+        home_account: home.own_account().await,
+        member_role: DEFAULT_MEMBER_ROLE.to_owned(),
+        external_id: None,
+        allowed: allowed.iter().map(|a| (*a).to_owned()).collect(),
+    };
+    let config = MedicConfig { accounts: Accounts::Central(settings), ..home.config(Policy::default()) };
+    Members::new(home.sdk.clone(), config)
+}
+
+#[tokio::test]
+#[ignore = "needs moto: run `make test`"]
+async fn org_given_a_standalone_instance_ec2_stopped_in_a_member_account_when_the_central_run_sweeps_then_started_there_and_named(
+) {
+    let home = World::in_own_account("orgsweep").await;
+    let (listed, unlisted) = (unique_account(), unique_account());
+    let mut stopped = Vec::new();
+    for account in [&listed, &unlisted] {
+        let world = World::with_sdk("orgsweep", in_account(account, "us-east-1").await).await;
+        let instance = world.standalone(&[MANAGED]).await;
+        world.stop_by_ec2(&instance).await;
+        stopped.push((world, instance));
+    }
+
+    let report = reconciler::reconcile(&central(&home, &[&listed]).await, tick(), now()).await.unwrap();
+
+    let found: Vec<(Status, Option<&str>)> = report.findings.iter().map(|f| (f.status, f.account.as_deref())).collect();
+    assert_eq!(found, [(Status::Acted, Some(listed.as_str()))], "{report:?}");
+    assert_eq!(stopped[0].0.ec2_state(&stopped[0].1).await, "running", "started in the listed member account");
+    assert_eq!(stopped[1].0.ec2_state(&stopped[1].1).await, "stopped", "an account not in MEDIC_ACCOUNTS is not swept");
+    let notices = home.notices().await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(notices[0].2.contains(&format!("\"account\": \"{listed}\"")), "{}", notices[0].2);
+
+    let again = reconciler::reconcile(&central(&home, &[&listed]).await, tick(), now()).await.unwrap();
+    assert!(again.findings.is_empty(), "{again:?}");
+    assert_eq!(again.healed.iter().map(|h| h.account.as_deref()).collect::<Vec<_>>(), [Some(listed.as_str())]);
 }
 
 #[tokio::test]
