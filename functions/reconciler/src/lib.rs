@@ -143,19 +143,22 @@ pub async fn reconcile(
 ) -> Result<Report, HandlerError> {
     let invocation = at.into();
     parse_tick(&event)?; // an event that is no tick is refused for good, before any account
+    let targets = members.sweep_targets();
+    let alone = targets.len() == 1;
     let mut all = Report::default();
     let mut failed = Vec::new();
-    for place in members.sweep_targets() {
-        let reconciler = match members.reach_at(&event, place.as_ref(), invocation.now).await {
-            Ok(Reach::Ready(reconciler)) => reconciler,
-            Ok(Reach::Refused(_)) => continue,
-            Err(error) => {
-                failed.push(format!("{}: {error}", describe(place.as_ref())));
+    for place in targets {
+        let run = match members.reach_at(&event, place.as_ref(), invocation.now).await {
+            Ok(Reach::Ready(reconciler)) => reconciler.handle(event.clone(), invocation).await,
+            Ok(Reach::Refused(skip)) => {
+                all.findings.push(skip);
                 continue;
             }
+            Err(error) => Err(error),
         };
-        match reconciler.handle(event.clone(), invocation).await {
+        match run {
             Ok(report) => all.absorb(report),
+            Err(error) if alone => return Err(error),
             Err(error) => failed.push(format!("{}: {error}", describe(place.as_ref()))),
         }
     }

@@ -14,7 +14,7 @@ use medic_aws::ports::Ledger;
 use medic_aws::{MedicConfig, Members};
 use medic_core::watch::WATCHES_KEY;
 use medic_core::{guard, Policy, Status};
-use medic_testbench::{in_account, now, unique, unique_account, World, MANAGED};
+use medic_testbench::{in_account, member_role_arn, now, post_fault, unique, unique_account, World, MANAGED};
 use reconciler::{AwsReconciler, DeadLetterSettings, Report};
 use serde_json::{json, Value};
 
@@ -127,7 +127,8 @@ async fn central(home: &World, allowed: &[&str]) -> Members<AwsReconciler> {
 async fn org_given_a_standalone_instance_ec2_stopped_in_a_member_account_when_the_central_run_sweeps_then_started_there_and_named(
 ) {
     let home = World::in_own_account("orgsweep").await;
-    let (listed, unlisted) = (unique_account(), unique_account());
+    let (listed, unlisted, roleless) = (unique_account(), unique_account(), unique_account());
+    post_fault("no-role", &json!({"arn": member_role_arn(&roleless)})).await;
     let mut stopped = Vec::new();
     for account in [&listed, &unlisted] {
         let world = World::with_sdk("orgsweep", in_account(account, "us-east-1").await).await;
@@ -136,15 +137,19 @@ async fn org_given_a_standalone_instance_ec2_stopped_in_a_member_account_when_th
         stopped.push((world, instance));
     }
 
-    let report = reconciler::reconcile(&central(&home, &[&listed]).await, tick(), now()).await.unwrap();
+    let report = reconciler::reconcile(&central(&home, &[&listed, &roleless]).await, tick(), now()).await.unwrap();
 
     let found: Vec<(Status, Option<&str>)> = report.findings.iter().map(|f| (f.status, f.account.as_deref())).collect();
-    assert_eq!(found, [(Status::Acted, Some(listed.as_str()))], "{report:?}");
+    let expected = [(Status::Acted, Some(listed.as_str())), (Status::Skipped, Some(roleless.as_str()))];
+    assert_eq!(found, expected, "a listed account without the role is a skip, named: {report:?}");
     assert_eq!(stopped[0].0.ec2_state(&stopped[0].1).await, "running", "started in the listed member account");
     assert_eq!(stopped[1].0.ec2_state(&stopped[1].1).await, "stopped", "an account not in MEDIC_ACCOUNTS is not swept");
     let notices = home.notices().await;
-    assert_eq!(notices.len(), 1, "{notices:?}");
-    assert!(notices[0].2.contains(&format!("\"account\": \"{listed}\"")), "{}", notices[0].2);
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    let refused = format!("[WARNING] account {roleless}: cannot act in account {roleless} (us-east-1)");
+    assert!(notices.iter().any(|(subject, _, _)| *subject == refused), "{notices:?}");
+    let acted = notices.iter().find(|(subject, _, _)| *subject != refused).unwrap();
+    assert!(acted.2.contains(&format!("\"account\": \"{listed}\"")), "{}", acted.2);
 
     let again = reconciler::reconcile(&central(&home, &[&listed]).await, tick(), now()).await.unwrap();
     assert!(again.findings.is_empty(), "{again:?}");
