@@ -4,7 +4,7 @@ emulators per function side by side, through the fault proxy (tests/harness/stor
 reliability` runs 10,000). Every remediation reached AWS exactly once, the breaker and the
 out-of-service floor held in every window, and no event was left failing."""
 
-from storm import Fleet, Result, check, storm
+from storm import SETTINGS, Fleet, Result, check, storm
 
 
 def test_given_a_storm_of_duplicates_and_shapes_when_sent_side_by_side_then_each_remediation_once_and_no_rule_exceeded():
@@ -15,7 +15,8 @@ def test_given_a_storm_of_duplicates_and_shapes_when_sent_side_by_side_then_each
     assert figures["violations"] == [], "\n".join(figures["violations"])
 
 
-def test_given_a_call_twice_and_a_group_past_its_floor_and_breaker_when_checked_then_each_is_named():
+def test_given_a_call_twice_and_a_group_past_its_floor_and_breaker_when_checked_then_each_is_named(monkeypatch):
+    monkeypatch.setitem(SETTINGS, "account_breaker_max_actions", "4")
     members = [f"i-{n}" for n in range(6)]
     fleet = Fleet(world=None, size=6, members={"g": members}, stopped={"g": members[:3]}, alarms={"g": ("g-cpu-high", "")})
     stream = [("instance-healer", {"detail": {"instance-id": i}}) for i in members[:3]]
@@ -28,5 +29,6 @@ def test_given_a_call_twice_and_a_group_past_its_floor_and_breaker_when_checked_
     violations = check(fleet, seen, Result(seconds=1.0), stream)["violations"]
     assert any(v.startswith(f"{marks[0]}: 2 calls") for v in violations), violations
     assert any("over the breaker's 3" in v for v in violations), violations
+    assert any(v.startswith("the account: 5 actions within 900 s, over the account breaker's 4") for v in violations), violations
     assert any("4 out of service, over the floor's 2" in v for v in violations), violations
     assert any("'SetInstanceHealth': 4" in v for v in violations), violations
