@@ -618,7 +618,7 @@ impl<L: Ledger + Sync, N: Notifier + Sync, R: Remediator + Sync> Engine<'_, L, N
                         None => PortError::retryable("exclusive lock", format!("{key} changed hands meanwhile")),
                     }),
                     Take::Slot { key, .. } => {
-                        let breaker = if key == keys.account_window { Breaker::Account } else { Breaker::Scope };
+                        let breaker = counting.iter().find(|(_, window, _)| *window == key).map_or(Breaker::Scope, |c| c.0);
                         self.breaker_refused(action, &planned.reason, may_hold, event_key, now, breaker).await
                     }
                     Take::InFlight { key, .. } => Err(PortError::retryable(

@@ -19,8 +19,8 @@ pub enum Trigger {
     DbEvent(DbEvent),
     AsgActivity(AsgActivity),
     Health(HealthEvent),
-    /// A finding of the reconciler, and in central mode the member account and region it was
-    /// found in (`None`: medic's own, or single-account mode).
+    /// A finding of the reconciler, and in central mode the account and region it was found in
+    /// (`None` in single-account mode).
     Reconcile(Finding, Option<AccountRegion>),
 }
 
@@ -49,8 +49,8 @@ impl Trigger {
         }
     }
 
-    /// The account and region of the event's resources; for the reconciler's findings, the
-    /// member account they were found in (`None` in its own).
+    /// The account and region of the event's resources; for the reconciler's findings, where it
+    /// found them in central mode (`None` in single-account mode).
     pub fn origin(&self) -> Option<AccountRegion> {
         let (account, region) = match self {
             Self::InstanceStateChanged(change) => (&change.account, &change.region),
